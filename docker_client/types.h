@@ -1,0 +1,93 @@
+// Plain structs holding exactly what registrator needs from the Docker Engine API, decoded from
+// /containers/<id>/json, /containers/json and /events. Nothing here knows about services.
+#ifndef DOCKER_CLIENT_TYPES_H_
+#define DOCKER_CLIENT_TYPES_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace registrator::docker {
+
+// One entry of NetworkSettings.Ports["80/tcp"]: where the port is published on the host.
+struct PortBinding {
+  std::string host_ip;    // "" or "0.0.0.0" means all addresses; "::" for IPv6.
+  std::string host_port;  // As Docker sends it: a decimal string, may be empty.
+  bool operator==(const PortBinding&) const = default;
+};
+
+// One entry of NetworkSettings.Networks.
+struct NetworkEndpoint {
+  std::string name;  // The network's name, e.g. "bridge", "appnet".
+  std::string ip_address;
+  std::string global_ipv6_address;
+  bool operator==(const NetworkEndpoint&) const = default;
+};
+
+struct ContainerState {
+  std::string status;  // "created", "running", "paused", "restarting", "exited", "dead", ...
+  bool running = false;
+  bool paused = false;
+  bool restarting = false;
+  bool dead = false;
+  int64_t exit_code = 0;
+  std::string health;  // State.Health.Status: "", "starting", "healthy", "unhealthy".
+  bool operator==(const ContainerState&) const = default;
+};
+
+// GET /containers/<id>/json, reduced.
+struct Container {
+  std::string id;    // Full 64-hex id.
+  std::string name;  // Without the leading "/".
+  // Config
+  std::string image;             // Config.Image as the user gave it, e.g. "gliderlabs/foo:1.2".
+  std::string hostname;          // Config.Hostname
+  std::vector<std::string> env;  // Config.Env, "KEY=value" in order.
+  std::vector<std::pair<std::string, std::string>> labels;  // Config.Labels, sorted by key.
+  std::vector<std::string> exposed_ports;                   // Config.ExposedPorts keys, "80/tcp".
+  // HostConfig
+  std::string network_mode;  // "default", "bridge", "host", "none", "container:<id>", "<net>".
+  // NetworkSettings
+  std::map<std::string, std::vector<PortBinding>> ports;  // "80/tcp" -> bindings (may be empty).
+  std::string ip_address;                                 // NetworkSettings.IPAddress
+  std::vector<NetworkEndpoint> networks;                  // NetworkSettings.Networks
+  ContainerState state;
+  // The raw inspect document, for -tags templates that look up arbitrary fields. Callers drop
+  // it once services are derived; it is never kept per container.
+  std::string raw_json;
+};
+
+// One entry of GET /containers/json.
+struct ContainerSummary {
+  std::string id;
+  std::string name;  // First of Names, without "/".
+  std::string image;
+  std::string state;  // "running", "exited", ...
+  bool operator==(const ContainerSummary&) const = default;
+};
+
+// One line of GET /events (container events only).
+struct Event {
+  std::string type;       // "container"
+  std::string action;     // "start", "die", "destroy", "health_status: healthy", ...
+  std::string id;         // Actor.ID
+  std::string name;       // Actor.Attributes.name
+  std::string image;      // Actor.Attributes.image
+  std::string exit_code;  // Actor.Attributes.exitCode on "die", else "".
+  int64_t time = 0;       // Seconds since the epoch.
+  int64_t time_nano = 0;  // Nanoseconds since the epoch.
+  bool operator==(const Event&) const = default;
+};
+
+// GET /version, reduced.
+struct Version {
+  std::string version;      // "20.10.24+dfsg1"
+  std::string api_version;  // "1.41"
+  std::string min_api_version;
+};
+
+}  // namespace registrator::docker
+
+#endif  // DOCKER_CLIENT_TYPES_H_

@@ -1,0 +1,300 @@
+#include "registrator/common/http_client.h"
+
+#include <curl/curl.h>
+
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace registrator {
+namespace {
+
+constexpr size_t kMaxIdleHandles = 32;
+constexpr size_t kMaxErrorBody = 64 * 1024;
+
+void GlobalInitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_ALL); });
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+struct MultiDeleter {
+  void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
+};
+using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
+
+size_t AppendToString(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+absl::Status TransportError(CURLcode code, const char* error_buffer, const HttpRequest& request) {
+  const std::string detail =
+      absl::StrCat(request.method, " ", request.path, ": ",
+                   error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code));
+  if (code == CURLE_OPERATION_TIMEDOUT) return absl::DeadlineExceededError(detail);
+  return absl::UnavailableError(detail);
+}
+
+}  // namespace
+
+void StreamCancel::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (multi_ != nullptr) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+bool StreamCancel::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
+HttpClient::HttpClient(HttpEndpoint endpoint) : endpoint_(std::move(endpoint)) { GlobalInitOnce(); }
+
+HttpClient::~HttpClient() {
+  absl::MutexLock lock(&mu_);
+  for (void* handle : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(handle));
+}
+
+void* HttpClient::AcquireHandle() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!idle_handles_.empty()) {
+      void* handle = idle_handles_.back();
+      idle_handles_.pop_back();
+      return handle;
+    }
+  }
+  return curl_easy_init();
+}
+
+void HttpClient::ReleaseHandle(void* handle) {
+  // Reset keeps the live connection, so the next request reuses it.
+  curl_easy_reset(static_cast<CURL*>(handle));
+  absl::MutexLock lock(&mu_);
+  if (idle_handles_.size() < kMaxIdleHandles) {
+    idle_handles_.push_back(handle);
+    return;
+  }
+  curl_easy_cleanup(static_cast<CURL*>(handle));
+}
+
+void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** headers) const {
+  CURL* curl = static_cast<CURL*>(raw);
+  const std::string url = absl::StrCat(endpoint_.base_url, request.path);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  if (!endpoint_.unix_socket.empty()) {
+    curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, endpoint_.unix_socket.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(endpoint_.connect_timeout)));
+  // Never follow redirects or use a proxy from the environment: we only talk to the one server.
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_PROXY, "");
+  if (!endpoint_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, endpoint_.ca_file.c_str());
+  if (!endpoint_.cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, endpoint_.cert_file.c_str());
+  }
+  if (!endpoint_.key_file.empty())
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, endpoint_.key_file.c_str());
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, endpoint_.verify_peer ? 1L : 0L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, endpoint_.verify_peer ? 2L : 0L);
+  if (!endpoint_.basic_auth.empty()) {
+    curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(curl, CURLOPT_USERPWD, endpoint_.basic_auth.c_str());
+  }
+
+  if (request.method == "GET") {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+  if (!request.body.empty() || request.method == "PUT" || request.method == "POST") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+  }
+  // No "Expect: 100-continue" round trip for small bodies.
+  *headers = curl_slist_append(*headers, "Expect:");
+  for (const std::string& header : request.headers) {
+    *headers = curl_slist_append(*headers, header.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, *headers);
+}
+
+absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
+  CURL* curl = static_cast<CURL*>(AcquireHandle());
+  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
+  curl_slist* raw_headers = nullptr;
+  Configure(curl, request, &raw_headers);
+  SlistPtr headers(raw_headers);
+
+  HttpResponse response;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  const CURLcode code = curl_easy_perform(curl);
+  if (code != CURLE_OK) {
+    absl::Status status = TransportError(code, error_buffer, request);
+    // A failed handle may hold a broken connection; do not pool it.
+    curl_easy_cleanup(curl);
+    return status;
+  }
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  ReleaseHandle(curl);
+  return response;
+}
+
+namespace {
+
+struct StreamState {
+  CURL* curl = nullptr;
+  const std::function<bool(absl::string_view)>* on_data = nullptr;
+  const std::function<void()>* on_headers_ok = nullptr;
+  bool checked_status = false;
+  long status = 0;
+  std::string error_body;
+  bool stopped_by_callback = false;
+};
+
+size_t StreamWrite(char* data, size_t size, size_t count, void* user) {
+  auto* state = static_cast<StreamState*>(user);
+  const size_t length = size * count;
+  if (!state->checked_status) {
+    state->checked_status = true;
+    curl_easy_getinfo(state->curl, CURLINFO_RESPONSE_CODE, &state->status);
+    if (state->status < 300 && state->on_headers_ok != nullptr && *state->on_headers_ok) {
+      (*state->on_headers_ok)();
+    }
+  }
+  if (state->status >= 300) {
+    if (state->error_body.size() < kMaxErrorBody) state->error_body.append(data, length);
+    return length;
+  }
+  if (!(*state->on_data)(absl::string_view(data, length))) {
+    state->stopped_by_callback = true;
+    return CURL_WRITEFUNC_ERROR;
+  }
+  return length;
+}
+
+// Header callback: notices a 2xx status as soon as headers end, before any body byte, so a
+// stream that stays silent (Docker /events when idle) is still reported live.
+size_t StreamHeader(char* data, size_t size, size_t count, void* user) {
+  auto* state = static_cast<StreamState*>(user);
+  const size_t length = size * count;
+  if (!state->checked_status && length <= 2 &&
+      (length == 0 || data[0] == '\r' || data[0] == '\n')) {
+    long status = 0;
+    curl_easy_getinfo(state->curl, CURLINFO_RESPONSE_CODE, &status);
+    // Skip interim 1xx responses; their header block also ends with an empty line.
+    if (status >= 200) {
+      state->checked_status = true;
+      state->status = status;
+      if (status < 300 && state->on_headers_ok != nullptr && *state->on_headers_ok) {
+        (*state->on_headers_ok)();
+      }
+    }
+  }
+  return length;
+}
+
+}  // namespace
+
+absl::Status HttpClient::Stream(const HttpRequest& request,
+                                const std::function<bool(absl::string_view)>& on_data,
+                                StreamCancel* cancel, const std::function<void()>& on_headers_ok) {
+  // A fresh handle: a stream's connection is never reused for anything else.
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), &curl_easy_cleanup);
+  MultiPtr multi(curl_multi_init());
+  if (curl == nullptr || multi == nullptr) return absl::ResourceExhaustedError("curl init failed");
+  curl_slist* raw_headers = nullptr;
+  Configure(curl.get(), request, &raw_headers);
+  SlistPtr headers(raw_headers);
+
+  StreamState state;
+  state.curl = curl.get();
+  state.on_data = &on_data;
+  state.on_headers_ok = &on_headers_ok;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &StreamWrite);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &state);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, &StreamHeader);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &state);
+
+  {
+    absl::MutexLock lock(&cancel->mu_);
+    if (cancel->cancelled_) return absl::CancelledError("stream cancelled");
+    cancel->multi_ = multi.get();
+  }
+  curl_multi_add_handle(multi.get(), curl.get());
+
+  CURLcode result = CURLE_OK;
+  bool done = false;
+  while (!done) {
+    int running = 0;
+    const CURLMcode mc = curl_multi_perform(multi.get(), &running);
+    if (mc != CURLM_OK) {
+      result = CURLE_RECV_ERROR;
+      break;
+    }
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi.get(), &queued)) {
+      if (message->msg == CURLMSG_DONE) {
+        result = message->data.result;
+        done = true;
+      }
+    }
+    if (done || running == 0) break;
+    if (cancel->cancelled()) break;
+    curl_multi_poll(multi.get(), nullptr, 0, 1000, nullptr);
+    if (cancel->cancelled()) break;
+  }
+  {
+    absl::MutexLock lock(&cancel->mu_);
+    cancel->multi_ = nullptr;
+  }
+  curl_multi_remove_handle(multi.get(), curl.get());
+
+  if (cancel->cancelled() || state.stopped_by_callback) {
+    return absl::CancelledError("stream cancelled");
+  }
+  if (result != CURLE_OK) return TransportError(result, error_buffer, request);
+  if (state.status >= 300) {
+    return absl::FailedPreconditionError(absl::StrCat(request.method, " ", request.path, ": HTTP ",
+                                                      state.status, ": ", state.error_body));
+  }
+  return absl::OkStatus();
+}
+
+std::string UrlEncode(absl::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+}  // namespace registrator

@@ -1,0 +1,107 @@
+// A small HTTP/1.1 client over libcurl, shared by the Docker client and the HTTP backends
+// (Consul, etcd). It speaks to a unix socket or to http(s)://host:port, reuses connections, and
+// streams long-lived responses (Docker /events, etcd watch) with prompt cancellation.
+#ifndef REGISTRATOR_COMMON_HTTP_CLIENT_H_
+#define REGISTRATOR_COMMON_HTTP_CLIENT_H_
+
+#include <curl/curl.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace registrator {
+
+// Where and how to connect. Either `unix_socket` is set (the URL's host is then only used for
+// the Host header) or `base_url` names the server, e.g. "http://127.0.0.1:2379".
+struct HttpEndpoint {
+  std::string unix_socket;
+  std::string base_url = "http://localhost";
+  // TLS (https base_url): CA bundle to verify the server, and an optional client certificate.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool verify_peer = true;
+  // HTTP basic auth "user:password", empty for none.
+  std::string basic_auth;
+  absl::Duration connect_timeout = absl::Seconds(5);
+};
+
+struct HttpRequest {
+  std::string method = "GET";
+  // Path and query, starting with "/", already URL-encoded.
+  std::string path;
+  std::string body;
+  // Extra headers, "Name: value".
+  std::vector<std::string> headers;
+  // Whole-request timeout; ignored by Stream (streams last until cancelled or closed).
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::string body;
+};
+
+// Cancels a Stream from another thread, promptly (wakes the blocked poll).
+class StreamCancel {
+ public:
+  StreamCancel() = default;
+  StreamCancel(const StreamCancel&) = delete;
+  StreamCancel& operator=(const StreamCancel&) = delete;
+
+  void Cancel();
+  bool cancelled() const;
+
+ private:
+  friend class HttpClient;
+  mutable absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  void* multi_ ABSL_GUARDED_BY(mu_) = nullptr;  // CURLM* of the running Stream, if any.
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpEndpoint endpoint);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends one request and returns the status and body. Transport failures (refused, timeout,
+  // TLS) are UNAVAILABLE or DEADLINE_EXCEEDED; any HTTP status is returned as a response.
+  // Thread-safe: handles (and their kept-alive connections) are pooled.
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& request);
+
+  // Streams the body of a response to `on_data` as it arrives. Returns OK when the server ends
+  // the response, CANCELLED when `cancel` fires or `on_data` returns false, UNAVAILABLE on a
+  // transport error, and an error carrying the status and body when the server answers >= 300.
+  // `on_headers_ok`, if set, runs once the server has answered 2xx (the stream is live).
+  absl::Status Stream(const HttpRequest& request,
+                      const std::function<bool(absl::string_view)>& on_data, StreamCancel* cancel,
+                      const std::function<void()>& on_headers_ok = nullptr);
+
+  const HttpEndpoint& endpoint() const { return endpoint_; }
+
+ private:
+  void* AcquireHandle();
+  void ReleaseHandle(void* handle);
+  void Configure(void* handle, const HttpRequest& request, curl_slist** headers) const;
+
+  const HttpEndpoint endpoint_;
+  absl::Mutex mu_;
+  std::vector<void*> idle_handles_ ABSL_GUARDED_BY(mu_);
+};
+
+// Percent-encodes `text` for use in a URL path segment or query value.
+std::string UrlEncode(absl::string_view text);
+
+}  // namespace registrator
+
+#endif  // REGISTRATOR_COMMON_HTTP_CLIENT_H_

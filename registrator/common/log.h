@@ -1,0 +1,40 @@
+// Leveled logging for the daemon: one line per decision, plain text by default or JSON lines.
+// Library code logs and returns a Status; it never exits.
+#ifndef REGISTRATOR_COMMON_LOG_H_
+#define REGISTRATOR_COMMON_LOG_H_
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace registrator {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+
+// Parses "debug", "info", "warn"/"warning", "error" (case-insensitive).
+bool ParseLogLevel(absl::string_view text, LogLevel* level);
+
+// Process-wide settings; set once from main before threads start.
+void SetLogLevel(LogLevel level);
+void SetLogJson(bool json);
+LogLevel GetLogLevel();
+
+// Writes one line to stderr atomically (a single write call), so lines of different threads
+// never interleave.
+void LogLine(LogLevel level, absl::string_view message);
+
+template <typename... Args>
+void Log(LogLevel level, const Args&... args) {
+  if (level < GetLogLevel()) return;
+  LogLine(level, absl::StrCat(args...));
+}
+
+#define REG_LOG_DEBUG(...) ::registrator::Log(::registrator::LogLevel::kDebug, __VA_ARGS__)
+#define REG_LOG_INFO(...) ::registrator::Log(::registrator::LogLevel::kInfo, __VA_ARGS__)
+#define REG_LOG_WARN(...) ::registrator::Log(::registrator::LogLevel::kWarning, __VA_ARGS__)
+#define REG_LOG_ERROR(...) ::registrator::Log(::registrator::LogLevel::kError, __VA_ARGS__)
+
+}  // namespace registrator
+
+#endif  // REGISTRATOR_COMMON_LOG_H_
