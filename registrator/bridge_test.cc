@@ -1,0 +1,561 @@
+// The bridge's reconcile logic against an in-memory Docker and backend: ordering, deregister
+// modes, retries, resync diffing, cleanup, TTL refresh, overflow, state loss.
+#include "registrator/bridge.h"
+
+#include <atomic>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/fake_adapter.h"
+#include "testing/fake_docker.h"
+
+namespace registrator {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::FakeAdapter;
+using testing::FakeDocker;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+constexpr char kHost[] = "host1";
+
+docker::Container MakeContainer(const std::string& id, const std::string& name,
+                                std::vector<int> ports, bool running = true) {
+  docker::Container c;
+  c.id = id;
+  c.name = name;
+  c.image = "example/web:1.2";
+  for (int port : ports) c.exposed_ports.push_back(absl::StrCat(port, "/tcp"));
+  c.state.running = running;
+  c.state.status = running ? "running" : "exited";
+  return c;
+}
+
+// A minimal deriver: one service per exposed port, named after the container.
+std::vector<Service> SimpleDerive(const docker::Container& c) {
+  std::vector<Service> services;
+  for (const std::string& port : c.exposed_ports) {
+    Service s;
+    const int p = std::stoi(port);
+    s.id = absl::StrCat(kHost, ":", c.name, ":", p);
+    s.name = c.name;
+    s.ip = "10.0.0.1";
+    s.port = 10000 + p;
+    s.exposed_port = p;
+    s.container_id = c.id;
+    s.container_name = c.name;
+    for (const std::string& env : c.env) s.tags.push_back(env);
+    services.push_back(s);
+  }
+  return services;
+}
+
+class FakeClock {
+ public:
+  absl::Time Now() {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::Time now_ = absl::FromUnixSeconds(1800000000);
+};
+
+class BridgeTest : public ::testing::Test {
+ protected:
+  void StartBridge(BridgeConfig config = {}) {
+    config.hostname = kHost;
+    if (config.workers == 8) config.workers = 4;
+    bridge_ = std::make_unique<Bridge>(&docker_, &adapter_, SimpleDerive, config,
+                                       [this] { return clock_.Now(); });
+    bridge_->Start();
+  }
+  void Event(const std::string& id, const std::string& action) {
+    docker::Event e;
+    e.type = "container";
+    e.action = action;
+    e.id = id;
+    bridge_->OnEvent(e);
+  }
+  std::vector<std::string> BackendIds() {
+    std::vector<std::string> ids;
+    for (const auto& [id, s] : adapter_.entries()) ids.push_back(id);
+    return ids;
+  }
+
+  FakeDocker docker_;
+  FakeAdapter adapter_;
+  FakeClock clock_;
+  std::unique_ptr<Bridge> bridge_;
+};
+
+TEST_F(BridgeTest, InitialSyncRegistersRunningContainersOnly) {
+  docker_.Put(MakeContainer("aaa", "web", {80, 443}));
+  docker_.Put(MakeContainer("bbb", "db", {5432}));
+  docker_.Put(MakeContainer("ccc", "old", {8080}, /*running=*/false));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:db:5432", "host1:web:443", "host1:web:80"));
+  EXPECT_EQ(adapter_.registers(), 3);
+  EXPECT_EQ(bridge_->stats().services, 3u);
+}
+
+TEST_F(BridgeTest, UnchangedResyncMakesZeroWrites) {
+  for (int i = 0; i < 50; ++i)
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  const int writes = adapter_.writes();
+  const int inspects = docker_.inspects();
+  EXPECT_EQ(writes, 50);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.writes(), writes);
+  // Tracked running containers are not inspected again either.
+  EXPECT_EQ(docker_.inspects(), inspects);
+}
+
+TEST_F(BridgeTest, RestartWithPopulatedBackendMakesZeroWrites) {
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  bridge_->Stop();
+  const int writes = adapter_.writes();
+  // A new registrator process over the same backend: it lists before writing.
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.writes(), writes);
+  EXPECT_EQ(bridge_->stats().services, 1u);
+}
+
+TEST_F(BridgeTest, StartAndDieEvents) {
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  docker_.Exit("aaa", 0);
+  Event("aaa", "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  EXPECT_EQ(adapter_.deregisters(), 1);
+}
+
+TEST_F(BridgeTest, IrrelevantEventsDoNothing) {
+  StartBridge();
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  Event("aaa", "exec_die");
+  Event("aaa", "health_status: healthy");
+  Event("aaa", "attach");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(docker_.inspects(), 0);
+  EXPECT_EQ(bridge_->stats().events, 3u);
+}
+
+TEST_F(BridgeTest, DeregisterAlwaysRemovesOnAnyExit) {
+  StartBridge();
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  docker_.Exit("aaa", 1);
+  Event("aaa", "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
+TEST_F(BridgeTest, DeregisterOnSuccessRules) {
+  BridgeConfig config;
+  config.deregister_on_success = true;
+  StartBridge(config);
+  // exit 1: kept; exit 0: removed; exit 137 (SIGKILL): removed; gone: removed.
+  docker_.Put(MakeContainer("c1", "fails", {80}));
+  docker_.Put(MakeContainer("c0", "ok", {80}));
+  docker_.Put(MakeContainer("c9", "killed", {80}));
+  docker_.Put(MakeContainer("cg", "gone", {80}));
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_EQ(BackendIds().size(), 4u);
+  docker_.Exit("c1", 1);
+  docker_.Exit("c0", 0);
+  docker_.Exit("c9", 137);
+  docker_.Remove("cg");
+  for (const char* id : {"c1", "c0", "c9", "cg"}) Event(id, "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:fails:80"));
+  // Kept services are no longer refreshed, so they expire where the backend has TTLs.
+  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  EXPECT_THAT(adapter_.last_refresh(), IsEmpty());
+  // A resync does not resurrect or remove the kept one either.
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:fails:80"));
+  // When the failed container is removed for good, its services go.
+  docker_.Remove("c1");
+  Event("c1", "destroy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
+TEST_F(BridgeTest, KeptServiceComesBackToLifeOnRestart) {
+  BridgeConfig config;
+  config.deregister_on_success = true;
+  StartBridge(config);
+  docker_.Put(MakeContainer("c1", "web", {80}));
+  Event("c1", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  docker_.Exit("c1", 2);
+  Event("c1", "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  docker_.Put(MakeContainer("c1", "web", {80}));
+  Event("c1", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  EXPECT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
+  EXPECT_EQ(adapter_.registers(), 1);  // Same definition: never rewritten.
+}
+
+TEST_F(BridgeTest, RestartingContainerFollowsDieRules) {
+  StartBridge();
+  docker::Container c = MakeContainer("aaa", "loop", {80});
+  docker_.Put(c);
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  c.state.restarting = true;
+  c.state.exit_code = 1;
+  docker_.Put(c);
+  Event("aaa", "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
+TEST_F(BridgeTest, FinalStateWinsWhateverTheEventBurst) {
+  StartBridge();
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  // A burst of start/die for one container while it ends up stopped.
+  for (int i = 0; i < 20; ++i) {
+    Event("aaa", "start");
+    Event("aaa", "die");
+  }
+  docker_.Exit("aaa", 0);
+  Event("aaa", "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  // And ends up running.
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+}
+
+TEST_F(BridgeTest, FailedRegisterIsRetriedWithBackoff) {
+  BridgeConfig config;
+  config.retry_initial = absl::Seconds(1);
+  StartBridge(config);
+  adapter_.FailOp("register", absl::UnavailableError("backend down"));
+  docker_.Put(MakeContainer("aaa", "web", {80, 81}));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  EXPECT_EQ(bridge_->stats().write_failures, 2u);
+  // Not due yet: nothing happens.
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.registers(), 2);
+  // Still failing when due: the next delay doubles.
+  clock_.Advance(absl::Seconds(1));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.registers(), 4);
+  clock_.Advance(absl::Seconds(1));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.registers(), 4);  // Backoff is 2 s now.
+  adapter_.FailOp("register", absl::OkStatus());
+  clock_.Advance(absl::Seconds(1));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80", "host1:web:81"));
+  EXPECT_GE(bridge_->stats().retries, 2u);
+}
+
+TEST_F(BridgeTest, OnlyTheFailedPortIsRetried) {
+  StartBridge();
+  adapter_.FailOp("register", absl::UnavailableError("flaky"), "host1:web:81");
+  docker_.Put(MakeContainer("aaa", "web", {80, 81}));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  adapter_.FailOp("register", absl::OkStatus(), "host1:web:81");
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80", "host1:web:81"));
+  EXPECT_EQ(adapter_.registers(), 3);
+}
+
+TEST_F(BridgeTest, InvalidRegistrationIsNotRetriedUntilItChanges) {
+  StartBridge();
+  adapter_.FailOp("register", absl::InvalidArgumentError("bad body"));
+  docker::Container c = MakeContainer("aaa", "web", {80});
+  docker_.Put(c);
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.registers(), 1);
+  adapter_.FailOp("register", absl::OkStatus());
+  clock_.Advance(absl::Hours(1));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.registers(), 1);
+  // A changed definition is tried again.
+  c.env.push_back("v2");
+  docker_.Put(c);
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.registers(), 2);
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+}
+
+TEST_F(BridgeTest, FailedDeregisterIsRetried) {
+  StartBridge();
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  adapter_.FailOp("deregister", absl::UnavailableError("down"));
+  docker_.Remove("aaa");
+  Event("aaa", "destroy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  adapter_.FailOp("deregister", absl::OkStatus());
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
+TEST_F(BridgeTest, ResyncRewritesOnlyWhatDrifted) {
+  for (int i = 0; i < 10; ++i)
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  const int writes = adapter_.writes();
+  adapter_.Drop("host1:c3:80");
+  Service changed = adapter_.entries().at("host1:c4:80");
+  changed.port = 1;
+  adapter_.Seed(changed);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.writes(), writes + 2);
+  EXPECT_EQ(adapter_.entries().at("host1:c4:80").port, 10080);
+  EXPECT_EQ(adapter_.entries().count("host1:c3:80"), 1u);
+}
+
+TEST_F(BridgeTest, ResyncFindsContainersWhoseEventsWereMissed) {
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  docker_.Put(MakeContainer("bbb", "new", {80}));
+  docker_.Remove("aaa");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:new:80"));
+}
+
+TEST_F(BridgeTest, CleanupRemovesOnlyThisHostsDanglingEntries) {
+  Service dangling;
+  dangling.id = "host1:vanished:80";
+  dangling.name = "vanished";
+  Service other_host = dangling;
+  other_host.id = "host2:vanished:80";
+  Service custom_id = dangling;
+  custom_id.id = "my-custom-id";
+  adapter_.Seed(dangling);
+  adapter_.Seed(other_host);
+  adapter_.Seed(custom_id);
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  BridgeConfig config;
+  config.cleanup = true;
+  StartBridge(config);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80", "host2:vanished:80", "my-custom-id"));
+}
+
+TEST_F(BridgeTest, WithoutCleanupForeignEntriesStay) {
+  Service dangling;
+  dangling.id = "host1:vanished:80";
+  adapter_.Seed(dangling);
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:vanished:80"));
+}
+
+TEST_F(BridgeTest, CleanupKeepsEntriesOfRunningContainersFromAPreviousRun) {
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  bridge_->Stop();
+  BridgeConfig config;
+  config.cleanup = true;
+  StartBridge(config);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  EXPECT_EQ(adapter_.writes(), 1);
+}
+
+TEST_F(BridgeTest, CleanupSkippedWhileDockerInspectsFail) {
+  Service dangling;
+  dangling.id = "host1:vanished:80";
+  adapter_.Seed(dangling);
+  BridgeConfig config;
+  config.cleanup = true;
+  StartBridge(config);
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  docker_.SetUnavailable(true);
+  EXPECT_FALSE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:vanished:80"));
+  docker_.SetUnavailable(false);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+}
+
+TEST_F(BridgeTest, RefreshRenewsLiveServices) {
+  docker_.Put(MakeContainer("aaa", "web", {80, 81}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  EXPECT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80", "host1:web:81"));
+  adapter_.FailOp("refresh", absl::UnavailableError("down"));
+  EXPECT_FALSE(bridge_->RefreshNow().ok());
+  EXPECT_EQ(bridge_->stats().refreshes, 2u);
+}
+
+TEST_F(BridgeTest, SchedulerRefreshesAndResyncsOnItsOwn) {
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  BridgeConfig config;
+  config.refresh_interval = absl::Milliseconds(50);
+  config.resync_interval = absl::Milliseconds(50);
+  StartBridge(config);
+  bridge_->RequestResync();
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while ((adapter_.refreshes() < 2 || bridge_->stats().resyncs < 2) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_GE(adapter_.refreshes(), 2);
+  EXPECT_GE(bridge_->stats().resyncs, 2u);
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  EXPECT_EQ(adapter_.registers(), 1);
+}
+
+TEST_F(BridgeTest, OverflowDropsEventsAndResyncs) {
+  BridgeConfig config;
+  config.max_pending = 5;
+  config.workers = 1;
+  StartBridge(config);
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = absl::StrCat("id", i);
+    docker_.Put(MakeContainer(id, absl::StrCat("c", i), {80}));
+    Event(id, "start");
+  }
+  // The scheduler's resync picks up everything the dropped events named.
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (adapter_.entries().size() < 200 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(adapter_.entries().size(), 200u);
+  EXPECT_GT(bridge_->stats().events_dropped, 0u);
+  EXPECT_GE(bridge_->stats().resyncs, 1u);
+}
+
+TEST_F(BridgeTest, StateLostRewritesEverything) {
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  docker_.Put(MakeContainer("bbb", "db", {5432}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.LoseState();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:db:5432", "host1:web:80"));
+  EXPECT_EQ(adapter_.registers(), 4);
+}
+
+TEST_F(BridgeTest, ReconnectTriggersResync) {
+  StartBridge();
+  bridge_->OnConnected(true);
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  docker_.Put(MakeContainer("aaa", "web", {80}));  // Started while the stream was down.
+  bridge_->OnDisconnected(absl::UnavailableError("daemon restarted"));
+  EXPECT_FALSE(bridge_->stats().docker_connected);
+  bridge_->OnConnected(false);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (BackendIds().empty() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  EXPECT_EQ(bridge_->stats().docker_reconnects, 1u);
+  EXPECT_TRUE(bridge_->stats().docker_connected);
+}
+
+TEST_F(BridgeTest, RenamedContainerMovesItsServices) {
+  StartBridge();
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  docker_.Put(MakeContainer("aaa", "renamed", {80}));
+  Event("aaa", "rename");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:renamed:80"));
+}
+
+TEST_F(BridgeTest, StopLeavesRegistrationsUnlessAskedToDeregister) {
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  bridge_->Stop();
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  BridgeConfig config;
+  config.deregister_on_exit = true;
+  StartBridge(config);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  bridge_->Stop();
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
+TEST_F(BridgeTest, ManyContainersStartedAtOnceAllRegister) {
+  StartBridge();
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = absl::StrCat("id", i);
+    docker_.Put(MakeContainer(id, absl::StrCat("c", i), {80}));
+    Event(id, "start");
+  }
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(30)));
+  EXPECT_EQ(adapter_.entries().size(), 1000u);
+  EXPECT_EQ(adapter_.registers(), 1000);
+}
+
+TEST_F(BridgeTest, ServiceIdMatchingFollowsUpstreamPattern) {
+  // Through cleanup: only IDs of the form host1:<name>:<port>[:udp] are this host's.
+  for (const char* id : {"host1:web:80", "host1:web:53:udp", "host1:a.b-c_d:1"}) {
+    Service s;
+    s.id = id;
+    adapter_.Seed(s);
+  }
+  for (const char* id : {"host1:web:x", "host1:-bad:80", "host1:web:80:tcp", "host10:web:80",
+                         "host1::80", "host1:w:80"}) {
+    Service s;
+    s.id = id;
+    adapter_.Seed(s);
+  }
+  BridgeConfig config;
+  config.cleanup = true;
+  StartBridge(config);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), UnorderedElementsAre("host1:web:x", "host1:-bad:80", "host1:web:80:tcp",
+                                                 "host10:web:80", "host1::80", "host1:w:80"));
+}
+
+}  // namespace
+}  // namespace registrator
