@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "registrator/common/json.h"
 
 namespace registrator {
 namespace {
@@ -28,34 +29,6 @@ const char* LevelName(LogLevel level) {
       return "error";
   }
   return "info";
-}
-
-void AppendJsonEscaped(std::string* out, absl::string_view text) {
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppendFormat(out, "\\u%04x", c);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
 }
 
 }  // namespace
@@ -86,9 +59,9 @@ void LogLine(LogLevel level, absl::string_view message) {
   if (g_json.load()) {
     line = absl::StrCat("{\"time\":\"",
                         absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone()),
-                        "\",\"level\":\"", LevelName(level), "\",\"msg\":\"");
-    AppendJsonEscaped(&line, message);
-    line.append("\"}\n");
+                        "\",\"level\":\"", LevelName(level), "\",\"msg\":");
+    AppendJsonString(&line, message);
+    line.append("}\n");
   } else {
     line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone()), " ",
                         LevelName(level), " ", message, "\n");

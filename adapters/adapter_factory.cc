@@ -1,0 +1,45 @@
+#include "adapters/adapter_factory.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "adapters/log/log_adapter.h"
+
+namespace registrator {
+namespace {
+
+using Factory = std::function<absl::StatusOr<std::unique_ptr<RegistryAdapter>>(
+    const BackendUri&, const AdapterOptions&)>;
+
+const std::map<std::string, Factory>& Factories() {
+  static const auto* factories = new std::map<std::string, Factory>{
+      {"log", NewLogAdapter},
+  };
+  return *factories;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> CreateAdapter(absl::string_view uri,
+                                                               const AdapterOptions& options) {
+  absl::StatusOr<BackendUri> parsed = ParseBackendUri(uri);
+  if (!parsed.ok()) return parsed.status();
+  auto it = Factories().find(parsed->scheme);
+  if (it == Factories().end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unrecognized adapter \"", parsed->scheme, "\" in registry URI \"", uri,
+                     "\"; known: ", absl::StrJoin(SupportedSchemes(), ", ")));
+  }
+  return it->second(*parsed, options);
+}
+
+std::vector<std::string> SupportedSchemes() {
+  std::vector<std::string> schemes;
+  for (const auto& [scheme, factory] : Factories()) schemes.push_back(scheme);
+  return schemes;
+}
+
+}  // namespace registrator

@@ -1,0 +1,104 @@
+#include "adapters/log/log_adapter.h"
+
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "registrator/common/json.h"
+
+namespace registrator {
+namespace {
+
+void WriteStdout(const std::string& line) {
+  const std::string with_newline = line + "\n";
+  // One write per line: lines stay whole even when several threads print.
+  [[maybe_unused]] ssize_t ignored =
+      ::write(STDOUT_FILENO, with_newline.data(), with_newline.size());
+}
+
+}  // namespace
+
+LogAdapter::LogAdapter(std::function<void(const std::string&)> write_line)
+    : write_line_(write_line ? std::move(write_line) : WriteStdout) {}
+
+std::string LogAdapter::ServiceJson(const Service& service) {
+  std::string json = "\"id\":";
+  AppendJsonString(&json, service.id);
+  json.append(",\"name\":");
+  AppendJsonString(&json, service.name);
+  json.append(",\"ip\":");
+  AppendJsonString(&json, service.ip);
+  absl::StrAppend(&json, ",\"port\":", service.port, ",\"tags\":[");
+  for (size_t i = 0; i < service.tags.size(); ++i) {
+    if (i > 0) json.push_back(',');
+    AppendJsonString(&json, service.tags[i]);
+  }
+  json.append("],\"attrs\":{");
+  for (size_t i = 0; i < service.attrs.size(); ++i) {
+    if (i > 0) json.push_back(',');
+    AppendJsonString(&json, service.attrs[i].first);
+    json.push_back(':');
+    AppendJsonString(&json, service.attrs[i].second);
+  }
+  json.append("}");
+  if (service.ttl > 0) absl::StrAppend(&json, ",\"ttl\":", service.ttl);
+  return json;
+}
+
+void LogAdapter::Emit(const std::string& action, const Service& service) {
+  std::string line = "{\"action\":";
+  AppendJsonString(&line, action);
+  line.push_back(',');
+  line.append(ServiceJson(service));
+  if (!service.container_id.empty()) {
+    line.append(",\"container\":");
+    AppendJsonString(&line, service.container_id.substr(0, 12));
+  }
+  line.push_back('}');
+  write_line_(line);
+}
+
+absl::Status LogAdapter::Ping() { return absl::OkStatus(); }
+
+absl::Status LogAdapter::Register(const Service& service) {
+  {
+    absl::MutexLock lock(&mu_);
+    held_[service.id] = service;
+  }
+  Emit("register", service);
+  return absl::OkStatus();
+}
+
+absl::Status LogAdapter::Deregister(const Service& service) {
+  {
+    absl::MutexLock lock(&mu_);
+    held_.erase(service.id);
+  }
+  Emit("deregister", service);
+  return absl::OkStatus();
+}
+
+absl::Status LogAdapter::Refresh(const std::vector<Service>& services) {
+  (void)services;  // Nothing expires in a log.
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RegisteredService>> LogAdapter::Services() {
+  absl::MutexLock lock(&mu_);
+  std::vector<RegisteredService> result;
+  result.reserve(held_.size());
+  for (const auto& [id, service] : held_) result.push_back({service, Fingerprint(service)});
+  return result;
+}
+
+std::string LogAdapter::Fingerprint(const Service& service) const { return ServiceJson(service); }
+
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewLogAdapter(const BackendUri& uri,
+                                                               const AdapterOptions& options) {
+  (void)uri;
+  (void)options;
+  return std::make_unique<LogAdapter>();
+}
+
+}  // namespace registrator

@@ -1,0 +1,57 @@
+// Unit tests for the small shared pieces: JSON string escaping, log levels, backoff.
+#include "gtest/gtest.h"
+#include "registrator/common/backoff.h"
+#include "registrator/common/json.h"
+#include "registrator/common/log.h"
+
+namespace registrator {
+namespace {
+
+TEST(JsonStringTest, EscapesQuotesBackslashesAndControls) {
+  EXPECT_EQ(JsonString("plain"), "\"plain\"");
+  EXPECT_EQ(JsonString("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(JsonString("l1\nl2\t\r"), "\"l1\\nl2\\t\\r\"");
+  EXPECT_EQ(JsonString(absl::string_view("\x01\x1f", 2)), "\"\\u0001\\u001f\"");
+  EXPECT_EQ(JsonString("h\xc3\xa9"), "\"h\xc3\xa9\"");
+  EXPECT_EQ(JsonString(""), "\"\"");
+}
+
+TEST(LogLevelTest, ParsesNamesCaseInsensitively) {
+  LogLevel level = LogLevel::kInfo;
+  EXPECT_TRUE(ParseLogLevel("DEBUG", &level));
+  EXPECT_EQ(level, LogLevel::kDebug);
+  EXPECT_TRUE(ParseLogLevel("warn", &level));
+  EXPECT_EQ(level, LogLevel::kWarning);
+  EXPECT_TRUE(ParseLogLevel("Warning", &level));
+  EXPECT_EQ(level, LogLevel::kWarning);
+  EXPECT_TRUE(ParseLogLevel("error", &level));
+  EXPECT_EQ(level, LogLevel::kError);
+  EXPECT_FALSE(ParseLogLevel("verbose", &level));
+  EXPECT_EQ(level, LogLevel::kError);
+}
+
+TEST(BackoffTest, DoublesUpToTheCapWithBoundedJitter) {
+  Backoff backoff(absl::Milliseconds(100), absl::Seconds(1));
+  const absl::Duration expected[] = {absl::Milliseconds(100), absl::Milliseconds(200),
+                                     absl::Milliseconds(400), absl::Milliseconds(800),
+                                     absl::Seconds(1),        absl::Seconds(1)};
+  for (absl::Duration base : expected) {
+    const absl::Duration d = backoff.Next();
+    EXPECT_LE(d, base);
+    EXPECT_GE(d, base * 0.8);
+  }
+  EXPECT_EQ(backoff.attempts(), 6);
+  backoff.Reset();
+  EXPECT_LE(backoff.Next(), absl::Milliseconds(100));
+}
+
+TEST(BackoffTest, NeverOverflowsAfterManyAttempts) {
+  Backoff backoff(absl::Milliseconds(100), absl::Seconds(5));
+  for (int i = 0; i < 1000; ++i) backoff.Next();
+  const absl::Duration d = backoff.Next();
+  EXPECT_LE(d, absl::Seconds(5));
+  EXPECT_GE(d, absl::Seconds(4));
+}
+
+}  // namespace
+}  // namespace registrator

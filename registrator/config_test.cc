@@ -1,0 +1,102 @@
+// Command-line parsing: Go-style flags, upstream's validation, exit codes.
+#include "registrator/config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace registrator {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+ParseOutcome Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "registrator");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(NormalizeTest, DashedGoNamesBecomeAbseilNames) {
+  EXPECT_THAT(NormalizeGoStyleArgs({"registrator", "-ttl-refresh=5", "--retry-attempts", "-1",
+                                    "-useIpFromLabel", "x-y", "consul://a-b:1"}),
+              ElementsAre("registrator", "--ttl_refresh=5", "--retry_attempts", "-1",
+                          "--useIpFromLabel", "x-y", "consul://a-b:1"));
+  EXPECT_THAT(NormalizeGoStyleArgs({"r", "-tags=a-b,c-d", "--", "-not-a-flag"}),
+              ElementsAre("r", "--tags=a-b,c-d", "--", "-not-a-flag"));
+}
+
+TEST(ValidateConfigTest, UpstreamRules) {
+  Config c;
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  c.ttl = 30;
+  c.ttl_refresh = 10;
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  c.ttl = 10;
+  EXPECT_THAT(std::string(ValidateConfig(c).message()), HasSubstr("-ttl must be greater"));
+  c.ttl = 30;
+  c.ttl_refresh = 0;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c = Config();
+  c.retry_interval_ms = 0;
+  EXPECT_THAT(std::string(ValidateConfig(c).message()), HasSubstr("-retry-interval"));
+  c = Config();
+  c.retry_attempts = -2;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c = Config();
+  c.log_level = "loud";
+  EXPECT_THAT(std::string(ValidateConfig(c).message()), HasSubstr("loud"));
+}
+
+// ParseCommandLine goes through abseil's global flags, so one test walks through the cases in
+// order, each setting every flag it relies on.
+TEST(ParseCommandLineTest, GoStyleFlagsAndPositionalUri) {
+  ParseOutcome o = Parse(
+      {"-ip", "10.1.2.3", "--internal", "-explicit=true", "-ttl=30", "-ttl-refresh", "10",
+       "-resync=60", "-deregister", "on-success", "-retry-attempts=-1", "-retry-interval", "500",
+       "-cleanup", "-useIpFromLabel", "ip.label", "-tags", "a,b", "consul://127.0.0.1:8500"});
+  ASSERT_TRUE(o.run) << o.message;
+  EXPECT_EQ(o.config.registry_uri, "consul://127.0.0.1:8500");
+  EXPECT_EQ(o.config.ip, "10.1.2.3");
+  EXPECT_TRUE(o.config.internal);
+  EXPECT_TRUE(o.config.explicit_only);
+  EXPECT_EQ(o.config.ttl, 30);
+  EXPECT_EQ(o.config.ttl_refresh, 10);
+  EXPECT_EQ(o.config.resync, 60);
+  EXPECT_TRUE(o.config.deregister_on_success);
+  EXPECT_EQ(o.config.retry_attempts, -1);
+  EXPECT_EQ(o.config.retry_interval_ms, 500);
+  EXPECT_TRUE(o.config.cleanup);
+  EXPECT_EQ(o.config.use_ip_from_label, "ip.label");
+  EXPECT_EQ(o.config.tags, "a,b");
+
+  o = Parse({"-ttl=0", "-ttl-refresh=0", "-deregister=always"});
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("Missing required argument for registry URI"));
+  EXPECT_THAT(o.message, HasSubstr("Usage of registrator"));
+
+  o = Parse({"consul://a", "etcd://b"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("Extra unparsed arguments: etcd://b"));
+
+  o = Parse({"-no-such-flag", "consul://a"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("flag provided but not defined: -no_such_flag"));
+
+  o = Parse({"-deregister=sometimes", "consul://a"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("sometimes"));
+
+  o = Parse({"-deregister=always", "-ttl=5", "-ttl-refresh=10", "consul://a"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("-ttl must be greater than -ttl-refresh"));
+
+  o = Parse({"--version"});
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_THAT(o.message, HasSubstr("registrator"));
+}
+
+}  // namespace
+}  // namespace registrator
