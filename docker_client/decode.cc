@@ -1,0 +1,255 @@
+// Decoding of Docker Engine API payloads with simdjson's DOM parser, error codes only (simdjson
+// must never throw across our module boundary).
+#include "docker_client/decode.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace registrator::docker {
+namespace {
+
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+// One parser per thread: a dom::parser is not thread-safe, and reusing it keeps its buffers.
+simdjson::dom::parser& Parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+// Parses `json` and returns its root element, or INVALID_ARGUMENT naming `what` and the reason.
+absl::StatusOr<element> ParseRoot(absl::string_view json, absl::string_view what) {
+  if (json.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("Docker ", what, ": empty response body"));
+  }
+  element root;
+  const simdjson::error_code err = Parser().parse(json.data(), json.size()).get(root);
+  if (err != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Docker ", what, ": invalid JSON (", simdjson::error_message(err), ")"));
+  }
+  return root;
+}
+
+// Soft accessors: a missing key or a value of another type yields nothing.
+std::optional<element> Field(const object& obj, absl::string_view key) {
+  element value;
+  if (obj.at_key(std::string_view(key.data(), key.size())).get(value) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<object> ObjectField(const object& obj, absl::string_view key) {
+  std::optional<element> value = Field(obj, key);
+  object result;
+  if (!value || value->get(result) != simdjson::SUCCESS) return std::nullopt;
+  return result;
+}
+
+std::optional<array> ArrayField(const object& obj, absl::string_view key) {
+  std::optional<element> value = Field(obj, key);
+  array result;
+  if (!value || value->get(result) != simdjson::SUCCESS) return std::nullopt;
+  return result;
+}
+
+std::optional<std::string> AsString(const element& value) {
+  std::string_view text;
+  if (value.get(text) != simdjson::SUCCESS) return std::nullopt;
+  return std::string(text);
+}
+
+// The string at `key`, or "" when missing or not a string.
+std::string StringField(const object& obj, absl::string_view key) {
+  std::optional<element> value = Field(obj, key);
+  if (!value) return "";
+  return AsString(*value).value_or("");
+}
+
+bool BoolField(const object& obj, absl::string_view key) {
+  std::optional<element> value = Field(obj, key);
+  bool result = false;
+  if (!value || value->get(result) != simdjson::SUCCESS) return false;
+  return result;
+}
+
+std::optional<int64_t> IntField(const object& obj, absl::string_view key) {
+  std::optional<element> value = Field(obj, key);
+  int64_t result = 0;
+  if (!value || value->get(result) != simdjson::SUCCESS) return std::nullopt;
+  return result;
+}
+
+std::string StripSlash(std::string name) {
+  if (!name.empty() && name[0] == '/') name.erase(0, 1);
+  return name;
+}
+
+void DecodeConfig(const object& config, Container& c) {
+  c.image = StringField(config, "Image");
+  c.hostname = StringField(config, "Hostname");
+  if (std::optional<array> env = ArrayField(config, "Env")) {
+    for (element entry : *env) {
+      if (std::optional<std::string> text = AsString(entry)) c.env.push_back(std::move(*text));
+    }
+  }
+  if (std::optional<object> labels = ObjectField(config, "Labels")) {
+    for (auto [key, value] : *labels) {
+      if (std::optional<std::string> text = AsString(value)) {
+        c.labels.emplace_back(std::string(key), std::move(*text));
+      }
+    }
+    std::stable_sort(c.labels.begin(), c.labels.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  if (std::optional<object> exposed = ObjectField(config, "ExposedPorts")) {
+    for (auto [key, value] : *exposed) c.exposed_ports.emplace_back(key);
+  }
+}
+
+void DecodeNetworkSettings(const object& settings, Container& c) {
+  c.ip_address = StringField(settings, "IPAddress");
+  if (std::optional<object> ports = ObjectField(settings, "Ports")) {
+    for (auto [key, value] : *ports) {
+      std::vector<PortBinding>& bindings = c.ports[std::string(key)];
+      array list;
+      if (value.get(list) != simdjson::SUCCESS) continue;  // null: exposed, not published.
+      for (element entry : list) {
+        object binding;
+        if (entry.get(binding) != simdjson::SUCCESS) continue;
+        bindings.push_back({StringField(binding, "HostIp"), StringField(binding, "HostPort")});
+      }
+    }
+  }
+  if (std::optional<object> networks = ObjectField(settings, "Networks")) {
+    for (auto [key, value] : *networks) {
+      NetworkEndpoint endpoint;
+      endpoint.name = std::string(key);
+      object net;
+      if (value.get(net) == simdjson::SUCCESS) {
+        endpoint.ip_address = StringField(net, "IPAddress");
+        endpoint.global_ipv6_address = StringField(net, "GlobalIPv6Address");
+      }
+      c.networks.push_back(std::move(endpoint));
+    }
+    std::stable_sort(c.networks.begin(), c.networks.end(),
+                     [](const auto& a, const auto& b) { return a.name < b.name; });
+  }
+}
+
+void DecodeState(const object& state, ContainerState& s) {
+  s.status = StringField(state, "Status");
+  s.running = BoolField(state, "Running");
+  s.paused = BoolField(state, "Paused");
+  s.restarting = BoolField(state, "Restarting");
+  s.dead = BoolField(state, "Dead");
+  s.exit_code = IntField(state, "ExitCode").value_or(0);
+  if (std::optional<object> health = ObjectField(state, "Health")) {
+    s.health = StringField(*health, "Status");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
+  absl::StatusOr<element> root = ParseRoot(json, "container inspect");
+  if (!root.ok()) return root.status();
+  object top;
+  if (root->get(top) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("Docker container inspect: top level is not a JSON object");
+  }
+  Container c;
+  c.id = StringField(top, "Id");
+  c.name = StripSlash(StringField(top, "Name"));
+  if (std::optional<object> config = ObjectField(top, "Config")) DecodeConfig(*config, c);
+  if (std::optional<object> host_config = ObjectField(top, "HostConfig")) {
+    c.network_mode = StringField(*host_config, "NetworkMode");
+  }
+  if (std::optional<object> settings = ObjectField(top, "NetworkSettings")) {
+    DecodeNetworkSettings(*settings, c);
+  }
+  if (std::optional<object> state = ObjectField(top, "State")) DecodeState(*state, c.state);
+  c.raw_json = std::string(json);
+  return c;
+}
+
+absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::string_view json) {
+  absl::StatusOr<element> root = ParseRoot(json, "container list");
+  if (!root.ok()) return root.status();
+  array list;
+  if (root->get(list) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("Docker container list: top level is not a JSON array");
+  }
+  std::vector<ContainerSummary> result;
+  for (element entry : list) {
+    object obj;
+    if (entry.get(obj) != simdjson::SUCCESS) continue;
+    ContainerSummary summary;
+    summary.id = StringField(obj, "Id");
+    if (std::optional<array> names = ArrayField(obj, "Names")) {
+      for (element name : *names) {
+        if (std::optional<std::string> text = AsString(name)) {
+          summary.name = StripSlash(std::move(*text));
+          break;
+        }
+      }
+    }
+    summary.image = StringField(obj, "Image");
+    summary.state = StringField(obj, "State");
+    result.push_back(std::move(summary));
+  }
+  return result;
+}
+
+absl::StatusOr<Event> ParseEventJson(absl::string_view json) {
+  absl::StatusOr<element> root = ParseRoot(json, "event");
+  if (!root.ok()) return root.status();
+  object top;
+  if (root->get(top) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("Docker event: top level is not a JSON object");
+  }
+  Event e;
+  e.type = StringField(top, "Type");
+  e.action = StringField(top, "Action");
+  if (e.action.empty()) e.action = StringField(top, "status");
+  std::optional<object> actor = ObjectField(top, "Actor");
+  if (actor) e.id = StringField(*actor, "ID");
+  if (e.id.empty()) e.id = StringField(top, "id");
+  if (actor) {
+    if (std::optional<object> attributes = ObjectField(*actor, "Attributes")) {
+      e.name = StringField(*attributes, "name");
+      e.image = StringField(*attributes, "image");
+      e.exit_code = StringField(*attributes, "exitCode");
+    }
+  }
+  if (e.image.empty()) e.image = StringField(top, "from");
+  e.time = IntField(top, "time").value_or(0);
+  std::optional<int64_t> nanos = IntField(top, "timeNano");
+  e.time_nano = nanos ? *nanos : e.time * 1000000000LL;
+  return e;
+}
+
+absl::StatusOr<Version> ParseVersionJson(absl::string_view json) {
+  absl::StatusOr<element> root = ParseRoot(json, "version");
+  if (!root.ok()) return root.status();
+  object top;
+  if (root->get(top) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("Docker version: top level is not a JSON object");
+  }
+  Version v;
+  v.version = StringField(top, "Version");
+  v.api_version = StringField(top, "ApiVersion");
+  v.min_api_version = StringField(top, "MinAPIVersion");
+  return v;
+}
+
+}  // namespace registrator::docker

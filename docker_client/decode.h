@@ -1,0 +1,31 @@
+// Decoding of Docker Engine API JSON payloads (inspect, list, one /events line, version) into the
+// plain structs of types.h. Docker payloads are untrusted input: unknown or missing fields never
+// fail, a field of the wrong type is skipped, and only input that is not JSON at all (or has the
+// wrong top-level shape) is rejected with INVALID_ARGUMENT.
+#ifndef DOCKER_CLIENT_DECODE_H_
+#define DOCKER_CLIENT_DECODE_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "docker_client/types.h"
+
+namespace registrator::docker {
+
+// GET /containers/<id>/json. `raw_json` of the result holds `json` verbatim.
+absl::StatusOr<Container> ParseContainerJson(absl::string_view json);
+
+// GET /containers/json (a JSON array). Entries that are not objects are skipped.
+absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::string_view json);
+
+// One line of GET /events. `action` is "Action", or the legacy "status" when absent; `id` is
+// Actor.ID, or the legacy "id". When timeNano is missing it is derived from time.
+absl::StatusOr<Event> ParseEventJson(absl::string_view json);
+
+// GET /version.
+absl::StatusOr<Version> ParseVersionJson(absl::string_view json);
+
+}  // namespace registrator::docker
+
+#endif  // DOCKER_CLIENT_DECODE_H_
