@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -111,8 +110,23 @@ constexpr size_t kMaxMetaKeys = 64;
 constexpr size_t kMaxMetaKeyLength = 64;
 constexpr size_t kMaxMetaValueLength = 512;
 
+// Double-quotes a value for a log line: escapes quotes, backslashes and control characters so
+// one warning stays one line; other bytes (UTF-8 names) stay readable.
 std::string Quote(absl::string_view value) {
-  return absl::StrCat("\"", absl::CHexEscape(value), "\"");
+  std::string out = "\"";
+  for (char ch : value) {
+    const unsigned char u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20 || u == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+  return out;
 }
 
 bool IsFalseWord(absl::string_view value) {
