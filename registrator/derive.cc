@@ -1,0 +1,713 @@
+// Service derivation (see derive.h for the rules). Everything here is pure: it reads the
+// container struct and the config, and reports problems as warnings instead of failing.
+#include "registrator/derive.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "registrator/shell_split.h"
+
+namespace registrator {
+
+namespace derive_internal {
+namespace {
+
+// Nanoseconds per unit, as Go's time.ParseDuration knows them.
+std::optional<long double> UnitNanos(absl::string_view unit) {
+  if (unit == "ns") return 1.0L;
+  if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
+    return 1e3L;  // µ (U+00B5, U+03BC)
+  if (unit == "ms") return 1e6L;
+  if (unit == "s") return 1e9L;
+  if (unit == "m") return 60e9L;
+  if (unit == "h") return 3600e9L;
+  return std::nullopt;
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Go's time.ParseDuration grammar: [-+]?("0" | (number unit)+), number = digits[.digits].
+std::optional<long double> ParseGoDurationNanos(absl::string_view s) {
+  bool negative = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s == "0") return 0.0L;
+  if (s.empty()) return std::nullopt;
+  long double total = 0;
+  while (!s.empty()) {
+    size_t i = 0;
+    long double value = 0;
+    bool digits = false;
+    while (i < s.size() && IsDigit(s[i])) {
+      value = value * 10 + (s[i] - '0');
+      digits = true;
+      ++i;
+    }
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      long double scale = 0.1L;
+      while (i < s.size() && IsDigit(s[i])) {
+        value += (s[i] - '0') * scale;
+        scale /= 10;
+        digits = true;
+        ++i;
+      }
+    }
+    if (!digits) return std::nullopt;
+    size_t u = i;
+    while (u < s.size() && s[u] != '.' && !IsDigit(s[u])) ++u;
+    std::optional<long double> unit = UnitNanos(s.substr(i, u - i));
+    if (!unit) return std::nullopt;
+    total += value * *unit;
+    if (total > 9223372036854775807.0L) return std::nullopt;  // Go: "invalid duration".
+    s.remove_prefix(u);
+  }
+  return negative ? -total : total;
+}
+
+}  // namespace
+
+bool IsValidGoDuration(absl::string_view text) {
+  std::optional<long double> nanos = ParseGoDurationNanos(text);
+  return nanos.has_value() && *nanos >= 0;
+}
+
+std::string ImageBaseName(absl::string_view image) {
+  // A digest ("name@sha256:...") is not part of the name.
+  if (size_t at = image.find('@'); at != absl::string_view::npos) image = image.substr(0, at);
+  while (!image.empty() && image.back() == '/') image.remove_suffix(1);
+  if (size_t slash = image.rfind('/'); slash != absl::string_view::npos) {
+    image = image.substr(slash + 1);
+  }
+  // Registry ports live before the last "/", so any ":" left starts the tag.
+  if (size_t colon = image.find(':'); colon != absl::string_view::npos) {
+    image = image.substr(0, colon);
+  }
+  return std::string(image);
+}
+
+}  // namespace derive_internal
+
+namespace {
+
+using docker::Container;
+using docker::PortBinding;
+
+constexpr absl::string_view kDefaultInterval = "10s";
+constexpr size_t kMaxMetaKeys = 64;
+constexpr size_t kMaxMetaKeyLength = 64;
+constexpr size_t kMaxMetaValueLength = 512;
+
+// Double-quotes a value for a log line: escapes quotes, backslashes and control characters so
+// one warning stays one line; other bytes (UTF-8 names) stay readable.
+std::string Quote(absl::string_view value) {
+  std::string out = "\"";
+  for (char ch : value) {
+    const unsigned char u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20 || u == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+bool IsFalseWord(absl::string_view value) {
+  std::string lower = absl::AsciiStrToLower(value);
+  return lower == "false" || lower == "0" || lower == "no";
+}
+
+// "set" for a flag-like key: non-empty and not false/0/no.
+bool IsOn(absl::string_view value) { return !value.empty() && !IsFalseWord(value); }
+
+bool AllDigits(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// A port number 1..65535 written in decimal digits only.
+std::optional<int> ParsePortNumber(absl::string_view s) {
+  if (!AllDigits(s) || s.size() > 5) return std::nullopt;
+  int value = 0;
+  if (!absl::SimpleAtoi(s, &value) || value < 1 || value > 65535) return std::nullopt;
+  return value;
+}
+
+int ProtocolRank(absl::string_view proto) {
+  if (proto == "tcp") return 0;
+  if (proto == "udp") return 1;
+  return 2;  // sctp
+}
+
+bool IsIpv6(absl::string_view ip) { return ip.find(':') != absl::string_view::npos; }
+
+// "ip:port", with IPv6 addresses bracketed.
+std::string JoinHostPort(absl::string_view ip, int port) {
+  if (IsIpv6(ip)) return absl::StrCat("[", ip, "]:", port);
+  return absl::StrCat(ip, ":", port);
+}
+
+struct PortEntry {
+  int port = 0;
+  std::string protocol;
+  std::string key;  // As it appeared ("80/tcp"), for messages.
+  std::vector<PortBinding> bindings;
+};
+
+// One SERVICE_* key after parsing: `port` 0 = applies to every port.
+struct MetaEntry {
+  int port = 0;
+  std::string key;
+  std::string value;
+};
+
+// A port that survived the publish filter, with its chosen binding.
+struct KeptPort {
+  const PortEntry* entry = nullptr;
+  std::string host_ip;  // As bound ("" for unpublished ports).
+  int host_port = 0;    // 0 = not published.
+};
+
+class Deriver {
+ public:
+  Deriver(const Container& container, const DeriveConfig& config,
+          const std::function<std::string(absl::string_view)>& lookup)
+      : c_(container), cfg_(config), lookup_(lookup) {
+    short_id_ = c_.id.substr(0, 12);
+    name_ = c_.name;
+    if (!name_.empty() && name_[0] == '/') name_.erase(0, 1);
+    who_ = absl::StrCat("container ", short_id_.empty() ? "<no id>" : short_id_, " (",
+                        name_.empty() ? "<no name>" : name_, ")");
+  }
+
+  DeriveResult Run();
+
+ private:
+  void Warn(absl::string_view field, absl::string_view value, absl::string_view problem) {
+    result_.warnings.push_back(absl::StrCat(who_, ": ", field, " ", Quote(value), ": ", problem));
+  }
+
+  std::optional<std::pair<int, std::string>> ParsePortKey(absl::string_view field,
+                                                          absl::string_view key);
+  void CollectPorts();
+  void CollectMetadata();
+  void EvaluateTags();
+  std::optional<KeptPort> ChoosePort(const PortEntry& entry);
+  std::string NetworkModeIp() const;
+  std::string ContainerIp() const;
+  std::string HostIpFor(absl::string_view binding_ip);
+  std::optional<Service> BuildService(const KeptPort& kept, bool is_group);
+  void BuildCheck(const std::map<std::string, std::string>& meta, Service& service);
+  void BuildMeta(Service& service);
+
+  bool UserDefinedNetwork() const {
+    const std::string& m = c_.network_mode;
+    return !m.empty() && m != "default" && m != "bridge" && m != "host" && m != "none" &&
+           !absl::StartsWith(m, "container:");
+  }
+
+  const Container& c_;
+  const DeriveConfig& cfg_;
+  const std::function<std::string(absl::string_view)>& lookup_;
+  std::string short_id_;
+  std::string name_;
+  std::string who_;
+  std::map<std::pair<int, int>, PortEntry> ports_;  // (port, protocol rank) -> entry.
+  std::vector<MetaEntry> meta_entries_;
+  std::vector<std::string> template_tags_;
+  DeriveResult result_;
+  // Why ports were dropped, for skipped_reason.
+  int unpublished_ = 0;
+  int ignored_ = 0;
+  int unnamed_ = 0;
+  int failed_ = 0;
+};
+
+std::optional<std::pair<int, std::string>> Deriver::ParsePortKey(absl::string_view field,
+                                                                 absl::string_view key) {
+  absl::string_view number = key;
+  std::string protocol = "tcp";
+  if (size_t slash = key.find('/'); slash != absl::string_view::npos) {
+    number = key.substr(0, slash);
+    protocol = absl::AsciiStrToLower(key.substr(slash + 1));
+  }
+  std::optional<int> port = ParsePortNumber(number);
+  if (!port) {
+    Warn(field, key, "not a port number 1-65535; port skipped");
+    return std::nullopt;
+  }
+  if (protocol != "tcp" && protocol != "udp" && protocol != "sctp") {
+    Warn(field, key, "protocol is not tcp, udp or sctp; port skipped");
+    return std::nullopt;
+  }
+  return std::make_pair(*port, protocol);
+}
+
+void Deriver::CollectPorts() {
+  // Same-port bindings for every exposed port: this is what makes --net=host work.
+  for (const std::string& key : c_.exposed_ports) {
+    auto parsed = ParsePortKey("Config.ExposedPorts key", key);
+    if (!parsed) continue;
+    PortEntry& e = ports_[{parsed->first, ProtocolRank(parsed->second)}];
+    e.port = parsed->first;
+    e.protocol = parsed->second;
+    e.key = key;
+    e.bindings = {PortBinding{"0.0.0.0", std::to_string(parsed->first)}};
+  }
+  // The runtime bindings replace them (an empty list = exposed but not published).
+  for (const auto& [key, bindings] : c_.ports) {
+    auto parsed = ParsePortKey("NetworkSettings.Ports key", key);
+    if (!parsed) continue;
+    PortEntry& e = ports_[{parsed->first, ProtocolRank(parsed->second)}];
+    e.port = parsed->first;
+    e.protocol = parsed->second;
+    e.key = key;
+    e.bindings = bindings;
+  }
+}
+
+void Deriver::CollectMetadata() {
+  auto add = [&](absl::string_view field, absl::string_view key, absl::string_view value) {
+    if (!absl::StartsWith(key, "SERVICE_")) return;
+    std::string rest = absl::AsciiStrToLower(key.substr(8));
+    if (rest.empty()) {
+      Warn(field, key, "no key after SERVICE_; ignored");
+      return;
+    }
+    MetaEntry entry;
+    entry.value = std::string(value);
+    size_t underscore = rest.find('_');
+    absl::string_view first = absl::string_view(rest).substr(0, underscore);
+    bool signed_number =
+        first.size() > 1 && (first[0] == '-' || first[0] == '+') && AllDigits(first.substr(1));
+    if (underscore != std::string::npos && (AllDigits(first) || signed_number)) {
+      std::optional<int> port = signed_number ? std::nullopt : ParsePortNumber(first);
+      if (!port) {
+        Warn(field, key, "port in key is not a number 1-65535; ignored");
+        return;
+      }
+      entry.key = rest.substr(underscore + 1);
+      if (entry.key.empty()) {
+        Warn(field, key, "no key after the port; ignored");
+        return;
+      }
+      entry.port = *port;
+    } else {
+      entry.key = std::move(rest);
+    }
+    meta_entries_.push_back(std::move(entry));
+  };
+  for (const std::string& kv : c_.env) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) continue;  // "NAME" without a value: not a setting.
+    add("Config.Env", absl::string_view(kv).substr(0, eq), absl::string_view(kv).substr(eq + 1));
+  }
+  // Labels after Env: a label wins over an env var with the same key.
+  for (const auto& [key, value] : c_.labels) add("Config.Labels", key, value);
+}
+
+void Deriver::EvaluateTags() {
+  if (cfg_.tags_template.empty()) return;
+  absl::StatusOr<TagsTemplate> tmpl = ParseTagsTemplate(cfg_.tags_template);
+  if (!tmpl.ok()) {
+    Warn("-tags", cfg_.tags_template, absl::StrCat(tmpl.status().message(), "; -tags not applied"));
+    return;
+  }
+  std::vector<std::string> warnings;
+  std::string text = EvaluateTagsTemplate(*tmpl, c_.raw_json, &warnings);
+  for (const std::string& w : warnings) result_.warnings.push_back(absl::StrCat(who_, ": ", w));
+  template_tags_ = SplitTags(text);
+}
+
+std::optional<KeptPort> Deriver::ChoosePort(const PortEntry& entry) {
+  KeptPort kept;
+  kept.entry = &entry;
+  const PortBinding* chosen = nullptr;
+  int chosen_port = 0;
+  for (const PortBinding& b : entry.bindings) {
+    if (b.host_port.empty()) continue;
+    std::optional<int> port = ParsePortNumber(b.host_port);
+    if (!port) {
+      Warn(absl::StrCat("NetworkSettings.Ports[", Quote(entry.key), "] HostPort"), b.host_port,
+           "not a port number 1-65535; binding ignored");
+      continue;
+    }
+    // The IPv4 binding wins; "::" and other IPv6 duplicates of it are ignored.
+    if (chosen == nullptr || (IsIpv6(chosen->host_ip) && !IsIpv6(b.host_ip))) {
+      chosen = &b;
+      chosen_port = *port;
+    }
+  }
+  if (chosen != nullptr) {
+    kept.host_ip = chosen->host_ip;
+    kept.host_port = chosen_port;
+    return kept;
+  }
+  if (cfg_.internal) return kept;  // Exposed-only ports count with -internal.
+  ++unpublished_;
+  return std::nullopt;
+}
+
+// The container's IP on its user-defined network (or the first network with an IP).
+std::string Deriver::NetworkModeIp() const {
+  for (const docker::NetworkEndpoint& n : c_.networks) {
+    if (n.name == c_.network_mode && !n.ip_address.empty()) return n.ip_address;
+  }
+  for (const docker::NetworkEndpoint& n : c_.networks) {
+    if (!n.ip_address.empty()) return n.ip_address;
+  }
+  return "";
+}
+
+std::string Deriver::ContainerIp() const {
+  if (UserDefinedNetwork()) {
+    if (std::string ip = NetworkModeIp(); !ip.empty()) return ip;
+  }
+  if (!c_.ip_address.empty()) return c_.ip_address;
+  for (const docker::NetworkEndpoint& n : c_.networks) {
+    if (!n.ip_address.empty()) return n.ip_address;
+  }
+  for (const docker::NetworkEndpoint& n : c_.networks) {
+    if (!n.global_ipv6_address.empty()) return n.global_ipv6_address;
+  }
+  return "";
+}
+
+std::string Deriver::HostIpFor(absl::string_view binding_ip) {
+  if (binding_ip.empty() || binding_ip == "0.0.0.0" || binding_ip == "::") {
+    if (!cfg_.resolved_host_ip.empty()) return cfg_.resolved_host_ip;
+    return binding_ip.empty() ? "0.0.0.0" : std::string(binding_ip);
+  }
+  return std::string(binding_ip);
+}
+
+std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group) {
+  const PortEntry& entry = *kept.entry;
+  const std::string port_text = std::to_string(entry.port);
+
+  // Metadata: generic keys, then the port-specific ones on top (whatever their order).
+  std::map<std::string, std::string> meta;
+  std::set<std::string> from_port;
+  for (const MetaEntry& e : meta_entries_) {
+    if (e.port == 0) meta[e.key] = e.value;
+  }
+  for (const MetaEntry& e : meta_entries_) {
+    if (e.port == entry.port) {
+      meta[e.key] = e.value;
+      from_port.insert(e.key);
+    }
+  }
+  auto get = [&](const std::string& key) -> std::string {
+    auto it = meta.find(key);
+    return it == meta.end() ? "" : it->second;
+  };
+
+  if (IsOn(get("ignore"))) {
+    ++ignored_;
+    return std::nullopt;
+  }
+
+  Service s;
+  s.name = get("name");
+  const bool name_from_port = !s.name.empty() && from_port.count("name") > 0;
+  if (s.name.empty()) {
+    if (cfg_.explicit_only) {
+      ++unnamed_;
+      return std::nullopt;
+    }
+    s.name = derive_internal::ImageBaseName(c_.image);
+    if (s.name.empty()) {
+      Warn("Config.Image", c_.image,
+           absl::StrCat("no service name (no SERVICE_NAME and no image name); port ", entry.key,
+                        " skipped"));
+      ++failed_;
+      return std::nullopt;
+    }
+  }
+  if (is_group && !name_from_port) absl::StrAppend(&s.name, "-", port_text);
+
+  const std::string container_name = name_.empty() ? short_id_ : name_;
+  s.id = absl::StrCat(cfg_.hostname, ":", container_name, ":", port_text);
+  if (entry.protocol == "udp") absl::StrAppend(&s.id, ":udp");
+  if (std::string id = get("id"); !id.empty()) s.id = id;
+
+  // IP and port, in upstream's order of precedence (see derive.h).
+  std::string ip;
+  if (kept.host_port != 0) ip = HostIpFor(kept.host_ip);
+  if (UserDefinedNetwork()) {
+    if (std::string net_ip = NetworkModeIp(); !net_ip.empty()) ip = net_ip;
+  }
+  if (!cfg_.host_ip.empty()) ip = cfg_.host_ip;
+  if (cfg_.internal) {
+    if (c_.network_mode == "host") {
+      ip = cfg_.host_ip.empty() ? cfg_.resolved_host_ip : cfg_.host_ip;
+    } else {
+      ip = ContainerIp();
+    }
+    s.port = entry.port;
+  } else {
+    s.port = kept.host_port;
+  }
+  if (!cfg_.use_ip_from_label.empty()) {
+    auto it = std::find_if(c_.labels.begin(), c_.labels.end(),
+                           [&](const auto& kv) { return kv.first == cfg_.use_ip_from_label; });
+    const std::string field = absl::StrCat("Config.Labels[", Quote(cfg_.use_ip_from_label), "]");
+    if (it == c_.labels.end() || it->second.empty()) {
+      Warn(field, "", "label for -useIpFromLabel not set; using the default IP");
+    } else {
+      absl::string_view value = it->second;
+      if (size_t slash = value.rfind('/'); slash != absl::string_view::npos) {
+        value = value.substr(0, slash);
+      }
+      bool bad = value.empty();
+      for (char ch : value) bad = bad || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
+      if (bad) {
+        Warn(field, it->second, "not an IP address; using the default IP");
+      } else {
+        ip = std::string(value);
+      }
+    }
+  }
+  if (absl::StartsWith(c_.network_mode, "container:")) {
+    absl::string_view ref = absl::string_view(c_.network_mode).substr(10);
+    std::string other = (lookup_ && !ref.empty()) ? lookup_(ref) : "";
+    if (other.empty()) {
+      Warn("HostConfig.NetworkMode", c_.network_mode,
+           "IP of the network container is unknown; using the default IP");
+    } else {
+      ip = std::move(other);
+    }
+  }
+  if (ip.empty()) {
+    Warn("port", entry.key, "no IP address to register; port skipped");
+    ++failed_;
+    return std::nullopt;
+  }
+  s.ip = std::move(ip);
+
+  // Tags: the user's, then -tags, then "udp".
+  s.tags = SplitTags(get("tags"));
+  s.tags.insert(s.tags.end(), template_tags_.begin(), template_tags_.end());
+  s.tags.insert(s.tags.end(), cfg_.extra_tags.begin(), cfg_.extra_tags.end());
+  if (entry.protocol == "udp") s.tags.push_back("udp");
+
+  for (const auto& [key, value] : meta) {
+    if (key == "name" || key == "id" || key == "tags" || key == "ignore") continue;
+    s.attrs.emplace_back(key, value);
+  }
+  BuildMeta(s);
+  BuildCheck(meta, s);
+
+  s.ttl = cfg_.ttl;
+  s.container_id = c_.id;
+  s.container_name = name_;
+  s.container_hostname = c_.hostname;
+  s.exposed_port = entry.port;
+  s.host_port = kept.host_port;
+  s.protocol = entry.protocol;
+  return s;
+}
+
+void Deriver::BuildMeta(Service& s) {
+  for (const auto& [key, value] : s.attrs) {
+    if (absl::StartsWith(key, "check_")) continue;  // Checks are not metadata.
+    const std::string field = absl::StrCat("service ", Quote(s.id), " attribute");
+    bool valid_chars = true;
+    for (char ch : key) {
+      valid_chars = valid_chars &&
+                    (absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-');
+    }
+    if (key.size() > kMaxMetaKeyLength) {
+      Warn(field, key, "key longer than 64 characters; left out of Consul Meta");
+    } else if (!valid_chars) {
+      Warn(field, key, "key has characters other than A-Z a-z 0-9 _ -; left out of Consul Meta");
+    } else if (absl::StartsWith(key, "consul-")) {
+      Warn(field, key, "the consul- prefix is reserved; left out of Consul Meta");
+    } else if (value.size() > kMaxMetaValueLength) {
+      Warn(field, key, "value longer than 512 bytes; left out of Consul Meta");
+    } else if (s.meta.size() >= kMaxMetaKeys) {
+      Warn(field, key, "more than 64 keys; left out of Consul Meta");
+    } else {
+      s.meta.emplace_back(key, value);
+    }
+  }
+}
+
+void Deriver::BuildCheck(const std::map<std::string, std::string>& meta, Service& s) {
+  auto get = [&](const std::string& key) -> std::string {
+    auto it = meta.find(key);
+    return it == meta.end() ? "" : it->second;
+  };
+  const std::string field_prefix = absl::StrCat("service ", Quote(s.id), " ");
+  auto warn = [&](absl::string_view key, absl::string_view value, absl::string_view problem) {
+    Warn(absl::StrCat(field_prefix, key), value, problem);
+  };
+  auto positive_duration = [](absl::string_view v) {
+    return derive_internal::IsValidGoDuration(v) && v.find_first_of("123456789") != v.npos;
+  };
+
+  ServiceCheck check;
+  bool is_ttl = false;
+  if (std::string path = get("check_http"); !path.empty()) {
+    check.http = absl::StrCat("http://", JoinHostPort(s.ip, s.port), path);
+    check.method = get("check_http_method");
+  } else if (std::string path = get("check_https"); !path.empty()) {
+    check.http = absl::StrCat("https://", JoinHostPort(s.ip, s.port), path);
+    check.method = get("check_https_method");
+  } else if (std::string script = get("check_script"); !script.empty()) {
+    const std::map<std::string, std::string, std::less<>> vars = {
+        {"SERVICE_IP", s.ip}, {"SERVICE_PORT", std::to_string(s.port)}};
+    absl::StatusOr<std::vector<std::string>> args = ShellSplit(script, vars);
+    if (!args.ok()) {
+      warn("check_script", script, absl::StrCat(args.status().message(), "; no check"));
+      return;
+    }
+    if (args->empty()) {
+      warn("check_script", script, "no command; no check");
+      return;
+    }
+    check.script_args = *std::move(args);
+  } else if (std::string ttl = get("check_ttl"); !ttl.empty()) {
+    if (!positive_duration(ttl)) {
+      warn("check_ttl", ttl, "not a positive duration like \"30s\"; no check");
+      return;
+    }
+    check.ttl = ttl;
+    is_ttl = true;
+  } else if (IsOn(get("check_tcp"))) {
+    check.tcp = JoinHostPort(s.ip, s.port);
+  } else if (IsOn(get("check_grpc"))) {
+    check.grpc = JoinHostPort(s.ip, s.port);
+    check.grpc_use_tls = IsOn(get("check_grpc_use_tls"));
+    if (check.grpc_use_tls) check.tls_skip_verify = IsOn(get("check_tls_skip_verify"));
+  } else {
+    return;  // No check asked for.
+  }
+
+  if (!check.method.empty()) {
+    bool token = true;
+    for (char ch : check.method)
+      token = token && absl::ascii_isalpha(static_cast<unsigned char>(ch));
+    if (!token) {
+      warn("check method", check.method, "not an HTTP method; GET used");
+      check.method.clear();
+    }
+  }
+  if (!is_ttl) {
+    check.interval = std::string(kDefaultInterval);
+    if (std::string v = get("check_interval"); !v.empty()) {
+      if (positive_duration(v)) {
+        check.interval = v;
+      } else {
+        warn("check_interval", v, "not a positive duration like \"10s\"; \"10s\" used");
+      }
+    }
+    if (std::string v = get("check_timeout"); !v.empty()) {
+      if (positive_duration(v)) {
+        check.timeout = v;
+      } else {
+        warn("check_timeout", v, "not a positive duration like \"5s\"; Consul's default used");
+      }
+    }
+  }
+  if (std::string v = get("check_initial_status"); !v.empty()) {
+    std::string lower = absl::AsciiStrToLower(v);
+    if (lower == "passing" || lower == "warning" || lower == "critical") {
+      check.initial_status = lower;
+    } else {
+      warn("check_initial_status", v, "not passing, warning or critical; ignored");
+    }
+  }
+  if (std::string v = get("check_deregister_after"); !v.empty()) {
+    if (positive_duration(v)) {
+      check.deregister_after = v;
+    } else {
+      warn("check_deregister_after", v, "not a positive duration like \"90m\"; ignored");
+    }
+  }
+  s.has_check = true;
+  s.check = std::move(check);
+}
+
+DeriveResult Deriver::Run() {
+  if (c_.network_mode == "none") {
+    result_.skipped_reason = "network mode none: nothing is reachable";
+    return std::move(result_);
+  }
+  CollectPorts();
+  if (ports_.empty()) {
+    result_.skipped_reason = "no exposed or published ports";
+    return std::move(result_);
+  }
+  std::vector<KeptPort> kept;
+  for (const auto& [key, entry] : ports_) {
+    if (std::optional<KeptPort> k = ChoosePort(entry)) kept.push_back(*k);
+  }
+  if (!kept.empty()) {
+    CollectMetadata();
+    EvaluateTags();
+  }
+  const bool is_group = kept.size() > 1;
+  std::set<std::string> ids;
+  for (const KeptPort& k : kept) {
+    std::optional<Service> s = BuildService(k, is_group);
+    if (!s) continue;
+    if (!ids.insert(s->id).second) {
+      Warn("service ID", s->id,
+           absl::StrCat("already used by another port of this container; port ", k.entry->key,
+                        " skipped"));
+      ++failed_;
+      continue;
+    }
+    result_.services.push_back(*std::move(s));
+  }
+  if (result_.services.empty()) {
+    std::vector<std::string> why;
+    if (unpublished_ > 0) {
+      why.push_back(absl::StrCat(unpublished_, " not published (use -internal for exposed-only)"));
+    }
+    if (ignored_ > 0) why.push_back(absl::StrCat(ignored_, " ignored by SERVICE_IGNORE"));
+    if (unnamed_ > 0) why.push_back(absl::StrCat(unnamed_, " without SERVICE_NAME (-explicit)"));
+    if (failed_ > 0) why.push_back(absl::StrCat(failed_, " invalid (see warnings)"));
+    if (why.empty()) why.push_back("no valid port");
+    result_.skipped_reason = absl::StrCat("no service: ", absl::StrJoin(why, ", "));
+  }
+  // The same problem can be found once per port: report it once.
+  std::vector<std::string> unique;
+  std::set<std::string> seen;
+  for (std::string& w : result_.warnings) {
+    if (seen.insert(w).second) unique.push_back(std::move(w));
+  }
+  result_.warnings = std::move(unique);
+  return std::move(result_);
+}
+
+}  // namespace
+
+DeriveResult DeriveServices(
+    const docker::Container& container, const DeriveConfig& config,
+    const std::function<std::string(absl::string_view container_ref)>& lookup_container_ip) {
+  return Deriver(container, config, lookup_container_ip).Run();
+}
+
+}  // namespace registrator

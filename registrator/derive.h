@@ -1,0 +1,96 @@
+// Service derivation: one inspected container -> the services registrator registers for it.
+// Pure code, no I/O: everything it needs about the host comes in DeriveConfig, and the one
+// lookup it may need (the IP of the container whose network a "container:<ref>" container
+// shares) comes in as a callback.
+//
+// Rules (upstream gliderlabs/registrator v7 behaviour, plus our documented fixes):
+// - Ports: each Config.ExposedPorts key is first bound to the same host port (--net=host), then
+//   NetworkSettings.Ports replaces that. A port without a host port (exposed only) is kept only
+//   with -internal. "80" means "80/tcp"; tcp, udp and sctp are accepted. Several bindings for one
+//   port: the first IPv4 one wins (IPv6 duplicates such as "::" are ignored); if there are only
+//   IPv6 bindings, the first. Services come out sorted by exposed port, then tcp/udp/sctp.
+// - NetworkMode "none": no services.
+// - IP, in increasing precedence: the binding's HostIp ("", 0.0.0.0 and :: -> resolved_host_ip);
+//   on a user-defined network (NetworkMode not ""/default/bridge/host/none/container:) that
+//   network's IP (Networks[NetworkMode], else the first network with an IP); -ip (host_ip);
+//   -internal: the container's IP (host IP for --net=host) and the exposed port; the
+//   -useIpFromLabel label (anything from its last "/" dropped); for "container:<ref>" the IP
+//   lookup_container_ip(ref) returns. This is upstream's order (-ip beats the network IP).
+// - Metadata: Config.Env then Config.Labels (labels win), only keys starting with "SERVICE_",
+//   the rest lower-cased. SERVICE_<port>_<KEY> applies to that exposed port only (tcp and udp
+//   alike) and beats SERVICE_<KEY> whatever the order.
+// - ignore (non-empty and not false/0/no, case-insensitive) skips the port. Name: the name key,
+//   else the image's base name without registry, path, tag or @digest; -explicit skips ports
+//   without a name key. With more than one kept port, a name not from a port-specific key gets
+//   "-<exposed port>". ID: "<hostname>:<container name>:<exposed port>[:udp]" unless the id key.
+//   A second service with an ID already used by this container is dropped with a warning.
+// - Tags: the tags key (comma list, "\," is a comma, empty pieces dropped, order kept), then the
+//   -tags template evaluated and split the same way, then extra_tags, then "udp" for udp ports.
+// - attrs: every other key, sorted. meta: attrs without check_* and without what Consul rejects
+//   (key not [A-Za-z0-9_-], longer than 64, "consul-" prefix, value over 512 bytes, beyond 64
+//   keys), each drop warned.
+// - Check: first of check_http, check_https, check_script, check_ttl, check_tcp, check_grpc
+//   (check_tcp/check_grpc = false/0/no mean no check). check_interval (default "10s", not for
+//   TTL checks), check_timeout, check_initial_status (passing/warning/critical),
+//   check_deregister_after. Durations use Go syntax; an invalid one is warned and dropped (the
+//   interval falls back to "10s"; an invalid check_ttl drops the check). check_script is split
+//   like a shell command line with $SERVICE_IP / $SERVICE_PORT (or ${...}) substituted.
+//   IPv6 addresses are bracketed in the check's URL / address.
+// Bad input never fails the container as a whole: the bad port / key / value is skipped with a
+// warning naming the container (short id and name), the field and the value.
+#ifndef REGISTRATOR_DERIVE_H_
+#define REGISTRATOR_DERIVE_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "docker_client/types.h"
+#include "registrator/service.h"
+#include "registrator/tags_template.h"  // ValidateTagsTemplate(), for startup checks of -tags.
+
+namespace registrator {
+
+struct DeriveConfig {
+  std::string host_ip;            // -ip flag ("" = none).
+  std::string resolved_host_ip;   // The host's own IP, used for 0.0.0.0/"" bindings without -ip.
+  std::string hostname;           // This Docker host's name (first part of IDs).
+  bool internal = false;          // -internal
+  bool explicit_only = false;     // -explicit
+  std::string use_ip_from_label;  // -useIpFromLabel
+  // Literal tags appended after the evaluated tags_template (not split, not evaluated).
+  std::vector<std::string> extra_tags;
+  std::string tags_template;  // Raw -tags flag value, evaluated per container.
+  int ttl = 0;                // -ttl, copied into every Service.
+};
+
+struct DeriveResult {
+  std::vector<Service> services;
+  // One line per problem, each naming the container (short id + name), the field and the value.
+  std::vector<std::string> warnings;
+  // Non-empty when the container yields no services: why (no ports, net=none, all ignored...).
+  std::string skipped_reason;
+};
+
+// Derives the services of `container`. `lookup_container_ip` resolves the IP of another container
+// for NetworkMode "container:<id-or-name>"; it may return "" when unknown, and may be null.
+DeriveResult DeriveServices(const docker::Container& container, const DeriveConfig& config,
+                            const std::function<std::string(absl::string_view container_ref)>&
+                                lookup_container_ip = nullptr);
+
+namespace derive_internal {
+
+// True when `text` is a Go time.ParseDuration string ("10s", "1m30s", "500ms", "1.5h", "0")
+// that is not negative and does not overflow.
+bool IsValidGoDuration(absl::string_view text);
+
+// The default service name for an image reference: "reg:5000/a/b:t@sha256:..." -> "b".
+std::string ImageBaseName(absl::string_view image);
+
+}  // namespace derive_internal
+
+}  // namespace registrator
+
+#endif  // REGISTRATOR_DERIVE_H_
