@@ -1,0 +1,206 @@
+// registrator [options] <registry URI>: wires the Docker client, the derivation, the bridge and
+// the chosen backend together, then runs until SIGTERM/SIGINT.
+#include <netdb.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "adapters/adapter_factory.h"
+#include "docker_client/docker_client.h"
+#include "docker_client/event_stream.h"
+#include "registrator/bridge.h"
+#include "registrator/common/log.h"
+#include "registrator/config.h"
+#include "registrator/derive.h"
+
+extern char** environ;
+
+namespace registrator {
+namespace {
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq == nullptr) continue;
+    env.emplace(std::string(*e, eq - *e), std::string(eq + 1));
+  }
+  return env;
+}
+
+std::string Hostname() {
+  char name[256] = {0};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+// The host's own address for bindings on 0.0.0.0, as upstream resolves it: the hostname
+// through the resolver (normally /etc/hosts). Empty when it does not resolve.
+std::string ResolveHostIp(const std::string& hostname) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  addrinfo* result = nullptr;
+  if (::getaddrinfo(hostname.c_str(), nullptr, &hints, &result) != 0 || result == nullptr) {
+    return "";
+  }
+  char text[INET6_ADDRSTRLEN] = {0};
+  ::getnameinfo(result->ai_addr, result->ai_addrlen, text, sizeof(text), nullptr, 0,
+                NI_NUMERICHOST);
+  ::freeaddrinfo(result);
+  return text;
+}
+
+// Waits up to `timeout` for SIGINT/SIGTERM (blocked in every thread). True if one arrived.
+bool WaitForStopSignal(absl::Duration timeout) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  if (timeout == absl::InfiniteDuration()) {
+    int signal = 0;
+    while (sigwait(&set, &signal) != 0) {
+    }
+    REG_LOG_INFO("received signal ", signal, "; stopping");
+    return true;
+  }
+  const timespec ts = absl::ToTimespec(timeout);
+  const int signal = sigtimedwait(&set, nullptr, &ts);
+  if (signal > 0) {
+    REG_LOG_INFO("received signal ", signal, "; stopping");
+    return true;
+  }
+  return false;
+}
+
+int Run(const Config& config) {
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(config.log_level, &level);
+  SetLogLevel(level);
+  SetLogJson(config.log_json);
+
+  // Block the stop signals before any thread starts, so only WaitForStopSignal receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (absl::Status status = ValidateTagsTemplate(config.tags); !status.ok()) {
+    std::fprintf(stderr, "-tags: %s\n", std::string(status.message()).c_str());
+    return 2;
+  }
+
+  const std::map<std::string, std::string> env = ProcessEnvironment();
+  const std::string hostname = Hostname();
+
+  AdapterOptions adapter_options;
+  adapter_options.hostname = hostname;
+  adapter_options.ttl = config.ttl;
+  adapter_options.ttl_refresh = config.ttl_refresh;
+  adapter_options.env = env;
+  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
+      CreateAdapter(config.registry_uri, adapter_options);
+  if (!adapter.ok()) {
+    REG_LOG_ERROR(adapter.status().message());
+    return 1;
+  }
+
+  // The first ping follows -retry-attempts / -retry-interval like upstream; after that every
+  // failure is retried per service by the bridge.
+  for (int attempt = 0;; ++attempt) {
+    const absl::Status ping = (*adapter)->Ping();
+    if (ping.ok()) break;
+    if (config.retry_attempts != -1 && attempt >= config.retry_attempts) {
+      REG_LOG_ERROR("backend ", config.registry_uri, " unreachable: ", ping.message());
+      return 1;
+    }
+    REG_LOG_WARN("backend ", config.registry_uri, " unreachable (", ping.message(),
+                 "); retrying in ", config.retry_interval_ms, " ms");
+    if (WaitForStopSignal(absl::Milliseconds(config.retry_interval_ms))) return 0;
+  }
+  REG_LOG_INFO("using ", config.registry_uri);
+
+  absl::StatusOr<std::unique_ptr<docker::DockerClient>> docker =
+      docker::DockerClient::FromEnvironment(env);
+  if (!docker.ok()) {
+    REG_LOG_ERROR("DOCKER_HOST: ", docker.status().message());
+    return 1;
+  }
+
+  DeriveConfig derive_config;
+  derive_config.host_ip = config.ip;
+  derive_config.hostname = hostname;
+  derive_config.resolved_host_ip = config.ip.empty() ? ResolveHostIp(hostname) : config.ip;
+  derive_config.internal = config.internal;
+  derive_config.explicit_only = config.explicit_only;
+  derive_config.use_ip_from_label = config.use_ip_from_label;
+  derive_config.tags_template = config.tags;
+  derive_config.ttl = config.ttl;
+
+  docker::DockerClient* docker_client = docker->get();
+  auto lookup_ip = [docker_client](absl::string_view ref) -> std::string {
+    absl::StatusOr<docker::Container> other = docker_client->InspectContainer(ref);
+    if (!other.ok()) return "";
+    if (!other->ip_address.empty()) return other->ip_address;
+    for (const docker::NetworkEndpoint& network : other->networks) {
+      if (!network.ip_address.empty()) return network.ip_address;
+    }
+    return "";
+  };
+  ServiceDeriver derive = [derive_config, lookup_ip](const docker::Container& container) {
+    DeriveResult result = DeriveServices(container, derive_config, lookup_ip);
+    for (const std::string& warning : result.warnings) REG_LOG_WARN(warning);
+    if (result.services.empty() && !result.skipped_reason.empty()) {
+      REG_LOG_INFO("ignored container ", container.id.substr(0, 12), " (", container.name,
+                   "): ", result.skipped_reason);
+    }
+    return std::move(result.services);
+  };
+
+  BridgeConfig bridge_config;
+  bridge_config.hostname = hostname;
+  bridge_config.deregister_on_success = config.deregister_on_success;
+  bridge_config.cleanup = config.cleanup;
+  bridge_config.resync_interval = absl::Seconds(config.resync);
+  bridge_config.refresh_interval = absl::Seconds(config.ttl_refresh);
+  bridge_config.deregister_on_exit = config.deregister_on_exit;
+  bridge_config.workers = config.workers;
+
+  Bridge bridge(docker_client, adapter->get(), std::move(derive), bridge_config);
+  bridge.Start();
+  // Events first: the stream's first connect triggers the initial sync, so nothing that
+  // happens during the sync is missed.
+  docker::EventStream events(*docker_client);
+  if (absl::Status started = events.Start(&bridge); !started.ok()) {
+    REG_LOG_ERROR("cannot follow Docker events: ", started.message());
+    bridge.Stop();
+    return 1;
+  }
+
+  WaitForStopSignal(absl::InfiniteDuration());
+  events.Stop();
+  bridge.Stop();
+  REG_LOG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace registrator
+
+int main(int argc, char** argv) {
+  const registrator::ParseOutcome outcome = registrator::ParseCommandLine(argc, argv);
+  if (!outcome.run) {
+    std::fputs(outcome.message.c_str(), outcome.exit_code == 0 ? stdout : stderr);
+    return outcome.exit_code;
+  }
+  return registrator::Run(outcome.config);
+}
