@@ -340,6 +340,7 @@ void Bridge::WriteRegister(const std::string& container_id, const Service& servi
   }
   REG_LOG_ERROR("register ", service.id, " for container ", ShortId(container_id), " (",
                 service.container_name, ") failed: ", status.message());
+  ++stats_.register_failures;
   RecordFailure(&entry, status);
   if (absl::IsInvalidArgument(status)) {
     // The backend will reject this exact body again; wait for the service to change.
@@ -361,6 +362,7 @@ void Bridge::WriteDeregister(const Service& service) {
     return;
   }
   REG_LOG_ERROR("deregister ", service.id, " failed: ", status.message(), "; will retry");
+  ++stats_.deregister_failures;
   if (it != entries_.end()) RecordFailure(&it->second, status);
 }
 

@@ -61,7 +61,9 @@ struct BridgeStats {
   uint64_t reconciles = 0;  // containers processed
   uint64_t registers = 0;
   uint64_t deregisters = 0;
-  uint64_t write_failures = 0;
+  uint64_t write_failures = 0;  // register_failures + deregister_failures
+  uint64_t register_failures = 0;
+  uint64_t deregister_failures = 0;
   uint64_t retries = 0;
   uint64_t resyncs = 0;
   uint64_t refreshes = 0;

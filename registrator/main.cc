@@ -20,6 +20,7 @@
 #include "registrator/common/log.h"
 #include "registrator/config.h"
 #include "registrator/derive.h"
+#include "registrator/status_server.h"
 
 extern char** environ;
 
@@ -177,6 +178,15 @@ int Run(const Config& config) {
 
   Bridge bridge(docker_client, adapter->get(), std::move(derive), bridge_config);
   bridge.Start();
+  RegistryAdapter* backend = adapter->get();
+  StatusServer status_server(&bridge, [backend] { return backend->Ping(); });
+  if (!config.http_addr.empty()) {
+    if (absl::Status started = status_server.Start(config.http_addr); !started.ok()) {
+      REG_LOG_ERROR(started.message());
+      bridge.Stop();
+      return 1;
+    }
+  }
   // Events first: the stream's first connect triggers the initial sync, so nothing that
   // happens during the sync is missed.
   docker::EventStream events(*docker_client);
@@ -188,6 +198,7 @@ int Run(const Config& config) {
 
   WaitForStopSignal(absl::InfiniteDuration());
   events.Stop();
+  status_server.Stop();
   bridge.Stop();
   REG_LOG_INFO("stopped");
   return 0;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "registrator/common/json.h"
+#include "registrator/service_json.h"
 
 namespace registrator {
 namespace {
@@ -22,35 +23,11 @@ void WriteStdout(const std::string& line) {
 LogAdapter::LogAdapter(std::function<void(const std::string&)> write_line)
     : write_line_(write_line ? std::move(write_line) : WriteStdout) {}
 
-std::string LogAdapter::ServiceJson(const Service& service) {
-  std::string json = "\"id\":";
-  AppendJsonString(&json, service.id);
-  json.append(",\"name\":");
-  AppendJsonString(&json, service.name);
-  json.append(",\"ip\":");
-  AppendJsonString(&json, service.ip);
-  absl::StrAppend(&json, ",\"port\":", service.port, ",\"tags\":[");
-  for (size_t i = 0; i < service.tags.size(); ++i) {
-    if (i > 0) json.push_back(',');
-    AppendJsonString(&json, service.tags[i]);
-  }
-  json.append("],\"attrs\":{");
-  for (size_t i = 0; i < service.attrs.size(); ++i) {
-    if (i > 0) json.push_back(',');
-    AppendJsonString(&json, service.attrs[i].first);
-    json.push_back(':');
-    AppendJsonString(&json, service.attrs[i].second);
-  }
-  json.append("}");
-  if (service.ttl > 0) absl::StrAppend(&json, ",\"ttl\":", service.ttl);
-  return json;
-}
-
 void LogAdapter::Emit(const std::string& action, const Service& service) {
   std::string line = "{\"action\":";
   AppendJsonString(&line, action);
   line.push_back(',');
-  line.append(ServiceJson(service));
+  line.append(ServiceJsonMembers(service));
   if (!service.container_id.empty()) {
     line.append(",\"container\":");
     AppendJsonString(&line, service.container_id.substr(0, 12));
@@ -92,7 +69,9 @@ absl::StatusOr<std::vector<RegisteredService>> LogAdapter::Services() {
   return result;
 }
 
-std::string LogAdapter::Fingerprint(const Service& service) const { return ServiceJson(service); }
+std::string LogAdapter::Fingerprint(const Service& service) const {
+  return ServiceJsonMembers(service);
+}
 
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewLogAdapter(const BackendUri& uri,
                                                                const AdapterOptions& options) {

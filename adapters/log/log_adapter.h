@@ -30,9 +30,6 @@ class LogAdapter : public RegistryAdapter {
   absl::StatusOr<std::vector<RegisteredService>> Services() override;
   std::string Fingerprint(const Service& service) const override;
 
-  // The JSON object printed for `service` (without the "action" member's surroundings).
-  static std::string ServiceJson(const Service& service);
-
  private:
   void Emit(const std::string& action, const Service& service);
 

@@ -1,0 +1,121 @@
+// Scrapes /health, /metrics and /services over real HTTP on loopback.
+#include "registrator/status_server.h"
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "registrator/common/http_client.h"
+#include "testing/fake_adapter.h"
+#include "testing/fake_docker.h"
+
+namespace registrator {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<Service> OnePerPort(const docker::Container& c) {
+  std::vector<Service> services;
+  for (const std::string& port : c.exposed_ports) {
+    Service s;
+    s.id = absl::StrCat("h:", c.name, ":", std::stoi(port));
+    s.name = c.name;
+    s.ip = "10.0.0.1";
+    s.port = std::stoi(port);
+    s.container_id = c.id;
+    services.push_back(s);
+  }
+  return services;
+}
+
+class StatusServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    docker::Container c;
+    c.id = "abc";
+    c.name = "web";
+    c.exposed_ports = {"80/tcp", "443/tcp"};
+    c.state.running = true;
+    docker_.Put(c);
+    BridgeConfig config;
+    config.hostname = "h";
+    bridge_ = std::make_unique<Bridge>(&docker_, &adapter_, OnePerPort, config);
+    bridge_->Start();
+    ASSERT_TRUE(bridge_->SyncNow().ok());
+    server_ = std::make_unique<StatusServer>(
+        bridge_.get(), [this] { return adapter_.Ping(); }, absl::ZeroDuration());
+    ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
+    HttpEndpoint endpoint;
+    endpoint.base_url = absl::StrCat("http://127.0.0.1:", server_->port());
+    client_ = std::make_unique<HttpClient>(endpoint);
+  }
+  void TearDown() override {
+    server_->Stop();
+    bridge_->Stop();
+  }
+  HttpResponse Get(const std::string& path) {
+    HttpRequest request;
+    request.path = path;
+    absl::StatusOr<HttpResponse> response = client_->Send(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : HttpResponse{};
+  }
+
+  testing::FakeDocker docker_;
+  testing::FakeAdapter adapter_;
+  std::unique_ptr<Bridge> bridge_;
+  std::unique_ptr<StatusServer> server_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(StatusServerTest, MetricsCountWhatTheBridgeDid) {
+  const HttpResponse response = Get("/metrics");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_THAT(response.body, HasSubstr("registrator_services_registered 2\n"));
+  EXPECT_THAT(response.body,
+              HasSubstr("registrator_backend_writes_total{kind=\"register\",result=\"ok\"} 2\n"));
+  EXPECT_THAT(
+      response.body,
+      HasSubstr("registrator_backend_writes_total{kind=\"deregister\",result=\"error\"} 0\n"));
+  EXPECT_THAT(response.body, HasSubstr("registrator_resyncs_total 1\n"));
+  EXPECT_THAT(response.body, HasSubstr("# TYPE registrator_events_total counter\n"));
+  EXPECT_THAT(response.body, HasSubstr("registrator_docker_connected 0\n"));
+}
+
+TEST_F(StatusServerTest, ServicesListsRegisteredServices) {
+  const HttpResponse response = Get("/services");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body,
+            "[{\"id\":\"h:web:443\",\"name\":\"web\",\"ip\":\"10.0.0.1\",\"port\":443,\"tags\":[],"
+            "\"attrs\":{}},{\"id\":\"h:web:80\",\"name\":\"web\",\"ip\":\"10.0.0.1\",\"port\":80,"
+            "\"tags\":[],\"attrs\":{}}]\n");
+}
+
+TEST_F(StatusServerTest, HealthNeedsDockerAndBackend) {
+  HttpResponse response = Get("/health");
+  EXPECT_EQ(response.status, 503);
+  EXPECT_THAT(response.body, HasSubstr("docker: event stream not connected"));
+  bridge_->OnConnected(true);
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  response = Get("/health");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "ok\n");
+  adapter_.FailOp("ping", absl::UnavailableError("connection refused"));
+  response = Get("/health");
+  EXPECT_EQ(response.status, 503);
+  EXPECT_THAT(response.body, HasSubstr("backend: connection refused"));
+}
+
+TEST(StatusServerAddressTest, RejectsBadAddresses) {
+  testing::FakeDocker docker;
+  testing::FakeAdapter adapter;
+  Bridge bridge(&docker, &adapter, OnePerPort, BridgeConfig{});
+  for (const char* bad : {"", "9090", "127.0.0.1:x", "127.0.0.1:70000"}) {
+    StatusServer server(&bridge, nullptr);
+    EXPECT_TRUE(absl::IsInvalidArgument(server.Start(bad))) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace registrator
