@@ -1,0 +1,232 @@
+// DockerdFixture; see dockerd_fixture.h.
+#include "testing/dockerd_fixture.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+
+namespace registrator::testing {
+namespace {
+
+constexpr char kLockPath[] = "/tmp/registrator-dockerd.lock";
+constexpr char kCacheDir[] = "/tmp/registrator-test-cache";
+// Bump when the rootfs content changes.
+constexpr char kRootfsName[] = "busybox-rootfs-v1.tar";
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  out += "'";
+  return out;
+}
+
+// Builds (once per machine) the rootfs tar of the test image and returns its path.
+absl::StatusOr<std::string> RootfsTar() {
+  const std::string tar = absl::StrCat(kCacheDir, "/", kRootfsName);
+  struct stat st;
+  if (::stat(tar.c_str(), &st) == 0 && st.st_size > 0) return tar;
+  ::mkdir(kCacheDir, 0755);
+  TempDir build("rfs");
+  const std::string root = build.path() + "/root";
+  const std::string script = absl::StrCat(
+      "set -e; mkdir -p ", root, "/bin ", root, "/www; cp /bin/busybox ", root,
+      "/bin/busybox; for l in sh httpd sleep nc wget cat ls; do ln -s busybox ", root,
+      "/bin/$l; done; echo 'registrator test page' > ", root, "/www/index.html; tar -C ", root,
+      " -cf ", tar, ".tmp.$$ . && mv ", tar, ".tmp.$$ ", tar);
+  if (RunCommand(absl::StrCat("sh -c ", ShellQuote(script), " 1>&2")) != 0) {
+    return absl::InternalError(
+        "building the test image rootfs failed (is busybox-static "
+        "installed at /bin/busybox?)");
+  }
+  return tar;
+}
+
+// SIGKILLs, by PID, every process whose command line mentions `dir` (containerd shims are
+// started with --address <exec-root>/containerd/...; they are not in dockerd's process group).
+void KillProcessesMentioning(const std::string& dir) {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return;
+  const pid_t self = ::getpid();
+  while (dirent* entry = ::readdir(proc)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &pid) || pid <= 1 || pid == self) continue;
+    std::string cmdline = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/cmdline"));
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (absl::StrContains(cmdline, dir + "/")) ::kill(pid, SIGKILL);
+  }
+  ::closedir(proc);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(absl::Duration lock_timeout) {
+  std::unique_ptr<DockerdFixture> f(new DockerdFixture());
+  f->lock_fd_ = ::open(kLockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (f->lock_fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", kLockPath));
+  const absl::Time deadline = absl::Now() + lock_timeout;
+  while (::flock(f->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("another test holds ", kLockPath, " (a private dockerd is running)"));
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  f->dir_ = std::make_unique<TempDir>("dkd");
+  if (f->dir_->path().empty()) return absl::InternalError("mkdtemp failed");
+  f->socket_path_ = f->dir_->path() + "/docker.sock";
+  absl::Status status = f->StartDaemon();
+  if (!status.ok()) return status;
+  status = f->ImportImage();
+  if (!status.ok()) return status;
+  return f;
+}
+
+absl::Status DockerdFixture::StartDaemon() {
+  if (dockerd_.running()) return absl::FailedPreconditionError("dockerd already running");
+  const std::string& d = dir_->path();
+  absl::StatusOr<ChildProcess> child = ChildProcess::Start(
+      {"dockerd", "--host", host(), "--data-root", d + "/data", "--exec-root", d + "/exec",
+       "--pidfile", d + "/dockerd.pid", "--iptables=false", "--ip-forward=false", "--ip=127.0.0.1"},
+      d + "/dockerd.log");
+  if (!child.ok()) return child.status();
+  dockerd_ = *std::move(child);
+  return WaitForPing(absl::Seconds(60));
+}
+
+absl::Status DockerdFixture::WaitForPing(absl::Duration timeout) {
+  const std::string cmd = absl::StrCat("curl -sf --max-time 2 --unix-socket ",
+                                       ShellQuote(socket_path_), " http://localhost/_ping");
+  bool exited = false;
+  const bool up = WaitFor(
+      [&] {
+        if (!dockerd_.running()) {
+          exited = true;
+          return true;
+        }
+        std::string out;
+        return RunCommand(cmd, &out) == 0 && out == "OK";
+      },
+      timeout, absl::Milliseconds(100));
+  if (exited) {
+    return absl::InternalError(absl::StrCat("dockerd exited during startup:\n", DaemonLog()));
+  }
+  if (!up) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("dockerd did not answer /_ping:\n", DaemonLog()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DockerdFixture::ImportImage() {
+  absl::StatusOr<std::string> tar = RootfsTar();
+  if (!tar.ok()) return tar.status();
+  Result r = Docker({"import", "-c", R"(CMD ["/bin/busybox","httpd","-f","-p","80","-h","/www"])",
+                     "-c", "EXPOSE 80/tcp", *tar, kImage});
+  if (r.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("docker import of ", kImage, " failed"));
+  }
+  return absl::OkStatus();
+}
+
+DockerdFixture::Result DockerdFixture::Docker(const std::vector<std::string>& args) {
+  std::vector<std::string> quoted = {"docker", "-H", ShellQuote(host())};
+  for (const std::string& arg : args) quoted.push_back(ShellQuote(arg));
+  // The CLI must not pick up a user's contexts or config.
+  const std::string cmd = absl::StrCat("DOCKER_CONFIG=", ShellQuote(dir_->path() + "/cli"), " ",
+                                       absl::StrJoin(quoted, " "));
+  Result result;
+  result.exit_code = RunCommand(cmd, &result.output);
+  absl::StripTrailingAsciiWhitespace(&result.output);
+  return result;
+}
+
+absl::Status DockerdFixture::StopDaemon() {
+  if (!dockerd_.running()) return absl::OkStatus();
+  // SIGTERM to dockerd only: it stops its containers and then its containerd itself.
+  dockerd_.Signal(SIGTERM);
+  absl::StatusOr<int> status = dockerd_.Wait(absl::Seconds(30));
+  if (!status.ok()) {
+    dockerd_.Stop(absl::Seconds(1));
+    return absl::DeadlineExceededError("dockerd did not stop within 30 s of SIGTERM");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DockerdFixture::RestartDaemon() {
+  absl::Status status = StopDaemon();
+  if (!status.ok()) return status;
+  return StartDaemon();
+}
+
+bool DockerdFixture::daemon_running() { return dockerd_.running(); }
+
+std::string DockerdFixture::DaemonLog() const {
+  std::string log = ReadFileOrEmpty(dir_->path() + "/dockerd.log");
+  if (log.size() > 8000) log = "...\n" + log.substr(log.size() - 8000);
+  return log;
+}
+
+void DockerdFixture::Teardown() {
+  if (dir_ == nullptr) return;
+  const std::string& d = dir_->path();
+  if (dockerd_.running()) {
+    Result ids = Docker({"ps", "-aq"});
+    if (ids.exit_code == 0 && !ids.output.empty()) {
+      std::vector<std::string> args = {"rm", "-f"};
+      for (absl::string_view id : absl::StrSplit(ids.output, '\n', absl::SkipEmpty())) {
+        args.emplace_back(id);
+      }
+      Docker(args);
+    }
+    Docker({"network", "prune", "-f"});
+  }
+  // dockerd and the containerd it started share the child's process group; Stop() also
+  // SIGKILLs whatever is left of the group.
+  (void)StopDaemon();
+  dockerd_.Stop(absl::Seconds(5));
+  // Containerd shims live outside the group; any still running under our exec root go too.
+  KillProcessesMentioning(d);
+  RunCommand("ip link del docker0 2>/dev/null");
+  // Unmount everything left under our dir (netns, overlay, shm), deepest first, so that the
+  // TempDir removal never deletes through a mount.
+  std::vector<std::string> mounts;
+  std::ifstream in("/proc/self/mounts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    if (fields.size() > 1 && absl::StartsWith(fields[1], d + "/")) mounts.push_back(fields[1]);
+  }
+  std::sort(mounts.begin(), mounts.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const std::string& m : mounts) RunCommand(absl::StrCat("umount -l ", ShellQuote(m)));
+  dir_.reset();
+}
+
+DockerdFixture::~DockerdFixture() {
+  Teardown();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
+}
+
+}  // namespace registrator::testing
