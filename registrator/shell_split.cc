@@ -74,7 +74,11 @@ absl::StatusOr<std::vector<std::string>> ShellSplit(
       if (close == absl::string_view::npos) {
         return absl::InvalidArgumentError(absl::StrCat("unterminated single quote at offset ", i));
       }
-      word.append(command.data() + i + 1, close - i - 1);
+      for (size_t j = i + 1; j < close;) {
+        if (command[j] == '$' && TryExpand(command.substr(0, close), j, variables, word)) continue;
+        word += command[j];
+        ++j;
+      }
       in_word = true;
       i = close + 1;
     } else if (c == '"') {

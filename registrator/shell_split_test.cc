@@ -32,9 +32,11 @@ TEST(ShellSplitTest, EmptyAndBlankGiveNoWords) {
   EXPECT_THAT(Split("   \t"), IsEmpty());
 }
 
-TEST(ShellSplitTest, SingleQuotesKeepEverythingLiterally) {
-  EXPECT_THAT(Split("sh -c 'echo \"a  b\" \\n $SERVICE_IP'"),
-              ElementsAre("sh", "-c", "echo \"a  b\" \\n $SERVICE_IP"));
+TEST(ShellSplitTest, SingleQuotesKeepEverythingLiterallyButPlaceholders) {
+  EXPECT_THAT(Split("sh -c 'echo \"a  b\" \\n $HOME $SERVICE_IP:${SERVICE_PORT}'"),
+              ElementsAre("sh", "-c", "echo \"a  b\" \\n $HOME 10.0.0.5:8080"));
+  // A "${" whose "}" lies beyond the closing quote is not a reference.
+  EXPECT_THAT(Split("'${SERVICE_IP' x}"), ElementsAre("${SERVICE_IP", "x}"));
 }
 
 TEST(ShellSplitTest, DoubleQuotesExpandAndEscapeOnlySpecials) {
@@ -52,7 +54,7 @@ TEST(ShellSplitTest, BackslashNewlineIsRemoved) {
 
 TEST(ShellSplitTest, AdjacentQuotedPartsJoinOneWord) {
   EXPECT_THAT(Split(R"(--url="http://"'$SERVICE_IP'":$SERVICE_PORT"/x)"),
-              ElementsAre("--url=http://$SERVICE_IP:8080/x"));
+              ElementsAre("--url=http://10.0.0.5:8080/x"));
 }
 
 TEST(ShellSplitTest, EmptyQuotesMakeAnEmptyWord) {
