@@ -24,6 +24,9 @@ absl::StatusOr<std::unique_ptr<EtcdFixture>> EtcdFixture::Start(EtcdFixtureOptio
       last = absl::UnavailableError("no free loopback ports");
       continue;
     }
+    if (options.tls) {
+      if (absl::Status made = fixture->MakeCertificates(); !made.ok()) return made;
+    }
     last = fixture->Launch();
     if (last.ok()) return fixture;
   }
@@ -34,7 +37,37 @@ EtcdFixture::~EtcdFixture() { Stop(); }
 
 std::string EtcdFixture::endpoint() const { return absl::StrCat("127.0.0.1:", client_port_); }
 
-std::string EtcdFixture::base_url() const { return absl::StrCat("http://", endpoint()); }
+std::string EtcdFixture::base_url() const {
+  return absl::StrCat(options_.tls ? "https://" : "http://", endpoint());
+}
+
+std::string EtcdFixture::ca_file() const { return absl::StrCat(dir_->path(), "/ca.pem"); }
+std::string EtcdFixture::client_cert_file() const {
+  return absl::StrCat(dir_->path(), "/client.pem");
+}
+std::string EtcdFixture::client_key_file() const {
+  return absl::StrCat(dir_->path(), "/client.key");
+}
+
+absl::Status EtcdFixture::MakeCertificates() {
+  const std::string& d = dir_->path();
+  // EC keys: fast to generate. The server certificate names 127.0.0.1 (what clients dial).
+  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string script = absl::StrCat(
+      "set -e; cd '", d, "'; ", "openssl req -x509 ", key,
+      " -keyout ca.key -out ca.pem -days 2 -subj /CN=etcd-test-ca; ",
+      "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > "
+      "server.ext; ",
+      "printf 'extendedKeyUsage=clientAuth\\n' > client.ext; ", "for n in server client; do ",
+      "openssl req ", key, " -keyout $n.key -out $n.csr -subj /CN=$n; ",
+      "openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 ",
+      "-extfile $n.ext -out $n.pem; done");
+  std::string output;
+  if (RunCommand(absl::StrCat("(", script, ") 2>&1"), &output) != 0) {
+    return absl::InternalError(absl::StrCat("openssl failed: ", output));
+  }
+  return absl::OkStatus();
+}
 
 std::string EtcdFixture::Log() const {
   return ReadFileOrEmpty(absl::StrCat(dir_->path(), "/etcd.log"));
@@ -65,6 +98,12 @@ absl::Status EtcdFixture::Launch() {
       "--logger=zap",
   };
   if (options_.enable_v2) argv.push_back("--enable-v2=true");
+  if (options_.tls) {
+    argv.push_back(absl::StrCat("--cert-file=", dir_->path(), "/server.pem"));
+    argv.push_back(absl::StrCat("--key-file=", dir_->path(), "/server.key"));
+    argv.push_back(absl::StrCat("--trusted-ca-file=", ca_file()));
+    argv.push_back("--client-cert-auth=true");
+  }
   absl::StatusOr<ChildProcess> child =
       ChildProcess::Start(argv, absl::StrCat(dir_->path(), "/etcd.log"));
   if (!child.ok()) return child.status();
@@ -73,6 +112,11 @@ absl::Status EtcdFixture::Launch() {
   HttpEndpoint endpoint;
   endpoint.base_url = client;
   endpoint.connect_timeout = absl::Milliseconds(500);
+  if (options_.tls) {
+    endpoint.ca_file = ca_file();
+    endpoint.cert_file = client_cert_file();
+    endpoint.key_file = client_key_file();
+  }
   HttpClient http(endpoint);
   bool exited = false;
   const bool healthy = WaitFor(
@@ -96,8 +140,14 @@ absl::Status EtcdFixture::Launch() {
 }
 
 int EtcdFixture::Etcdctl(const std::string& args, std::string* output) const {
+  std::string tls;
+  if (options_.tls) {
+    tls = absl::StrCat(" --cacert=", ca_file(), " --cert=", client_cert_file(),
+                       " --key=", client_key_file());
+  }
   return RunCommand(
-      absl::StrCat("ETCDCTL_API=3 etcdctl --endpoints=", endpoint(), " ", args, " 2>&1"), output);
+      absl::StrCat("ETCDCTL_API=3 etcdctl --endpoints=", base_url(), tls, " ", args, " 2>&1"),
+      output);
 }
 
 }  // namespace registrator::testing

@@ -15,6 +15,9 @@ namespace registrator::testing {
 
 struct EtcdFixtureOptions {
   bool enable_v2 = false;  // --enable-v2=true: serve the v2 keys API as well.
+  // Serve clients over https only, with a throwaway CA (made with openssl) and client
+  // certificates required (--client-cert-auth).
+  bool tls = false;
 };
 
 class EtcdFixture {
@@ -27,8 +30,12 @@ class EtcdFixture {
 
   // "127.0.0.1:<client port>", as used in a registry URI.
   std::string endpoint() const;
-  // "http://127.0.0.1:<client port>".
+  // "http://127.0.0.1:<client port>" ("https://" with tls).
   std::string base_url() const;
+  // With tls: the CA that signed the server, and a client certificate and key it accepts.
+  std::string ca_file() const;
+  std::string client_cert_file() const;
+  std::string client_key_file() const;
   int client_port() const { return client_port_; }
   bool running() { return process_.running(); }
 
@@ -50,6 +57,7 @@ class EtcdFixture {
  private:
   EtcdFixture() = default;
   absl::Status Launch();
+  absl::Status MakeCertificates();
 
   EtcdFixtureOptions options_;
   std::unique_ptr<TempDir> dir_;

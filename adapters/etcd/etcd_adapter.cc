@@ -320,11 +320,12 @@ class EtcdAdapter : public RegistryAdapter {
       absl::StatusOr<HttpResponse> reply = SendAny(request);
       if (!reply.ok()) return reply.status();
       if (reply->status / 100 == 2) return std::move(reply->body);
-      absl::Status error = etcd::ErrorFromReply(reply->status, reply->body,
-                                                absl::StrCat(config_.backend_name, " ", what));
+      absl::Status error = etcd::ErrorFromReply(reply->status, reply->body, what);
       // Tokens expire (simple tokens after 5 minutes idle): authenticate again, once.
       if (attempt == 0 && !user_.empty() &&
           (absl::IsUnauthenticated(error) || absl::StrContains(error.message(), "auth token"))) {
+        REG_LOG_INFO(config_.backend_name, ": auth token rejected (", error.message(),
+                     "), authenticating again");
         absl::MutexLock lock(&mu_);
         if (token_ == token) token_.clear();
         continue;

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -480,6 +482,110 @@ TEST(EtcdEndpoints, FailsOverToTheNextEndpoint) {
   EXPECT_TRUE(absl::IsUnavailable(status)) << status;
   EXPECT_TRUE(absl::IsUnavailable(only_dead->Register(s)));
   EXPECT_TRUE(absl::IsUnavailable(only_dead->Services().status()));
+}
+
+TEST(EtcdV3, ConcurrentRegistersShareOneLease) {
+  auto adapter = MakeAdapter(V3Uri("/concurrent"), /*ttl=*/10);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      const Service s = MakeService("svc", absl::StrCat("host1:c", i, ":80"), "10.0.0.5", 1000 + i);
+      if (!adapter->Register(s).ok()) ++failures;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  Reader reader;
+  auto body =
+      reader.Post("/v3/kv/range",
+                  absl::StrCat("{\"key\":\"", absl::Base64Escape("/concurrent/"),
+                               "\",\"range_end\":\"", absl::Base64Escape("/concurrent0"), "\"}"));
+  ASSERT_TRUE(body.has_value());
+  auto kvs = etcd::ParseV3Range(*body);
+  ASSERT_TRUE(kvs.ok());
+  ASSERT_EQ(kvs->size(), 8u);
+  for (const auto& kv : *kvs) {
+    EXPECT_NE(kv.lease, 0);
+    EXPECT_EQ(kv.lease, (*kvs)[0].lease) << kv.key;
+  }
+}
+
+TEST(EtcdAuth, AuthenticatesAndReauthenticatesAfterRestart) {
+  // Its own server: turning auth on would break the shared one.
+  auto started = EtcdFixture::Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  EtcdFixture& etcd = **started;
+  std::string out;
+  ASSERT_EQ(etcd.Etcdctl("user add root:rootpw", &out), 0) << out;
+  ASSERT_EQ(etcd.Etcdctl("auth enable", &out), 0) << out;
+
+  const Service s = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
+  auto anonymous = MakeAdapter(absl::StrCat("etcd3://", etcd.endpoint(), "/auth"));
+  absl::Status denied = anonymous->Register(s);
+  EXPECT_FALSE(denied.ok());
+  auto wrong = MakeAdapter(absl::StrCat("etcd3://root:nope@", etcd.endpoint(), "/auth"));
+  absl::Status rejected = wrong->Register(s);
+  EXPECT_TRUE(absl::IsInvalidArgument(rejected)) << rejected;
+  EXPECT_NE(rejected.message().find("authentication failed"), std::string::npos) << rejected;
+
+  auto adapter = MakeAdapter(absl::StrCat("etcd://root:rootpw@", etcd.endpoint(), "/auth"),
+                             /*ttl=*/10);
+  ASSERT_TRUE(adapter->Ping().ok()) << adapter->Ping();
+  ASSERT_TRUE(adapter->Register(s).ok());
+  out.clear();
+  ASSERT_EQ(etcd.Etcdctl("--user=root:rootpw get --print-value-only /auth/svc/host1:a:80", &out),
+            0);
+  EXPECT_EQ(out, "10.0.0.5:1000\n");
+  // Simple tokens live in the server's memory: after a restart the old one is rejected and the
+  // adapter must log in again by itself.
+  ASSERT_TRUE(etcd.Restart().ok()) << etcd.Log();
+  ASSERT_TRUE(adapter->Refresh({s}).ok());
+  auto listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
+  ASSERT_TRUE(adapter->Deregister(s).ok());
+}
+
+TEST(EtcdTls, EtcdctlVariablesSwitchToHttpsWithClientCertificates) {
+  testing::EtcdFixtureOptions tls_options;
+  tls_options.tls = true;
+  auto started = EtcdFixture::Start(tls_options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EtcdFixture& etcd = **started;
+  absl::StatusOr<BackendUri> uri =
+      ParseBackendUri(absl::StrCat("etcd://", etcd.endpoint(), "/tls"));
+  ASSERT_TRUE(uri.ok());
+  AdapterOptions options;
+  options.ttl = 5;
+  options.env["ETCDCTL_CACERT"] = etcd.ca_file();
+  options.env["ETCDCTL_CERT"] = etcd.client_cert_file();
+  options.env["ETCDCTL_KEY"] = etcd.client_key_file();
+  auto adapter = NewEtcdAdapter(*uri, options);
+  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  ASSERT_TRUE((*adapter)->Ping().ok()) << (*adapter)->Ping();
+  const Service s = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
+  ASSERT_TRUE((*adapter)->Register(s).ok());
+  ASSERT_TRUE((*adapter)->Refresh({s}).ok());
+  std::string out;
+  ASSERT_EQ(etcd.Etcdctl("get --print-value-only /tls/svc/host1:a:80", &out), 0) << out;
+  EXPECT_EQ(out, "10.0.0.5:1000\n");
+
+  // Without a client certificate the server refuses the TLS handshake.
+  options.env.erase("ETCDCTL_CERT");
+  options.env.erase("ETCDCTL_KEY");
+  auto no_cert = NewEtcdAdapter(*uri, options);
+  ASSERT_TRUE(no_cert.ok());
+  EXPECT_FALSE((*no_cert)->Register(s).ok());
+  // Without the CA the server is not trusted.
+  options.env.clear();
+  options.env["ETCDCTL_CERT"] = etcd.client_cert_file();
+  options.env["ETCDCTL_KEY"] = etcd.client_key_file();
+  auto no_ca = NewEtcdAdapter(*uri, options);
+  ASSERT_TRUE(no_ca.ok());
+  absl::Status untrusted = (*no_ca)->Ping();
+  EXPECT_TRUE(absl::IsUnavailable(untrusted)) << untrusted;
 }
 
 }  // namespace
