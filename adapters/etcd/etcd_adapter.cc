@@ -35,21 +35,8 @@ struct ApiChoice {
 
 ApiChoice ChooseApi(absl::string_view version) {
   ApiChoice choice;
-  int major = 0;
-  int minor = 0;
-  std::vector<absl::string_view> parts = absl::StrSplit(version, '.');
-  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &major) ||
-      !absl::SimpleAtoi(parts[1], &minor)) {
-    choice.api = EtcdApi::kV2;
-    return choice;
-  }
-  if (major < 3) {
-    choice.api = EtcdApi::kV2;
-  } else {
-    choice.api = EtcdApi::kV3;
-    if (major == 3 && minor <= 2) choice.v3_base = "/v3alpha";
-    if (major == 3 && minor == 3) choice.v3_base = "/v3beta";
-  }
+  choice.v3_base = etcd::V3BasePathForVersion(version);
+  choice.api = choice.v3_base.empty() ? EtcdApi::kV2 : EtcdApi::kV3;
   return choice;
 }
 
@@ -91,6 +78,11 @@ class EtcdAdapter : public RegistryAdapter {
     }
     absl::StatusOr<HttpResponse> reply = V2Send("GET", "/v2/keys/", "");
     if (!reply.ok()) return reply.status();
+    if (reply->status == 404) {
+      return etcd::ErrorFromReply(
+          reply->status, reply->body,
+          "ping: the v2 keys API is not served (etcd 3.4 needs --enable-v2=true; or use etcd3://)");
+    }
     if (reply->status != 200) return etcd::ErrorFromReply(reply->status, reply->body, "ping (v2)");
     return absl::OkStatus();
   }
@@ -118,13 +110,17 @@ class EtcdAdapter : public RegistryAdapter {
       if (reply->status == 404 || reply->status / 100 == 2) return absl::OkStatus();
       return etcd::ErrorFromReply(reply->status, reply->body, absl::StrCat("delete ", key));
     }
-    {
+    absl::Status status =
+        V3Call(*api, "kv/deleterange", absl::StrCat("{\"key\":\"", B64(key), "\"}"),
+               absl::StrCat("delete ", key))
+            .status();
+    // Forgotten only once gone: a key that failed to delete stays on the lease's books, so a
+    // later Refresh without it still lets it expire.
+    if (status.ok()) {
       absl::MutexLock lock(&mu_);
       on_lease_.erase(key);
     }
-    return V3Call(*api, "kv/deleterange", absl::StrCat("{\"key\":\"", B64(key), "\"}"),
-                  absl::StrCat("delete ", key))
-        .status();
+    return status;
   }
 
   absl::Status Refresh(const std::vector<Service>& services) override {
@@ -260,7 +256,11 @@ class EtcdAdapter : public RegistryAdapter {
     if (!reply.ok()) return reply.status();
     if (reply->status != 200) return etcd::ErrorFromReply(reply->status, reply->body, "/version");
     absl::StatusOr<std::string> version = etcd::ParseVersion(reply->body);
-    if (!version.ok()) return version.status();
+    if (!version.ok()) {
+      // etcd 2.0 answered plain text ("etcd 2.0.13"); only the v2 API can be there.
+      REG_LOG_WARN(config_.backend_name, ": ", version.status().message(), "; assuming etcd 2");
+      version = std::string("2");
+    }
     const ApiChoice choice = ChooseApi(*version);
     REG_LOG_INFO(config_.backend_name, ": etcd server ", *version, ", using the ",
                  choice.api == EtcdApi::kV3 ? absl::StrCat("v3 API (", choice.v3_base, ")")
@@ -408,14 +408,20 @@ class EtcdAdapter : public RegistryAdapter {
       absl::MutexLock lock(&mu_);
       lease = lease_;
     }
+    bool lease_lost = false;
     if (lease != 0) {
       absl::StatusOr<std::string> body =
           V3Call(api, "lease/keepalive", absl::StrCat("{\"ID\":\"", lease, "\"}"),
                  absl::StrCat("lease/keepalive ", lease));
-      if (!body.ok()) return body.status();
-      absl::StatusOr<int64_t> ttl = etcd::ParseV3KeepAlive(*body);
-      if (!ttl.ok()) return ttl.status();
-      if (*ttl == 0) ForgetLease(lease);  // Restored below from `wanted`.
+      absl::StatusOr<int64_t> ttl =
+          body.ok() ? etcd::ParseV3KeepAlive(*body) : absl::StatusOr<int64_t>(body.status());
+      if (!ttl.ok() && !etcd::IsLeaseNotFound(ttl.status())) return ttl.status();
+      if (!ttl.ok() || *ttl == 0) {
+        // Expired during an outage, or revoked: its keys are gone. Restored below from
+        // `wanted`.
+        ForgetLease(lease);
+        lease_lost = true;
+      }
     }
 
     // What is on our lease but no longer live is moved off it (to expire); what is live but
@@ -442,7 +448,9 @@ class EtcdAdapter : public RegistryAdapter {
       absl::Status status = V3PutOnSharedLease(api, key, value, /*report_loss=*/false);
       if (!status.ok() && first_error.ok()) first_error = status;
     }
-    if (!first_error.ok()) {
+    if (!first_error.ok() && lease_lost) {
+      // The bridge must rewrite what we could not; a key that merely failed to be put (not
+      // lost with the lease) is retried by the next Refresh instead.
       REG_LOG_WARN(config_.backend_name, ": could not restore live keys: ", first_error.message());
       std::function<void()> lost;
       {

@@ -214,6 +214,19 @@ bool ParseSkydnsValue(absl::string_view value, std::string* ip, int* port) {
   return true;
 }
 
+std::string V3BasePathForVersion(absl::string_view version) {
+  int major = 0;
+  int minor = 0;
+  std::vector<absl::string_view> parts = absl::StrSplit(version, '.');
+  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &major) ||
+      !absl::SimpleAtoi(parts[1], &minor) || major < 3) {
+    return "";
+  }
+  if (major == 3 && minor <= 2) return "/v3alpha";
+  if (major == 3 && minor == 3) return "/v3beta";
+  return "/v3";
+}
+
 absl::StatusOr<std::string> ParseVersion(absl::string_view body) {
   simdjson::dom::parser parser;
   element doc;

@@ -55,6 +55,10 @@ struct KeyValue {
   bool has_ttl = false;  // v2: the node expires (has a ttl).
 };
 
+// The v3 JSON gateway's base path for a server version ("3.4.23" -> "/v3", "3.3.x" -> "/v3beta",
+// "3.2.x" and older 3.x -> "/v3alpha"), or "" when only the v2 API can be used (2.x, unparsable).
+std::string V3BasePathForVersion(absl::string_view version);
+
 // "3.4.23" from GET /version ({"etcdserver":"3.4.23","etcdcluster":"3.4.0"}).
 absl::StatusOr<std::string> ParseVersion(absl::string_view body);
 // POST /v3/kv/range: the kvs, keys and values base64-decoded.

@@ -102,6 +102,17 @@ TEST(EtcdReplies, Version) {
   EXPECT_FALSE(ParseVersion("{}").ok());
 }
 
+TEST(EtcdReplies, ApiForVersion) {
+  EXPECT_EQ(V3BasePathForVersion("3.4.23"), "/v3");
+  EXPECT_EQ(V3BasePathForVersion("3.5.0"), "/v3");
+  EXPECT_EQ(V3BasePathForVersion("4.0.0"), "/v3");
+  EXPECT_EQ(V3BasePathForVersion("3.3.27"), "/v3beta");
+  EXPECT_EQ(V3BasePathForVersion("3.2.32"), "/v3alpha");
+  EXPECT_EQ(V3BasePathForVersion("2.3.8"), "");
+  EXPECT_EQ(V3BasePathForVersion("2"), "");
+  EXPECT_EQ(V3BasePathForVersion("x.y"), "");
+}
+
 TEST(EtcdReplies, V3Range) {
   const std::string body = absl::StrCat(
       R"({"header":{"revision":"5"},"kvs":[{"key":")", absl::Base64Escape("/s/web/h:c:80"),
