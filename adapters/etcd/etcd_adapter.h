@@ -14,6 +14,13 @@
 // outage, revoked) is replaced and the live services re-put. On v2 every key has its own ttl,
 // renewed with refresh=true.
 //
+// Listing: Services() ranges over "<prefix>/" (v3) or GETs it recursively (v2) and returns every
+// "<prefix>/<Name>/<ID>" key (the ID is everything after the name, so it may contain "/"; keys
+// without that shape are skipped). Fingerprint = "<key>=<value>"; a listed key whose expiry is
+// not what Register would give it (on a lease other than ours, e.g. a previous run's or one left
+// to expire; a lease or ttl without -ttl; none with -ttl) gets a suffix so that it never matches
+// and the bridge rewrites it. Renewing our lease changes no fingerprint.
+//
 // Endpoints: "etcd://a:2379,b:2379" tries them in order and fails over to the next on a
 // transport failure or a 503; a host without a port gets :2379; no host means 127.0.0.1:2379.
 // TLS: plain http unless the environment has ETCDCTL_CACERT, ETCDCTL_CERT or ETCDCTL_KEY (the
