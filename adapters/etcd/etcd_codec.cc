@@ -1,0 +1,370 @@
+#include "adapters/etcd/etcd_codec.h"
+
+#include <string_view>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "simdjson.h"
+
+namespace registrator::etcd {
+namespace {
+
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+absl::string_view View(std::string_view text) {
+  return absl::string_view(text.data(), text.size());
+}
+
+// Parses `body` into `doc` with a parser owned by the caller (dom elements point into it).
+absl::Status Parse(simdjson::dom::parser& parser, absl::string_view body, absl::string_view what,
+                   element* doc) {
+  if (parser.parse(body.data(), body.size()).get(*doc) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(absl::StrCat("etcd ", what, " reply is not JSON: \"",
+                                                   absl::CEscape(body.substr(0, 200)), "\""));
+  }
+  return absl::OkStatus();
+}
+
+// etcd's gateway writes 64-bit numbers as strings ("123"); accept plain numbers too.
+// Returns false when the field exists but holds something else; absent -> *out = 0.
+bool GetInt64Field(const element& obj, const char* field, int64_t* out) {
+  *out = 0;
+  element value;
+  auto err = obj[field].get(value);
+  if (err == simdjson::NO_SUCH_FIELD) return true;
+  if (err != simdjson::SUCCESS) return false;
+  std::string_view text;
+  if (value.get(text) == simdjson::SUCCESS) return absl::SimpleAtoi(View(text), out);
+  int64_t number = 0;
+  if (value.get(number) == simdjson::SUCCESS) {
+    *out = number;
+    return true;
+  }
+  uint64_t unsigned_number = 0;
+  if (value.get(unsigned_number) == simdjson::SUCCESS) {
+    *out = static_cast<int64_t>(unsigned_number);
+    return true;
+  }
+  return false;
+}
+
+bool GetBase64Field(const element& obj, const char* field, std::string* out) {
+  out->clear();
+  std::string_view text;
+  auto err = obj[field].get(text);
+  if (err == simdjson::NO_SUCH_FIELD) return true;  // proto3 JSON leaves empty bytes out.
+  if (err != simdjson::SUCCESS) return false;
+  return absl::Base64Unescape(View(text), out);
+}
+
+bool ParsePort(absl::string_view text, int* port) {
+  int value = 0;
+  if (text.empty() || !absl::SimpleAtoi(text, &value) || value < 0 || value > 65535) return false;
+  if (!absl::ascii_isdigit(static_cast<unsigned char>(text[0]))) return false;
+  *port = value;
+  return true;
+}
+
+void CollectV2Leaves(const element& node, std::vector<KeyValue>* out) {
+  bool dir = false;
+  if (node["dir"].get(dir) != simdjson::SUCCESS) dir = false;
+  if (dir) {
+    array children;
+    if (node["nodes"].get(children) != simdjson::SUCCESS) return;
+    for (element child : children) CollectV2Leaves(child, out);
+    return;
+  }
+  std::string_view key;
+  std::string_view value;
+  if (node["key"].get(key) != simdjson::SUCCESS) return;
+  if (node["value"].get(value) != simdjson::SUCCESS) return;
+  KeyValue kv;
+  kv.key = std::string(View(key));
+  kv.value = std::string(View(value));
+  element ttl;
+  kv.has_ttl = node["ttl"].get(ttl) == simdjson::SUCCESS;
+  out->push_back(std::move(kv));
+}
+
+}  // namespace
+
+std::string ServiceKey(absl::string_view prefix, const Service& service) {
+  return absl::StrCat(prefix, "/", service.name, "/", service.id);
+}
+
+std::string ListingPrefix(absl::string_view prefix) { return absl::StrCat(prefix, "/"); }
+
+std::string PrefixRangeEnd(absl::string_view key_prefix) {
+  std::string end(key_prefix);
+  // Drop trailing 0xff bytes (they cannot be incremented); all-0xff means "to the end" ("\0").
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (end.empty()) return std::string(1, '\0');
+  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
+bool SplitServiceKey(absl::string_view prefix, absl::string_view key, std::string* name,
+                     std::string* id) {
+  const std::string start = ListingPrefix(prefix);
+  if (!absl::StartsWith(key, start)) return false;
+  absl::string_view rest = key.substr(start.size());
+  const size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos || slash == 0 || slash + 1 >= rest.size()) return false;
+  *name = std::string(rest.substr(0, slash));
+  *id = std::string(rest.substr(slash + 1));
+  return true;
+}
+
+absl::StatusOr<std::string> SkydnsPrefix(absl::string_view domain) {
+  absl::string_view trimmed = domain;
+  while (absl::ConsumePrefix(&trimmed, "/")) {
+  }
+  while (absl::ConsumeSuffix(&trimmed, "/") || absl::ConsumeSuffix(&trimmed, ".")) {
+  }
+  if (trimmed.empty()) {
+    return absl::InvalidArgumentError(
+        "skydns2 registry URI needs the DNS domain as its path, e.g. skydns2://127.0.0.1:2379/"
+        "skydns.local");
+  }
+  std::vector<absl::string_view> labels = absl::StrSplit(trimmed, '.');
+  for (absl::string_view label : labels) {
+    if (label.empty() || absl::StrContains(label, '/')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("skydns2 domain \"", trimmed, "\" has an empty or invalid label"));
+    }
+  }
+  std::string out = "/skydns";
+  for (auto it = labels.rbegin(); it != labels.rend(); ++it) absl::StrAppend(&out, "/", *it);
+  return out;
+}
+
+std::string HostPortValue(const Service& service) {
+  if (absl::StrContains(service.ip, ':')) return absl::StrCat("[", service.ip, "]:", service.port);
+  return absl::StrCat(service.ip, ":", service.port);
+}
+
+bool ParseHostPortValue(absl::string_view value, std::string* ip, int* port) {
+  if (absl::StartsWith(value, "[")) {
+    const size_t close = value.find("]:");
+    if (close == absl::string_view::npos) return false;
+    *ip = std::string(value.substr(1, close - 1));
+    return ParsePort(value.substr(close + 2), port);
+  }
+  const size_t colon = value.rfind(':');
+  if (colon == absl::string_view::npos) return false;
+  absl::string_view host = value.substr(0, colon);
+  if (absl::StrContains(host, ':')) return false;  // Unbracketed IPv6 is ambiguous.
+  *ip = std::string(host);
+  return ParsePort(value.substr(colon + 1), port);
+}
+
+std::string JsonQuote(absl::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+std::string SkydnsValue(const Service& service) {
+  return absl::StrCat("{\"host\":", JsonQuote(service.ip), ",\"port\":", service.port, "}");
+}
+
+bool ParseSkydnsValue(absl::string_view value, std::string* ip, int* port) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (parser.parse(value.data(), value.size()).get(doc) != simdjson::SUCCESS) return false;
+  std::string_view host;
+  if (doc["host"].get(host) != simdjson::SUCCESS) return false;
+  int64_t number = 0;
+  if (doc["port"].get(number) != simdjson::SUCCESS || number < 0 || number > 65535) return false;
+  *ip = std::string(View(host));
+  *port = static_cast<int>(number);
+  return true;
+}
+
+std::string V3BasePathForVersion(absl::string_view version) {
+  int major = 0;
+  int minor = 0;
+  std::vector<absl::string_view> parts = absl::StrSplit(version, '.');
+  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &major) ||
+      !absl::SimpleAtoi(parts[1], &minor) || major < 3) {
+    return "";
+  }
+  if (major == 3 && minor <= 2) return "/v3alpha";
+  if (major == 3 && minor == 3) return "/v3beta";
+  return "/v3";
+}
+
+absl::StatusOr<std::string> ParseVersion(absl::string_view body) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, body, "/version", &doc); !s.ok()) return s;
+  std::string_view version;
+  if (doc["etcdserver"].get(version) != simdjson::SUCCESS || version.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd /version reply has no \"etcdserver\": ", body.substr(0, 200)));
+  }
+  return std::string(View(version));
+}
+
+absl::StatusOr<std::vector<KeyValue>> ParseV3Range(absl::string_view body) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, body, "kv/range", &doc); !s.ok()) return s;
+  std::vector<KeyValue> out;
+  if (!doc.is_object()) return absl::InvalidArgumentError("etcd kv/range reply is not an object");
+  array kvs;
+  auto err = doc["kvs"].get(kvs);
+  if (err == simdjson::NO_SUCH_FIELD) return out;  // No keys: proto3 JSON omits the array.
+  if (err != simdjson::SUCCESS) return absl::InvalidArgumentError("etcd kv/range: bad \"kvs\"");
+  for (element item : kvs) {
+    KeyValue kv;
+    if (!item.is_object() || !GetBase64Field(item, "key", &kv.key) ||
+        !GetBase64Field(item, "value", &kv.value) || !GetInt64Field(item, "lease", &kv.lease)) {
+      return absl::InvalidArgumentError("etcd kv/range: malformed entry in \"kvs\"");
+    }
+    out.push_back(std::move(kv));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> ParseV3LeaseGrant(absl::string_view body) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, body, "lease/grant", &doc); !s.ok()) return s;
+  int64_t id = 0;
+  if (!doc.is_object() || !GetInt64Field(doc, "ID", &id) || id == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd lease/grant reply has no lease ID: ", body.substr(0, 200)));
+  }
+  return id;
+}
+
+absl::StatusOr<int64_t> ParseV3KeepAlive(absl::string_view body) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, body, "lease/keepalive", &doc); !s.ok()) return s;
+  element result;
+  if (!doc.is_object() || doc["result"].get(result) != simdjson::SUCCESS || !result.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd lease/keepalive reply has no \"result\": ", body.substr(0, 200)));
+  }
+  int64_t ttl = 0;
+  if (!GetInt64Field(result, "TTL", &ttl)) {
+    return absl::InvalidArgumentError("etcd lease/keepalive reply has a bad \"TTL\"");
+  }
+  return ttl < 0 ? 0 : ttl;
+}
+
+absl::StatusOr<bool> ParseV3TxnSucceeded(absl::string_view body) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, body, "kv/txn", &doc); !s.ok()) return s;
+  if (!doc.is_object()) return absl::InvalidArgumentError("etcd kv/txn reply is not an object");
+  bool succeeded = false;
+  auto err = doc["succeeded"].get(succeeded);
+  if (err == simdjson::NO_SUCH_FIELD) return false;  // proto3 JSON omits false.
+  if (err != simdjson::SUCCESS) return absl::InvalidArgumentError("etcd kv/txn: bad \"succeeded\"");
+  return succeeded;
+}
+
+absl::StatusOr<std::string> ParseV3AuthToken(absl::string_view body) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, body, "auth/authenticate", &doc); !s.ok()) return s;
+  std::string_view token;
+  if (!doc.is_object() || doc["token"].get(token) != simdjson::SUCCESS || token.empty()) {
+    return absl::InvalidArgumentError("etcd auth/authenticate reply has no token");
+  }
+  return std::string(View(token));
+}
+
+absl::StatusOr<std::vector<KeyValue>> ParseV2Listing(absl::string_view body) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, body, "v2 keys", &doc); !s.ok()) return s;
+  element node;
+  if (!doc.is_object() || doc["node"].get(node) != simdjson::SUCCESS || !node.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd v2 keys reply has no \"node\": ", body.substr(0, 200)));
+  }
+  std::vector<KeyValue> out;
+  CollectV2Leaves(node, &out);
+  return out;
+}
+
+absl::Status ErrorFromReply(long http_status, absl::string_view body, absl::string_view what) {
+  std::string message;
+  {
+    simdjson::dom::parser parser;
+    element doc;
+    std::string_view text;
+    if (parser.parse(body.data(), body.size()).get(doc) == simdjson::SUCCESS && doc.is_object() &&
+        doc["message"].get(text) == simdjson::SUCCESS) {
+      message = std::string(View(text));
+      std::string_view cause;
+      if (doc["cause"].get(cause) == simdjson::SUCCESS && !cause.empty()) {
+        absl::StrAppend(&message, " (", View(cause), ")");
+      }
+    } else {
+      message = std::string(absl::StripAsciiWhitespace(body.substr(0, 300)));
+    }
+  }
+  const std::string text = absl::StrCat("etcd ", what, ": HTTP ", http_status, ": ", message);
+  switch (http_status) {
+    case 400:
+      return absl::InvalidArgumentError(text);
+    case 401:
+      return absl::UnauthenticatedError(text);
+    case 403:
+      return absl::PermissionDeniedError(text);
+    case 404:
+      return absl::NotFoundError(text);
+    case 409:
+    case 412:
+      return absl::FailedPreconditionError(text);
+    case 429:
+      return absl::ResourceExhaustedError(text);
+    default:
+      if (http_status >= 500) return absl::UnavailableError(text);
+      return absl::UnknownError(text);
+  }
+}
+
+bool IsLeaseNotFound(const absl::Status& status) {
+  return absl::IsNotFound(status) && absl::StrContains(status.message(), "lease not found");
+}
+
+}  // namespace registrator::etcd
