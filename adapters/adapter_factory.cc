@@ -6,7 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "adapters/etcd/etcd_adapter.h"
 #include "adapters/log/log_adapter.h"
+#include "adapters/skydns2/skydns2_adapter.h"
 
 namespace registrator {
 namespace {
@@ -16,7 +18,8 @@ using Factory = std::function<absl::StatusOr<std::unique_ptr<RegistryAdapter>>(
 
 const std::map<std::string, Factory>& Factories() {
   static const auto* factories = new std::map<std::string, Factory>{
-      {"log", NewLogAdapter},
+      {"etcd", NewEtcdAdapter}, {"etcd2", NewEtcdAdapter},      {"etcd3", NewEtcdAdapter},
+      {"log", NewLogAdapter},   {"skydns2", NewSkydns2Adapter},
   };
   return *factories;
 }

@@ -54,6 +54,12 @@ TEST(AdapterFactoryTest, ChoosesByScheme) {
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("unrecognized adapter \"nope\""));
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("log"));
   EXPECT_THAT(SupportedSchemes(), Contains("log"));
+  for (const char* uri : {"etcd://127.0.0.1:2379/services", "etcd2://127.0.0.1:2379",
+                          "etcd3://127.0.0.1:2379", "skydns2://127.0.0.1:2379/skydns.local"}) {
+    EXPECT_TRUE(CreateAdapter(uri, options).ok()) << uri;
+  }
+  // The factory validates the URI without contacting anything.
+  EXPECT_FALSE(CreateAdapter("skydns2://127.0.0.1:2379", options).ok());
 }
 
 }  // namespace
