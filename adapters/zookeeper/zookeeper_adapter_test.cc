@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -359,30 +360,61 @@ TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
   EXPECT_EQ(lost.load(), 1);
 }
 
-TEST_F(ZookeeperAdapterTest, ServerRestartKeepsTheSessionAndItsNodes) {
+TEST_F(ZookeeperAdapterTest, ConcurrentRegisterAndDeregisterUnderOneName) {
+  // Each Deregister may remove the shared Name node while another thread creates its child
+  // under it: Register must re-create the parent and retry, never fail.
+  auto adapter = MakeAdapter("/concurrent");
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const Service s = MakeService("shared", "10.0.8.1", 1000 + t);
+      for (int i = 0; i < 15; ++i) {
+        if (!adapter->Register(s).ok()) ++failures;
+        if (!adapter->Deregister(s).ok()) ++failures;
+      }
+      if (!adapter->Register(s).ok()) ++failures;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_THAT(
+      raw_->Children("/concurrent/shared"),
+      UnorderedElementsAre("10.0.8.1:1000", "10.0.8.1:1001", "10.0.8.1:1002", "10.0.8.1:1003"));
+}
+
+class ZookeeperRestartTest : public ZookeeperAdapterTest,
+                             public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ZookeeperRestartTest, ServerRestartKeepsTheSessionAndItsNodes) {
+  const bool kill = GetParam();
   ZookeeperSettings settings;
   settings.session_timeout = absl::Seconds(20);  // Outlives a JVM restart on a busy machine.
-  auto adapter = MakeAdapter("/restart", settings);
+  auto adapter = MakeAdapter(kill ? "/restart-kill" : "/restart-term", settings);
   std::atomic<int> lost{0};
   adapter->SetStateLostCallback([&] { ++lost; });
   const Service s = MakeService("web", "10.0.5.1", 80);
   ASSERT_TRUE(adapter->Register(s).ok());
+  const std::string path = kill ? "/restart-kill/web/10.0.5.1:80" : "/restart-term/web/10.0.5.1:80";
   Stat before{};
-  ASSERT_TRUE(raw_->Get("/restart/web/10.0.5.1:80", &before).has_value());
+  ASSERT_TRUE(raw_->Get(path, &before).has_value());
   raw_.reset();
 
-  ASSERT_TRUE(server_->Restart(/*kill=*/true).ok()) << server_->Log();
+  ASSERT_TRUE(server_->Restart(kill).ok()) << server_->Log();
   // The library reconnects to the same session by itself.
   ASSERT_TRUE(WaitFor([&] { return adapter->Ping().ok(); }, absl::Seconds(20)));
   ASSERT_TRUE(adapter->Refresh({s}).ok());
   raw_ = std::make_unique<RawZk>(server_->address());
   ASSERT_TRUE(raw_->WaitConnected());
   Stat after{};
-  ASSERT_TRUE(raw_->Get("/restart/web/10.0.5.1:80", &after).has_value());
+  ASSERT_TRUE(raw_->Get(path, &after).has_value());
   EXPECT_EQ(after.czxid, before.czxid) << "node was re-created instead of kept";
   EXPECT_EQ(after.ephemeralOwner, before.ephemeralOwner);
   EXPECT_EQ(lost.load(), 0);
 }
+
+// SIGKILL (a crash) and SIGTERM (an orderly stop): sessions are kept in the data dir either way.
+INSTANTIATE_TEST_SUITE_P(KillOrTerm, ZookeeperRestartTest, ::testing::Bool());
 
 TEST_F(ZookeeperAdapterTest, HungServerYieldsUnavailableAndRecovers) {
   ZookeeperSettings settings;
