@@ -1,6 +1,7 @@
 #include "testing/zookeeper_fixture.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -89,9 +90,37 @@ absl::Status ZookeeperServer::Restart(bool kill) {
   return Launch();
 }
 
+namespace {
+
+// True when every thread of `pid` is stopped: SIGSTOP is asynchronous, and a JVM thread that has
+// not stopped yet may still answer a request.
+bool AllThreadsStopped(pid_t pid) {
+  const std::string task_dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* dir = ::opendir(task_dir.c_str());
+  if (dir == nullptr) return false;
+  bool all = true;
+  int threads = 0;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    ++threads;
+    const std::string stat = ReadFileOrEmpty(absl::StrCat(task_dir, "/", entry->d_name, "/stat"));
+    // "<tid> (<comm>) <state> ...": the state follows the last ')'.
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size() ||
+        (stat[paren + 2] != 'T' && stat[paren + 2] != 't')) {
+      all = false;
+    }
+  }
+  ::closedir(dir);
+  return all && threads > 0;
+}
+
+}  // namespace
+
 void ZookeeperServer::Pause() {
   process_.Signal(SIGSTOP);
   paused_ = true;
+  WaitFor([this] { return AllThreadsStopped(process_.pid()); }, absl::Seconds(5));
 }
 
 void ZookeeperServer::Resume() {

@@ -44,7 +44,8 @@ class ZookeeperServer {
   void Stop(bool kill = false);
   // Stop(kill) and start again on the same port and data dir; waits until it serves.
   absl::Status Restart(bool kill = true);
-  // SIGSTOP / SIGCONT: the socket stays open but nothing answers.
+  // SIGSTOP / SIGCONT: the socket stays open but nothing answers. Pause returns once every
+  // thread of the JVM is stopped.
   void Pause();
   void Resume();
   bool paused() const { return paused_; }

@@ -202,8 +202,13 @@ class ZkSession {
     if (type != ZOO_SESSION_EVENT) return;  // We set no node watches.
     auto* self = static_cast<ZkSession*>(context);
     bool report = false;
+    bool lost_connection = false;
+    bool reconnected = false;
     {
       absl::MutexLock lock(&self->mu_);
+      lost_connection = self->state_ == ZOO_CONNECTED_STATE && state == ZOO_CONNECTING_STATE;
+      reconnected = self->was_connected_ && self->state_ != ZOO_CONNECTED_STATE &&
+                    state == ZOO_CONNECTED_STATE;
       self->state_ = state;
       if (state == ZOO_CONNECTED_STATE) self->was_connected_ = true;
       // Only a session that existed had nodes to lose; report it once.
@@ -212,6 +217,10 @@ class ZkSession {
         report = true;
       }
     }
+    // Connection loss is routine (server restart, leader change): the library reconnects to the
+    // same session, which keeps our nodes. Only expiry loses them.
+    if (lost_connection) REG_LOG_WARN("zookeeper: connection lost; reconnecting to the session");
+    if (reconnected) REG_LOG_INFO("zookeeper: reconnected; session and its nodes kept");
     REG_LOG_DEBUG("zookeeper: session ", StateName(state));
     if (report) self->on_expired_();
   }
