@@ -444,6 +444,12 @@ TEST_F(ZookeeperAdapterTest, DigestAuthCreatesNodesOnlyItsUserCanRead) {
   int rc = ZOK;
   EXPECT_FALSE(raw_->Get("/secure/web/10.0.7.1:80", nullptr, &rc).has_value());
   EXPECT_EQ(rc, ZNOAUTH);
+
+  // Someone without the credentials cannot write under those nodes, and is told so.
+  auto stranger = MakeAdapter("/secure");
+  const absl::Status denied = stranger->Register(MakeService("web", "10.0.7.2", 80));
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied) << denied;
+
   ASSERT_TRUE(adapter->Deregister(s).ok());
 }
 
