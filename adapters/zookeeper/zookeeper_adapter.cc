@@ -270,8 +270,9 @@ class ZookeeperAdapter : public RegistryAdapter {
   absl::Status Ping() override {
     absl::StatusOr<std::shared_ptr<ZkSession>> session = Connected();
     if (!session.ok()) return session.status();
+    const absl::Time deadline = CallDeadline();
     std::shared_ptr<Reply> reply = Exists(**session, "/");
-    if (absl::Status s = Await(*reply, "exists", "/"); !s.ok()) return s;
+    if (absl::Status s = Await(deadline, *reply, "exists", "/"); !s.ok()) return s;
     return ZkStatus(reply->rc, "exists", "/");
   }
 
@@ -279,22 +280,24 @@ class ZookeeperAdapter : public RegistryAdapter {
     if (absl::Status s = ValidateName(service); !s.ok()) return s;
     absl::StatusOr<std::shared_ptr<ZkSession>> session = Connected();
     if (!session.ok()) return session.status();
-    return RegisterWith(**session, service);
+    const absl::Time deadline = CallDeadline();
+    return RegisterWith(**session, service, deadline);
   }
 
   absl::Status Deregister(const Service& service) override {
     if (absl::Status s = ValidateName(service); !s.ok()) return s;
     absl::StatusOr<std::shared_ptr<ZkSession>> session = Connected();
     if (!session.ok()) return session.status();
+    const absl::Time deadline = CallDeadline();
     const std::string path = NodePath(service);
     std::shared_ptr<Reply> reply = Delete(**session, path);
-    if (absl::Status s = Await(*reply, "delete", path); !s.ok()) return s;
+    if (absl::Status s = Await(deadline, *reply, "delete", path); !s.ok()) return s;
     if (reply->rc != ZOK && reply->rc != ZNONODE) return ZkStatus(reply->rc, "delete", path);
     // Upstream removes the Name node once it has no children left. A sibling registered
     // meanwhile makes this fail with ZNOTEMPTY, which is exactly right.
     const std::string name_path = NamePath(service.name);
     reply = Delete(**session, name_path);
-    if (absl::Status s = Await(*reply, "delete", name_path); !s.ok()) return s;
+    if (absl::Status s = Await(deadline, *reply, "delete", name_path); !s.ok()) return s;
     if (reply->rc != ZOK && reply->rc != ZNONODE && reply->rc != ZNOTEMPTY) {
       return ZkStatus(reply->rc, "delete", name_path);
     }
@@ -306,6 +309,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     if (services.empty()) return absl::OkStatus();
     absl::StatusOr<std::shared_ptr<ZkSession>> session = Connected();
     if (!session.ok()) return session.status();
+    const absl::Time deadline = CallDeadline();
     const int64_t own = (*session)->SessionId();
     // Ask for all nodes at once, then re-create what is missing or held by another session.
     std::vector<std::shared_ptr<Reply>> replies;
@@ -315,12 +319,13 @@ class ZookeeperAdapter : public RegistryAdapter {
     }
     absl::Status first_error;
     int failed = 0;
+    bool gave_up = false;
     for (size_t i = 0; i < services.size(); ++i) {
       const Service& service = services[i];
       absl::Status status;
       if (replies[i] == nullptr) {
         status = ValidateName(service);
-      } else if (status = Await(*replies[i], "exists", NodePath(service)); status.ok()) {
+      } else if (status = Await(deadline, *replies[i], "exists", NodePath(service)); status.ok()) {
         const int rc = replies[i]->rc;
         const bool ours = rc == ZOK && replies[i]->stat.ephemeralOwner == own;
         if (!ours) {
@@ -329,29 +334,36 @@ class ZookeeperAdapter : public RegistryAdapter {
           } else {
             REG_LOG_INFO("zookeeper: re-creating lost node of ", service.id, " at ",
                          NodePath(service));
-            status = RegisterWith(**session, service);
+            status = RegisterWith(**session, service, deadline);
           }
         }
       }
       if (!status.ok()) {
         ++failed;
         if (first_error.ok()) first_error = status;
+        // The server is gone or the call's time is up: the rest would only wait and fail too.
+        if (absl::IsUnavailable(status)) {
+          gave_up = true;
+          break;
+        }
       }
     }
     if (failed == 0) return absl::OkStatus();
-    return absl::Status(first_error.code(),
-                        absl::StrCat("refresh failed for ", failed, " of ", services.size(),
-                                     " services; first: ", first_error.message()));
+    return absl::Status(
+        first_error.code(),
+        absl::StrCat("zookeeper: refresh failed for ", failed, " of ", services.size(), " services",
+                     gave_up ? " (gave up on the rest)" : "", "; first: ", first_error.message()));
   }
 
   absl::StatusOr<std::vector<RegisteredService>> Services() override {
     absl::StatusOr<std::shared_ptr<ZkSession>> connected = Connected();
     if (!connected.ok()) return connected.status();
+    const absl::Time deadline = CallDeadline();
     ZkSession& session = **connected;
     const int64_t own = session.SessionId();
     std::vector<RegisteredService> result;
     std::shared_ptr<Reply> names = Children(session, target_.base);
-    if (absl::Status s = Await(*names, "list", target_.base); !s.ok()) return s;
+    if (absl::Status s = Await(deadline, *names, "list", target_.base); !s.ok()) return s;
     if (names->rc == ZNONODE) return result;  // Nothing registered yet.
     if (names->rc != ZOK) return ZkStatus(names->rc, "list", target_.base);
     // Pipelined: all child lists, then all node reads, each batch in flight at once.
@@ -368,7 +380,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     std::vector<Pending> pending;
     for (size_t i = 0; i < lists.size(); ++i) {
       const std::string name_path = NamePath(names->children[i]);
-      if (absl::Status s = Await(*lists[i], "list", name_path); !s.ok()) return s;
+      if (absl::Status s = Await(deadline, *lists[i], "list", name_path); !s.ok()) return s;
       if (lists[i]->rc == ZNONODE) continue;  // Removed meanwhile.
       if (lists[i]->rc != ZOK) return ZkStatus(lists[i]->rc, "list", name_path);
       for (const std::string& node : lists[i]->children) {
@@ -378,7 +390,7 @@ class ZookeeperAdapter : public RegistryAdapter {
       }
     }
     for (Pending& p : pending) {
-      if (absl::Status s = Await(*p.reply, "read", p.path); !s.ok()) return s;
+      if (absl::Status s = Await(deadline, *p.reply, "read", p.path); !s.ok()) return s;
       if (p.reply->rc == ZNONODE) continue;
       if (p.reply->rc != ZOK) return ZkStatus(p.reply->rc, "read", p.path);
       absl::StatusOr<ZnodeBody> body = DecodeBody(p.reply->value);
@@ -502,15 +514,17 @@ class ZookeeperAdapter : public RegistryAdapter {
     return absl::StrCat(NamePath(service.name), "/", NodeName(service.ip, service.port));
   }
 
-  // Waits for `reply` until the session timeout: the library itself fails requests after 2/3 of
-  // it without an answer, so this only guards against the unexpected.
-  absl::Status Await(Reply& reply, absl::string_view what, absl::string_view path) const {
-    if (reply.done.WaitForNotificationWithTimeout(settings_.session_timeout)) {
-      return absl::OkStatus();
-    }
-    return absl::UnavailableError(absl::StrCat("zookeeper: ", what, " ", path,
-                                               ": no answer within ",
-                                               absl::FormatDuration(settings_.session_timeout)));
+  // A call's requests all share one deadline, one session timeout after it got its connection:
+  // the library fails a single request after 2/3 of that without an answer, and this keeps a
+  // call of several requests (Register, Services) within the same bound.
+  absl::Time CallDeadline() const { return absl::Now() + settings_.session_timeout; }
+
+  absl::Status Await(absl::Time deadline, Reply& reply, absl::string_view what,
+                     absl::string_view path) const {
+    if (reply.done.WaitForNotificationWithDeadline(deadline)) return absl::OkStatus();
+    return absl::UnavailableError(
+        absl::StrCat("zookeeper: ", what, " ", path, ": no answer within ",
+                     absl::FormatDuration(settings_.session_timeout), " of the call"));
   }
 
   std::shared_ptr<Reply> Exists(ZkSession& session, const std::string& path) {
@@ -549,12 +563,12 @@ class ZookeeperAdapter : public RegistryAdapter {
   }
 
   // Creates `path` and every missing ancestor as persistent, empty nodes.
-  absl::Status CreatePersistent(ZkSession& session, const std::string& path) {
+  absl::Status CreatePersistent(ZkSession& session, const std::string& path, absl::Time deadline) {
     std::string prefix;
     for (absl::string_view level : absl::StrSplit(path, '/', absl::SkipEmpty())) {
       absl::StrAppend(&prefix, "/", level);
       std::shared_ptr<Reply> reply = Create(session, prefix, "", ZOO_PERSISTENT);
-      if (absl::Status s = Await(*reply, "create", prefix); !s.ok()) return s;
+      if (absl::Status s = Await(deadline, *reply, "create", prefix); !s.ok()) return s;
       if (reply->rc != ZOK && reply->rc != ZNODEEXISTS) {
         return ZkStatus(reply->rc, "create", prefix);
       }
@@ -566,7 +580,7 @@ class ZookeeperAdapter : public RegistryAdapter {
   // create is a transaction in ZooKeeper, and an unchanged registration must write nothing.
   // Retries when a concurrent Deregister removes the Name node, or the node changes between our
   // reads and writes.
-  absl::Status RegisterWith(ZkSession& session, const Service& service) {
+  absl::Status RegisterWith(ZkSession& session, const Service& service, absl::Time deadline) {
     const std::string path = NodePath(service);
     const std::string data = Fingerprint(service);
     const int64_t own = session.SessionId();
@@ -574,7 +588,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     for (int attempt = 0; attempt < 5; ++attempt) {
       if (!missing) {
         std::shared_ptr<Reply> existing = Get(session, path);
-        if (absl::Status s = Await(*existing, "read", path); !s.ok()) return s;
+        if (absl::Status s = Await(deadline, *existing, "read", path); !s.ok()) return s;
         if (existing->rc != ZOK && existing->rc != ZNONODE) {
           return ZkStatus(existing->rc, "read", path);
         }
@@ -582,7 +596,7 @@ class ZookeeperAdapter : public RegistryAdapter {
           if (existing->stat.ephemeralOwner != own) {
             // Persistent, or held by another session that will take it along when it ends.
             std::shared_ptr<Reply> deleted = Delete(session, path, existing->stat.version);
-            if (absl::Status s = Await(*deleted, "delete", path); !s.ok()) return s;
+            if (absl::Status s = Await(deadline, *deleted, "delete", path); !s.ok()) return s;
             if (deleted->rc != ZOK && deleted->rc != ZNONODE && deleted->rc != ZBADVERSION) {
               return ZkStatus(deleted->rc, "delete", path);
             }
@@ -591,7 +605,7 @@ class ZookeeperAdapter : public RegistryAdapter {
           }
           if (existing->value == data) return absl::OkStatus();
           std::shared_ptr<Reply> set = Set(session, path, data, existing->stat.version);
-          if (absl::Status s = Await(*set, "set", path); !s.ok()) return s;
+          if (absl::Status s = Await(deadline, *set, "set", path); !s.ok()) return s;
           if (set->rc == ZOK) {
             REG_LOG_DEBUG("zookeeper: updated ", service.id, " at ", path);
             return absl::OkStatus();
@@ -601,13 +615,14 @@ class ZookeeperAdapter : public RegistryAdapter {
         }
       }
       std::shared_ptr<Reply> created = Create(session, path, data, ZOO_EPHEMERAL);
-      if (absl::Status s = Await(*created, "create", path); !s.ok()) return s;
+      if (absl::Status s = Await(deadline, *created, "create", path); !s.ok()) return s;
       if (created->rc == ZOK) {
         REG_LOG_DEBUG("zookeeper: registered ", service.id, " at ", path);
         return absl::OkStatus();
       }
       if (created->rc == ZNONODE) {  // The Name node (or the base) is missing.
-        if (absl::Status s = CreatePersistent(session, NamePath(service.name)); !s.ok()) return s;
+        if (absl::Status s = CreatePersistent(session, NamePath(service.name), deadline); !s.ok())
+          return s;
         missing = true;
         continue;
       }
