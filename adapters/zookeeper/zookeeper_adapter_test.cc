@@ -277,6 +277,24 @@ TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints)
   EXPECT_FALSE(raw_->Exists("/list/web/10.0.1.1:80"));
 }
 
+TEST_F(ZookeeperAdapterTest, EmptyBasePathMeansTheRoot) {
+  auto adapter = MakeAdapter("");
+  const Service s = MakeService("rootsvc", "10.0.9.1", 80);
+  ASSERT_TRUE(adapter->Register(s).ok());
+  EXPECT_TRUE(raw_->Exists("/rootsvc/10.0.9.1:80"));
+  // The listing walks ZooKeeper's own /zookeeper/* nodes too, and skips them.
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  bool found = false;
+  for (const RegisteredService& r : *listed) {
+    EXPECT_NE(r.service.name, "zookeeper");
+    if (r.service.id == s.id) found = r.fingerprint == adapter->Fingerprint(s);
+  }
+  EXPECT_TRUE(found);
+  ASSERT_TRUE(adapter->Deregister(s).ok());
+  EXPECT_FALSE(raw_->Exists("/rootsvc"));
+}
+
 TEST_F(ZookeeperAdapterTest, ServicesOfAMissingBaseIsEmpty) {
   auto adapter = MakeAdapter("/does/not/exist");
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
