@@ -709,6 +709,11 @@ absl::StatusOr<ZookeeperTarget> ParseZookeeperUri(const BackendUri& uri) {
 }
 
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewZookeeperAdapter(
+    const BackendUri& uri, const AdapterOptions& options) {
+  return NewZookeeperAdapterWithSettings(uri, options, ZookeeperSettings());
+}
+
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewZookeeperAdapterWithSettings(
     const BackendUri& uri, const AdapterOptions& options, const ZookeeperSettings& settings) {
   (void)options;  // Ephemeral nodes need no TTL; the hostname is only in the service IDs.
   absl::StatusOr<ZookeeperTarget> target = ParseZookeeperUri(uri);

@@ -59,10 +59,12 @@ struct ZookeeperSettings {
   absl::Duration connect_timeout = absl::Seconds(3);
 };
 
-// Validates the URI; makes no network call.
-absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewZookeeperAdapter(
-    const BackendUri& uri, const AdapterOptions& options,
-    const ZookeeperSettings& settings = ZookeeperSettings());
+// Validates the URI; makes no network call. The factory the bridge registers for "zookeeper".
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewZookeeperAdapter(const BackendUri& uri,
+                                                                     const AdapterOptions& options);
+// The same with other timeouts (tests use short ones).
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewZookeeperAdapterWithSettings(
+    const BackendUri& uri, const AdapterOptions& options, const ZookeeperSettings& settings);
 
 // For tests only: the id and password of `adapter`'s connected session (a ZooKeeper adapter's),
 // so a test can open a second handle on the same session and close it, expiring the first.

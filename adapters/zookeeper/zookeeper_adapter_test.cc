@@ -132,7 +132,7 @@ class ZookeeperAdapterTest : public ::testing::Test {
     AdapterOptions options;
     options.hostname = "host1";
     absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-        NewZookeeperAdapter(*uri, options, settings);
+        NewZookeeperAdapterWithSettings(*uri, options, settings);
     EXPECT_TRUE(adapter.ok()) << adapter.status();
     return adapter.ok() ? std::move(*adapter) : nullptr;
   }
@@ -480,7 +480,7 @@ TEST(ZookeeperUnreachableTest, NoServerMeansUnavailableNotAHang) {
   ZookeeperSettings settings;
   settings.connect_timeout = absl::Seconds(1);
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-      NewZookeeperAdapter(*uri, AdapterOptions(), settings);
+      NewZookeeperAdapterWithSettings(*uri, AdapterOptions(), settings);
   ASSERT_TRUE(adapter.ok()) << adapter.status();
   const absl::Time start = absl::Now();
   const absl::Status ping = (*adapter)->Ping();

@@ -1,5 +1,7 @@
 // URI validation and the factory of the ZooKeeper adapter; no server involved (the factory must
 // not touch the network, so an address nobody listens on is fine).
+#include <functional>
+
 #include "adapters/backend_uri.h"
 #include "adapters/zookeeper/zookeeper_adapter.h"
 #include "gtest/gtest.h"
@@ -53,8 +55,11 @@ TEST(ZookeeperUriTest, Rejects) {
 TEST(ZookeeperUriTest, FactoryValidatesWithoutConnecting) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri("zookeeper://127.0.0.1:1/base");
   ASSERT_TRUE(uri.ok());
-  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-      NewZookeeperAdapter(*uri, AdapterOptions());
+  // Usable as a plain (uri, options) factory, as the bridge registers them by scheme.
+  std::function<absl::StatusOr<std::unique_ptr<RegistryAdapter>>(const BackendUri&,
+                                                                 const AdapterOptions&)>
+      factory = &NewZookeeperAdapter;
+  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = factory(*uri, AdapterOptions());
   ASSERT_TRUE(adapter.ok()) << adapter.status();
   absl::StatusOr<BackendUri> bad = ParseBackendUri("zookeeper://127.0.0.1:1/a//b");
   ASSERT_TRUE(bad.ok());
