@@ -1,0 +1,246 @@
+#include "adapters/zookeeper/znode.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "simdjson.h"
+
+namespace registrator::zookeeper {
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid (overlong forms,
+// surrogates and code points above U+10FFFF included), as Go's utf8.DecodeRuneInString judges.
+size_t Utf8SequenceLength(absl::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
+  const uint8_t b0 = byte(i);
+  const auto cont = [&](size_t k) { return k < s.size() && (byte(k) & 0xC0) == 0x80; };
+  if (b0 < 0x80) return 1;
+  if (b0 >= 0xC2 && b0 <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (b0 >= 0xE0 && b0 <= 0xEF) {
+    if (!cont(i + 1) || !cont(i + 2)) return 0;
+    const uint8_t b1 = byte(i + 1);
+    if (b0 == 0xE0 && b1 < 0xA0) return 0;   // Overlong.
+    if (b0 == 0xED && b1 >= 0xA0) return 0;  // Surrogate.
+    return 3;
+  }
+  if (b0 >= 0xF0 && b0 <= 0xF4) {
+    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+    const uint8_t b1 = byte(i + 1);
+    if (b0 == 0xF0 && b1 < 0x90) return 0;   // Overlong.
+    if (b0 == 0xF4 && b1 >= 0x90) return 0;  // Above U+10FFFF.
+    return 4;
+  }
+  return 0;
+}
+
+void AppendQuoted(absl::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out->append("\\\"");
+          break;
+        case '\\':
+          out->append("\\\\");
+          break;
+        case '\n':
+          out->append("\\n");
+          break;
+        case '\r':
+          out->append("\\r");
+          break;
+        case '\t':
+          out->append("\\t");
+          break;
+        default:
+          if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+            out->append("\\u00");
+            out->push_back(kHex[c >> 4]);
+            out->push_back(kHex[c & 0xF]);
+          } else {
+            out->push_back(static_cast<char>(c));
+          }
+      }
+      ++i;
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) {
+      out->append("\\ufffd");
+      ++i;
+      continue;
+    }
+    // U+2028 / U+2029 (E2 80 A8 / E2 80 A9) break JavaScript string literals.
+    if (n == 3 && c == 0xE2 && static_cast<uint8_t>(s[i + 1]) == 0x80 &&
+        (static_cast<uint8_t>(s[i + 2]) & 0xFE) == 0xA8) {
+      out->append(static_cast<uint8_t>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029");
+    } else {
+      out->append(s.data() + i, n);
+    }
+    i += n;
+  }
+  out->push_back('"');
+}
+
+absl::Status FieldError(absl::string_view field, absl::string_view want) {
+  return absl::InvalidArgumentError(absl::StrCat("znode field \"", field, "\" is not ", want));
+}
+
+absl::Status ReadString(simdjson::dom::object obj, const char* field, std::string* out) {
+  simdjson::dom::element value;
+  if (obj[field].get(value) != simdjson::SUCCESS) return absl::OkStatus();  // Missing.
+  if (value.is_null()) return absl::OkStatus();
+  std::string_view text;
+  if (value.get(text) != simdjson::SUCCESS) return FieldError(field, "a string");
+  out->assign(text.data(), text.size());
+  return absl::OkStatus();
+}
+
+absl::Status ReadInt(simdjson::dom::object obj, const char* field, int* out) {
+  simdjson::dom::element value;
+  if (obj[field].get(value) != simdjson::SUCCESS) return absl::OkStatus();
+  if (value.is_null()) return absl::OkStatus();
+  int64_t number = 0;
+  if (value.get(number) != simdjson::SUCCESS || number < std::numeric_limits<int>::min() ||
+      number > std::numeric_limits<int>::max()) {
+    return FieldError(field, "an integer");
+  }
+  *out = static_cast<int>(number);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ZnodeBody BodyFor(const Service& service) {
+  ZnodeBody body;
+  body.name = service.name;
+  body.ip = service.ip;
+  body.public_port = service.port;
+  body.private_port = service.exposed_port;
+  body.container_id = service.container_id.substr(0, 12);
+  body.tags = service.tags;
+  body.attrs = service.attrs;
+  body.id = service.id;
+  return body;
+}
+
+std::string EncodeBody(const ZnodeBody& body) {
+  // A map: sorted keys, and a repeated key keeps its last value (as a Go map would).
+  std::map<std::string, std::string> attrs;
+  for (const auto& [key, value] : body.attrs) attrs[key] = value;
+  std::string out = "{\"Name\":";
+  AppendQuoted(body.name, &out);
+  out.append(",\"IP\":");
+  AppendQuoted(body.ip, &out);
+  absl::StrAppend(&out, ",\"PublicPort\":", body.public_port,
+                  ",\"PrivatePort\":", body.private_port, ",\"ContainerID\":");
+  AppendQuoted(body.container_id, &out);
+  out.append(",\"Tags\":[");
+  for (size_t i = 0; i < body.tags.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendQuoted(body.tags[i], &out);
+  }
+  out.append("],\"Attrs\":{");
+  bool first = true;
+  for (const auto& [key, value] : attrs) {
+    if (!first) out.push_back(',');
+    first = false;
+    AppendQuoted(key, &out);
+    out.push_back(':');
+    AppendQuoted(value, &out);
+  }
+  out.append("},\"ID\":");
+  AppendQuoted(body.id, &out);
+  out.push_back('}');
+  return out;
+}
+
+absl::StatusOr<ZnodeBody> DecodeBody(absl::string_view data) {
+  // One parser per call: parsers are not thread-safe and listing is not a hot path.
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(data.data(), data.size());
+  simdjson::dom::element root;
+  if (auto error = parser.parse(padded).get(root); error != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("znode data is not JSON: ", simdjson::error_message(error)));
+  }
+  simdjson::dom::object obj;
+  if (root.get(obj) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("znode data is not a JSON object");
+  }
+  ZnodeBody body;
+  for (absl::Status s :
+       {ReadString(obj, "Name", &body.name), ReadString(obj, "IP", &body.ip),
+        ReadInt(obj, "PublicPort", &body.public_port),
+        ReadInt(obj, "PrivatePort", &body.private_port),
+        ReadString(obj, "ContainerID", &body.container_id), ReadString(obj, "ID", &body.id)}) {
+    if (!s.ok()) return s;
+  }
+  simdjson::dom::element tags;
+  if (obj["Tags"].get(tags) == simdjson::SUCCESS && !tags.is_null()) {
+    simdjson::dom::array array;
+    if (tags.get(array) != simdjson::SUCCESS) return FieldError("Tags", "an array");
+    for (simdjson::dom::element tag : array) {
+      std::string_view text;
+      if (tag.get(text) != simdjson::SUCCESS) return FieldError("Tags", "an array of strings");
+      body.tags.emplace_back(text.data(), text.size());
+    }
+  }
+  simdjson::dom::element attrs;
+  if (obj["Attrs"].get(attrs) == simdjson::SUCCESS && !attrs.is_null()) {
+    simdjson::dom::object object;
+    if (attrs.get(object) != simdjson::SUCCESS) return FieldError("Attrs", "an object");
+    for (simdjson::dom::key_value_pair field : object) {
+      std::string_view text;
+      if (field.value.get(text) != simdjson::SUCCESS) {
+        return FieldError("Attrs", "an object of strings");
+      }
+      body.attrs.emplace_back(std::string(field.key), std::string(text));
+    }
+    std::stable_sort(body.attrs.begin(), body.attrs.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  return body;
+}
+
+std::string NodeName(absl::string_view ip, int port) {
+  if (ip.find(':') != absl::string_view::npos) return absl::StrCat("[", ip, "]:", port);
+  return absl::StrCat(ip, ":", port);
+}
+
+absl::StatusOr<std::pair<std::string, int>> ParseNodeName(absl::string_view node) {
+  const auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("znode name \"", node, "\" is not <ip>:<port> or [<ipv6>]:<port>"));
+  };
+  absl::string_view ip;
+  absl::string_view port_text;
+  if (!node.empty() && node.front() == '[') {
+    const size_t close = node.find("]:");
+    if (close == absl::string_view::npos) return bad();
+    ip = node.substr(1, close - 1);
+    port_text = node.substr(close + 2);
+  } else {
+    const size_t colon = node.rfind(':');
+    if (colon == absl::string_view::npos) return bad();
+    ip = node.substr(0, colon);
+    if (ip.find(':') != absl::string_view::npos) return bad();
+    port_text = node.substr(colon + 1);
+  }
+  int port = 0;
+  if (port_text.empty() || !absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535 ||
+      port_text.front() == '+' || port_text.front() == '-') {
+    return bad();
+  }
+  return std::make_pair(std::string(ip), port);
+}
+
+}  // namespace registrator::zookeeper

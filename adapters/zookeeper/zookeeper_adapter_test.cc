@@ -1,0 +1,495 @@
+// The ZooKeeper adapter against a real ZooKeeper 3.8 server (testing/zookeeper_fixture.h). What
+// the adapter wrote is read back with a separate, plain C-client handle, so the checks do not
+// depend on the code under test.
+#include "adapters/zookeeper/zookeeper_adapter.h"
+
+#include <zookeeper/zookeeper.h>
+
+#include <atomic>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "adapters/backend_uri.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/process.h"
+#include "testing/zookeeper_fixture.h"
+
+namespace registrator {
+namespace {
+
+using ::registrator::testing::WaitFor;
+using ::registrator::testing::ZookeeperServer;
+using ::testing::UnorderedElementsAre;
+
+// A plain synchronous client handle, for reading back and for meddling behind the adapter's back.
+class RawZk {
+ public:
+  explicit RawZk(const std::string& address, const clientid_t* session = nullptr,
+                 int timeout_ms = 4000) {
+    zh_ = zookeeper_init(address.c_str(), &RawZk::Watcher, timeout_ms, session, this, 0);
+  }
+  ~RawZk() { Close(); }
+  RawZk(const RawZk&) = delete;
+  RawZk& operator=(const RawZk&) = delete;
+
+  void Close() {
+    if (zh_ != nullptr) zookeeper_close(zh_);
+    zh_ = nullptr;
+  }
+  bool WaitConnected() {
+    return WaitFor([this] { return connected_.load(); }, absl::Seconds(10));
+  }
+  // The node's data, or nullopt with `rc` set on any error (ZNONODE, ZNOAUTH...).
+  std::optional<std::string> Get(const std::string& path, Stat* stat = nullptr, int* rc = nullptr) {
+    char buffer[4096];
+    int len = sizeof(buffer);
+    Stat local;
+    const int result = zoo_get(zh_, path.c_str(), 0, buffer, &len, stat ? stat : &local);
+    if (rc != nullptr) *rc = result;
+    if (result != ZOK) return std::nullopt;
+    return std::string(buffer, len < 0 ? 0 : len);
+  }
+  bool Exists(const std::string& path) { return zoo_exists(zh_, path.c_str(), 0, nullptr) == ZOK; }
+  std::vector<std::string> Children(const std::string& path) {
+    String_vector strings{};
+    std::vector<std::string> out;
+    if (zoo_get_children(zh_, path.c_str(), 0, &strings) != ZOK) return out;
+    for (int i = 0; i < strings.count; ++i) out.emplace_back(strings.data[i]);
+    deallocate_String_vector(&strings);
+    return out;
+  }
+  int Create(const std::string& path, const std::string& data) {
+    return zoo_create(zh_, path.c_str(), data.data(), static_cast<int>(data.size()),
+                      &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
+  }
+  int Delete(const std::string& path) { return zoo_delete(zh_, path.c_str(), -1); }
+
+ private:
+  static void Watcher(zhandle_t*, int type, int state, const char*, void* context) {
+    if (type == ZOO_SESSION_EVENT) {
+      static_cast<RawZk*>(context)->connected_ = state == ZOO_CONNECTED_STATE;
+    }
+  }
+  zhandle_t* zh_ = nullptr;
+  std::atomic<bool> connected_{false};
+};
+
+Service MakeService(const std::string& name, const std::string& ip, int port) {
+  Service s;
+  s.id = absl::StrCat("host1:", name, "-ctr:", port);
+  s.name = name;
+  s.ip = ip;
+  s.port = port;
+  s.exposed_port = 80;
+  s.container_id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  s.tags = {"prod", "v1"};
+  s.attrs = {{"region", "eu"}};
+  return s;
+}
+
+// The server's last transaction id: it moves with every write, so "unchanged" means no write.
+std::string Zxid(const ZookeeperServer& server) {
+  absl::StatusOr<std::string> srvr = server.FourLetter("srvr");
+  if (!srvr.ok()) return "";
+  const size_t at = srvr->find("Zxid: ");
+  return at == std::string::npos ? "" : srvr->substr(at, srvr->find('\n', at) - at);
+}
+
+class ZookeeperAdapterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);  // The raw handles' connect chatter.
+    absl::StatusOr<std::unique_ptr<ZookeeperServer>> server = ZookeeperServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server).release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    if (server_->paused()) server_->Resume();
+    raw_ = std::make_unique<RawZk>(server_->address());
+    ASSERT_TRUE(raw_->WaitConnected());
+  }
+
+  std::unique_ptr<RegistryAdapter> MakeAdapter(const std::string& base,
+                                               ZookeeperSettings settings = ZookeeperSettings(),
+                                               const std::string& userinfo = "") {
+    absl::StatusOr<BackendUri> uri =
+        ParseBackendUri(absl::StrCat("zookeeper://", userinfo, server_->address(), base));
+    EXPECT_TRUE(uri.ok()) << uri.status();
+    AdapterOptions options;
+    options.hostname = "host1";
+    absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
+        NewZookeeperAdapterWithSettings(*uri, options, settings);
+    EXPECT_TRUE(adapter.ok()) << adapter.status();
+    return adapter.ok() ? std::move(*adapter) : nullptr;
+  }
+
+  static ZookeeperServer* server_;
+  std::unique_ptr<RawZk> raw_;
+};
+
+ZookeeperServer* ZookeeperAdapterTest::server_ = nullptr;
+
+TEST_F(ZookeeperAdapterTest, RegisterCreatesBaseLevelsAndEphemeralNodeWithExactJson) {
+  auto adapter = MakeAdapter("/reg/a/b");
+  ASSERT_TRUE(adapter->Ping().ok());
+  const Service s = MakeService("web", "10.0.0.5", 32768);
+  ASSERT_TRUE(adapter->Register(s).ok());
+
+  Stat stat{};
+  std::optional<std::string> data = raw_->Get("/reg/a/b/web/10.0.0.5:32768", &stat);
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(*data, R"({"Name":"web","IP":"10.0.0.5","PublicPort":32768,"PrivatePort":80,)"
+                   R"("ContainerID":"0123456789ab","Tags":["prod","v1"],"Attrs":{"region":"eu"},)"
+                   R"("ID":"host1:web-ctr:32768"})");
+  EXPECT_EQ(*data, adapter->Fingerprint(s));
+  EXPECT_NE(stat.ephemeralOwner, 0) << "service node must be ephemeral";
+  for (const char* level : {"/reg", "/reg/a", "/reg/a/b", "/reg/a/b/web"}) {
+    Stat parent{};
+    ASSERT_TRUE(raw_->Get(level, &parent).has_value()) << level;
+    EXPECT_EQ(parent.ephemeralOwner, 0) << level << " must be persistent";
+  }
+
+  const Service v6 = MakeService("web", "fd00::5", 8443);
+  ASSERT_TRUE(adapter->Register(v6).ok());
+  EXPECT_THAT(raw_->Children("/reg/a/b/web"),
+              UnorderedElementsAre("10.0.0.5:32768", "[fd00::5]:8443"));
+}
+
+TEST_F(ZookeeperAdapterTest, RegisterIsIdempotentAndUpdatesChangedData) {
+  auto adapter = MakeAdapter("/idem");
+  Service s = MakeService("api", "10.0.0.6", 9000);
+  ASSERT_TRUE(adapter->Register(s).ok());
+  const std::string path = "/idem/api/10.0.0.6:9000";
+  Stat before{};
+  ASSERT_TRUE(raw_->Get(path, &before).has_value());
+
+  const std::string zxid = Zxid(*server_);
+  ASSERT_FALSE(zxid.empty());
+  ASSERT_TRUE(adapter->Register(s).ok());
+  EXPECT_EQ(Zxid(*server_), zxid) << "registering unchanged data must not write";
+
+  s.tags = {"prod", "v2"};
+  ASSERT_TRUE(adapter->Register(s).ok());
+  Stat after{};
+  std::optional<std::string> data = raw_->Get(path, &after);
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(*data, adapter->Fingerprint(s));
+  EXPECT_THAT(*data, ::testing::HasSubstr(R"("Tags":["prod","v2"])"));
+  // Updated in place (set), not deleted and re-created.
+  EXPECT_EQ(after.czxid, before.czxid);
+  EXPECT_EQ(after.version, before.version + 1);
+}
+
+TEST_F(ZookeeperAdapterTest, RegisterReplacesANodeThatIsNotOurs) {
+  auto adapter = MakeAdapter("/foreignnode");
+  const Service s = MakeService("api", "10.0.0.7", 9000);
+  ASSERT_EQ(raw_->Create("/foreignnode", ""), ZOK);
+  ASSERT_EQ(raw_->Create("/foreignnode/api", ""), ZOK);
+  ASSERT_EQ(raw_->Create("/foreignnode/api/10.0.0.7:9000", "stale"), ZOK);  // Persistent.
+  ASSERT_TRUE(adapter->Register(s).ok());
+  Stat stat{};
+  std::optional<std::string> data = raw_->Get("/foreignnode/api/10.0.0.7:9000", &stat);
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(*data, adapter->Fingerprint(s));
+  EXPECT_NE(stat.ephemeralOwner, 0);
+}
+
+TEST_F(ZookeeperAdapterTest, DeregisterRemovesNodeAndThenTheEmptyNameNode) {
+  auto adapter = MakeAdapter("/dereg");
+  const Service a = MakeService("db", "10.0.0.8", 5432);
+  const Service b = MakeService("db", "10.0.0.8", 5433);
+  ASSERT_TRUE(adapter->Register(a).ok());
+  ASSERT_TRUE(adapter->Register(b).ok());
+
+  ASSERT_TRUE(adapter->Deregister(a).ok());
+  EXPECT_FALSE(raw_->Exists("/dereg/db/10.0.0.8:5432"));
+  EXPECT_THAT(raw_->Children("/dereg/db"), UnorderedElementsAre("10.0.0.8:5433"));
+
+  ASSERT_TRUE(adapter->Deregister(b).ok());
+  EXPECT_FALSE(raw_->Exists("/dereg/db"));
+  EXPECT_TRUE(raw_->Exists("/dereg")) << "the base stays";
+
+  // Already gone: still success.
+  EXPECT_TRUE(adapter->Deregister(a).ok());
+}
+
+TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints) {
+  auto adapter = MakeAdapter("/list");
+  const Service web = MakeService("web", "10.0.1.1", 80);
+  const Service v6 = MakeService("web", "fd00::1", 81);
+  ASSERT_TRUE(adapter->Register(web).ok());
+  ASSERT_TRUE(adapter->Register(v6).ok());
+  // Another host's node, an upstream-written node without "ID", and garbage.
+  ASSERT_EQ(raw_->Create("/list/db", ""), ZOK);
+  ASSERT_EQ(raw_->Create("/list/db/10.9.9.9:5432",
+                         R"({"Name":"db","IP":"10.9.9.9","PublicPort":5432,"PrivatePort":5432,)"
+                         R"("ContainerID":"aaaaaaaaaaaa","Tags":null,"Attrs":null,)"
+                         R"("ID":"otherhost:db:5432"})"),
+            ZOK);
+  ASSERT_EQ(raw_->Create("/list/db/10.9.9.9:5433", R"({"Name":"db","IP":"10.9.9.9"})"), ZOK);
+  ASSERT_EQ(raw_->Create("/list/db/10.9.9.9:5434", "not json"), ZOK);
+
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 3u);
+  std::map<std::string, RegisteredService> by_id;
+  for (const RegisteredService& r : *listed) by_id[r.service.id] = r;
+  ASSERT_EQ(by_id.count(web.id), 1u);
+  ASSERT_EQ(by_id.count(v6.id), 1u);
+  ASSERT_EQ(by_id.count("otherhost:db:5432"), 1u);
+
+  const RegisteredService& listed_web = by_id[web.id];
+  EXPECT_EQ(listed_web.service.name, "web");
+  EXPECT_EQ(listed_web.service.ip, "10.0.1.1");
+  EXPECT_EQ(listed_web.service.port, 80);
+  EXPECT_EQ(listed_web.fingerprint, adapter->Fingerprint(web));
+  EXPECT_EQ(by_id[v6.id].service.ip, "fd00::1");
+  EXPECT_EQ(by_id[v6.id].fingerprint, adapter->Fingerprint(v6));
+  Service changed = web;
+  changed.attrs = {{"region", "us"}};
+  EXPECT_NE(listed_web.fingerprint, adapter->Fingerprint(changed));
+  changed = web;
+  changed.port = 8080;
+  EXPECT_NE(listed_web.fingerprint, adapter->Fingerprint(changed));
+
+  // A listed entry carries enough to deregister it, even one we did not write.
+  const RegisteredService& foreign = by_id["otherhost:db:5432"];
+  EXPECT_EQ(foreign.service.name, "db");
+  EXPECT_EQ(foreign.service.port, 5432);
+  ASSERT_TRUE(adapter->Deregister(foreign.service).ok());
+  EXPECT_FALSE(raw_->Exists("/list/db/10.9.9.9:5432"));
+  EXPECT_TRUE(raw_->Exists("/list/db/10.9.9.9:5433"));
+  ASSERT_TRUE(adapter->Deregister(listed_web.service).ok());
+  EXPECT_FALSE(raw_->Exists("/list/web/10.0.1.1:80"));
+}
+
+TEST_F(ZookeeperAdapterTest, EmptyBasePathMeansTheRoot) {
+  auto adapter = MakeAdapter("");
+  const Service s = MakeService("rootsvc", "10.0.9.1", 80);
+  ASSERT_TRUE(adapter->Register(s).ok());
+  EXPECT_TRUE(raw_->Exists("/rootsvc/10.0.9.1:80"));
+  // The listing walks ZooKeeper's own /zookeeper/* nodes too, and skips them.
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  bool found = false;
+  for (const RegisteredService& r : *listed) {
+    EXPECT_NE(r.service.name, "zookeeper");
+    if (r.service.id == s.id) found = r.fingerprint == adapter->Fingerprint(s);
+  }
+  EXPECT_TRUE(found);
+  ASSERT_TRUE(adapter->Deregister(s).ok());
+  EXPECT_FALSE(raw_->Exists("/rootsvc"));
+}
+
+TEST_F(ZookeeperAdapterTest, ServicesOfAMissingBaseIsEmpty) {
+  auto adapter = MakeAdapter("/does/not/exist");
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_TRUE(listed->empty());
+}
+
+TEST_F(ZookeeperAdapterTest, RefreshRecreatesMissingNodesAndWritesNothingOtherwise) {
+  auto adapter = MakeAdapter("/refresh");
+  const Service a = MakeService("svc", "10.0.2.1", 1000);
+  const Service b = MakeService("svc", "10.0.2.1", 1001);
+  const Service kept = MakeService("svc", "10.0.2.1", 1002);
+  ASSERT_TRUE(adapter->Register(a).ok());
+  ASSERT_TRUE(adapter->Register(b).ok());
+  ASSERT_TRUE(adapter->Register(kept).ok());
+
+  std::string zxid = Zxid(*server_);
+  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  EXPECT_EQ(Zxid(*server_), zxid) << "refresh of intact nodes must not write";
+
+  Stat b_before{};
+  ASSERT_TRUE(raw_->Get("/refresh/svc/10.0.2.1:1001", &b_before).has_value());
+  ASSERT_EQ(raw_->Delete("/refresh/svc/10.0.2.1:1000"), ZOK);  // Behind the adapter's back.
+  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  std::optional<std::string> data = raw_->Get("/refresh/svc/10.0.2.1:1000");
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(*data, adapter->Fingerprint(a));
+  Stat b_after{};
+  ASSERT_TRUE(raw_->Get("/refresh/svc/10.0.2.1:1001", &b_after).has_value());
+  EXPECT_EQ(b_after.mzxid, b_before.mzxid);
+  // Not in the list: left alone (it lives as long as the session).
+  EXPECT_TRUE(raw_->Exists("/refresh/svc/10.0.2.1:1002"));
+}
+
+TEST_F(ZookeeperAdapterTest, ClosingTheAdapterRemovesItsEphemeralNodes) {
+  auto adapter = MakeAdapter("/close");
+  ASSERT_TRUE(adapter->Register(MakeService("gone", "10.0.3.1", 1)).ok());
+  ASSERT_TRUE(raw_->Exists("/close/gone/10.0.3.1:1"));
+  adapter.reset();
+  EXPECT_TRUE(WaitFor([&] { return !raw_->Exists("/close/gone/10.0.3.1:1"); }, absl::Seconds(5)));
+  EXPECT_TRUE(raw_->Exists("/close/gone")) << "persistent Name node stays (no Deregister)";
+}
+
+TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
+  ZookeeperSettings settings;
+  settings.session_timeout = absl::Seconds(2);
+  auto adapter = MakeAdapter("/expiry", settings);
+  std::atomic<int> lost{0};
+  adapter->SetStateLostCallback([&] { ++lost; });
+  const Service s = MakeService("web", "10.0.4.1", 80);
+  ASSERT_TRUE(adapter->Register(s).ok());
+  Stat first{};
+  ASSERT_TRUE(raw_->Get("/expiry/web/10.0.4.1:80", &first).has_value());
+
+  // Take the session over with a second handle and close it: the server ends the session.
+  absl::StatusOr<std::pair<int64_t, std::string>> id = ZookeeperSessionForTesting(*adapter);
+  ASSERT_TRUE(id.ok()) << id.status();
+  clientid_t client{};
+  client.client_id = id->first;
+  memcpy(client.passwd, id->second.data(), sizeof(client.passwd));
+  {
+    RawZk thief(server_->address(), &client, 2000);
+    ASSERT_TRUE(thief.WaitConnected());
+  }
+  ASSERT_TRUE(WaitFor([&] { return lost.load() > 0; }, absl::Seconds(15)))
+      << "state-lost callback not called";
+  EXPECT_EQ(lost.load(), 1);
+  EXPECT_FALSE(raw_->Exists("/expiry/web/10.0.4.1:80"));
+
+  // What the bridge does on state loss: register everything again, on a new session.
+  ASSERT_TRUE(adapter->Register(s).ok());
+  Stat second{};
+  std::optional<std::string> data = raw_->Get("/expiry/web/10.0.4.1:80", &second);
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(*data, adapter->Fingerprint(s));
+  EXPECT_NE(second.ephemeralOwner, first.ephemeralOwner);
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
+  EXPECT_EQ(lost.load(), 1);
+}
+
+TEST_F(ZookeeperAdapterTest, ConcurrentRegisterAndDeregisterUnderOneName) {
+  // Each Deregister may remove the shared Name node while another thread creates its child
+  // under it: Register must re-create the parent and retry, never fail.
+  auto adapter = MakeAdapter("/concurrent");
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const Service s = MakeService("shared", "10.0.8.1", 1000 + t);
+      for (int i = 0; i < 15; ++i) {
+        if (!adapter->Register(s).ok()) ++failures;
+        if (!adapter->Deregister(s).ok()) ++failures;
+      }
+      if (!adapter->Register(s).ok()) ++failures;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_THAT(
+      raw_->Children("/concurrent/shared"),
+      UnorderedElementsAre("10.0.8.1:1000", "10.0.8.1:1001", "10.0.8.1:1002", "10.0.8.1:1003"));
+}
+
+class ZookeeperRestartTest : public ZookeeperAdapterTest,
+                             public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ZookeeperRestartTest, ServerRestartKeepsTheSessionAndItsNodes) {
+  const bool kill = GetParam();
+  ZookeeperSettings settings;
+  settings.session_timeout = absl::Seconds(20);  // Outlives a JVM restart on a busy machine.
+  auto adapter = MakeAdapter(kill ? "/restart-kill" : "/restart-term", settings);
+  std::atomic<int> lost{0};
+  adapter->SetStateLostCallback([&] { ++lost; });
+  const Service s = MakeService("web", "10.0.5.1", 80);
+  ASSERT_TRUE(adapter->Register(s).ok());
+  const std::string path = kill ? "/restart-kill/web/10.0.5.1:80" : "/restart-term/web/10.0.5.1:80";
+  Stat before{};
+  ASSERT_TRUE(raw_->Get(path, &before).has_value());
+  raw_.reset();
+
+  ASSERT_TRUE(server_->Restart(kill).ok()) << server_->Log();
+  // The library reconnects to the same session by itself.
+  ASSERT_TRUE(WaitFor([&] { return adapter->Ping().ok(); }, absl::Seconds(20)));
+  ASSERT_TRUE(adapter->Refresh({s}).ok());
+  raw_ = std::make_unique<RawZk>(server_->address());
+  ASSERT_TRUE(raw_->WaitConnected());
+  Stat after{};
+  ASSERT_TRUE(raw_->Get(path, &after).has_value());
+  EXPECT_EQ(after.czxid, before.czxid) << "node was re-created instead of kept";
+  EXPECT_EQ(after.ephemeralOwner, before.ephemeralOwner);
+  EXPECT_EQ(lost.load(), 0);
+}
+
+// SIGKILL (a crash) and SIGTERM (an orderly stop): sessions are kept in the data dir either way.
+INSTANTIATE_TEST_SUITE_P(KillOrTerm, ZookeeperRestartTest, ::testing::Bool());
+
+TEST_F(ZookeeperAdapterTest, HungServerYieldsUnavailableAndRecovers) {
+  ZookeeperSettings settings;
+  settings.session_timeout = absl::Seconds(2);
+  settings.connect_timeout = absl::Seconds(1);
+  auto adapter = MakeAdapter("/hung", settings);
+  ASSERT_TRUE(adapter->Ping().ok());
+  server_->Pause();
+  const absl::Time start = absl::Now();
+  const absl::Status status = adapter->Register(MakeService("web", "10.0.6.1", 80));
+  const absl::Duration took = absl::Now() - start;
+  server_->Resume();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  std::cout << "register against a frozen server failed after " << took << ": " << status << "\n";
+  EXPECT_TRUE(WaitFor([&] { return adapter->Register(MakeService("web", "10.0.6.1", 80)).ok(); },
+                      absl::Seconds(15)));
+}
+
+TEST_F(ZookeeperAdapterTest, DigestAuthCreatesNodesOnlyItsUserCanRead) {
+  auto adapter = MakeAdapter("/secure", ZookeeperSettings(), "alice:secret@");
+  const Service s = MakeService("web", "10.0.7.1", 80);
+  ASSERT_TRUE(adapter->Register(s).ok());
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
+  int rc = ZOK;
+  EXPECT_FALSE(raw_->Get("/secure/web/10.0.7.1:80", nullptr, &rc).has_value());
+  EXPECT_EQ(rc, ZNOAUTH);
+
+  // Someone without the credentials cannot write under those nodes, and is told so.
+  auto stranger = MakeAdapter("/secure");
+  const absl::Status denied = stranger->Register(MakeService("web", "10.0.7.2", 80));
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied) << denied;
+
+  ASSERT_TRUE(adapter->Deregister(s).ok());
+}
+
+TEST(ZookeeperUnreachableTest, NoServerMeansUnavailableNotAHang) {
+  zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
+  const int port = testing::FreeLoopbackPort();  // Nobody listens there.
+  absl::StatusOr<BackendUri> uri =
+      ParseBackendUri(absl::StrCat("zookeeper://127.0.0.1:", port, "/base"));
+  ASSERT_TRUE(uri.ok());
+  ZookeeperSettings settings;
+  settings.connect_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
+      NewZookeeperAdapterWithSettings(*uri, AdapterOptions(), settings);
+  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  const absl::Time start = absl::Now();
+  const absl::Status ping = (*adapter)->Ping();
+  EXPECT_EQ(ping.code(), absl::StatusCode::kUnavailable) << ping;
+  EXPECT_EQ((*adapter)->Register(MakeService("web", "10.0.0.1", 80)).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*adapter)->Services().status().code(), absl::StatusCode::kUnavailable);
+  std::cout << "three calls against a dead server took " << absl::Now() - start << "\n";
+}
+
+}  // namespace
+}  // namespace registrator
