@@ -1074,6 +1074,8 @@ absl::Status ConsulStandin::StartServer(std::unique_ptr<httplib::Server> server,
   server->Delete(".*", handler);
   server->Patch(".*", handler);
   server->Options(".*", handler);
+  // Stop() waits for idle kept-alive connections to time out; keep that short.
+  server->set_keep_alive_timeout(1);
   if (unix_socket) server->set_address_family(AF_UNIX);
   if (port == 0) {
     port = server->bind_to_any_port(host);

@@ -1,11 +1,14 @@
 // The Consul stand-in as a process, for end-to-end tests and third-party clients (python3-consul):
 //   consul_standin --addr=127.0.0.1:0 [--socket=/tmp/x/consul.sock] [--acl-token=T]
-//                  [--tls-cert=F --tls-key=F [--tls-ca=F]]
+//                  [--tls-cert=F --tls-key=F [--tls-ca=F]] [--leader=host:port]
+// (absl flags: --acl_token works too)
 // Prints "listening on <addr>" (with the chosen port) once it serves; exits 0 on SIGTERM/SIGINT.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -21,7 +24,20 @@ ABSL_FLAG(std::string, tls_ca, "", "require client certificates signed by this C
 ABSL_FLAG(std::string, leader, "127.0.0.1:8300", "what /v1/status/leader answers");
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  // Accept --acl-token as well as absl's --acl_token spelling.
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> fixed;
+  for (std::string& arg : args) {
+    if (arg.size() > 2 && arg[0] == '-') {
+      const size_t start = arg.find_first_not_of('-');
+      const size_t end = std::min(arg.find('='), arg.size());
+      for (size_t i = start; i < end; ++i) {
+        if (arg[i] == '-') arg[i] = '_';
+      }
+    }
+    fixed.push_back(arg.data());
+  }
+  absl::ParseCommandLine(static_cast<int>(fixed.size()), fixed.data());
   // Block the stop signals before any thread starts, then wait for them synchronously.
   sigset_t signals;
   sigemptyset(&signals);
