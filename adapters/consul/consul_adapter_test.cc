@@ -6,6 +6,8 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "adapters/backend_uri.h"
@@ -339,6 +341,43 @@ TEST_F(ConsulAdapterTest, HostFromConsulHttpAddrWhenUriHasNone) {
   EXPECT_TRUE(MakeAdapter("consul://", options)->Ping().ok());
 }
 
+TEST_F(ConsulAdapterTest, ConcurrentRegistrationsFromManyThreads) {
+  AdapterOptions options;
+  options.ttl = 30;
+  auto adapter = MakeAdapter(Uri(), options);
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Service s = WebService();
+        s.id = absl::StrCat("host1:web", t, ":", i);
+        if (!adapter->Register(s).ok() || !adapter->Refresh({s}).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(standin_.CheckIds().size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST(ConsulAdapterEnvTest, ConsulHttpAddrMayNameAUnixSocket) {
+  registrator::testing::TempDir dir("cua");
+  const std::string socket = dir.path() + "/agent.sock";
+  ConsulStandin standin;
+  ASSERT_TRUE(standin.ListenUnix(socket).ok());
+  AdapterOptions options;
+  options.env["CONSUL_HTTP_ADDR"] = absl::StrCat("unix://", socket);
+  auto adapter = MakeAdapter("consul://", options);
+  ASSERT_TRUE(adapter->Register(WebService()).ok());
+  EXPECT_THAT(standin.ServiceIds(), ElementsAre("host1:web:80"));
+}
+
 TEST(ConsulAdapterFactoryTest, ValidatesUriWithoutNetwork) {
   AdapterOptions options;
   auto parse = [](const std::string& uri) { return *ParseBackendUri(uri); };
@@ -453,6 +492,13 @@ TEST_F(ConsulTlsTest, RegistersOverVerifiedTlsWithClientCertificate) {
   ASSERT_TRUE(ping.ok()) << ping;
   ASSERT_TRUE(adapter->Register(WebService()).ok());
   EXPECT_THAT(standin_->ServiceIds(), ElementsAre("host1:web:80"));
+}
+
+TEST_F(ConsulTlsTest, HttpsConsulHttpAddrTurnsOnTls) {
+  AdapterOptions options = TlsOptions(true);
+  options.env["CONSUL_HTTP_ADDR"] = absl::StrCat("https://127.0.0.1:", standin_->port());
+  absl::Status ping = MakeAdapter("consul://", options)->Ping();
+  EXPECT_TRUE(ping.ok()) << ping;
 }
 
 TEST_F(ConsulTlsTest, FailsWithoutClientCertificateOrTrustedCa) {
