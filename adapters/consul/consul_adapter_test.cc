@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/consul_standin/consul_standin.h"
+#include "testing/consul_standin/test_certs.h"
 #include "testing/process.h"
 
 namespace registrator {
@@ -450,20 +451,8 @@ class ConsulTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string d = dir_.path();
-    const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string script =
-        absl::StrCat("set -e; cd ", d, "; exec 2>openssl.log;", "openssl req -x509 ", key,
-                     " -keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca;", "openssl req ", key,
-                     " -keyout server.key -out server.csr -subj /CN=127.0.0.1;",
-                     "printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext;",
-                     "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial",
-                     " -out server.pem -days 1 -extfile server.ext;", "openssl req ", key,
-                     " -keyout client.key -out client.csr -subj /CN=registrator;",
-                     "printf 'extendedKeyUsage=clientAuth\\n' > client.ext;",
-                     "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial",
-                     " -out client.pem -days 1 -extfile client.ext");
-    ASSERT_EQ(registrator::testing::RunCommand(script), 0)
-        << registrator::testing::ReadFileOrEmpty(d + "/openssl.log");
+    absl::Status certs = registrator::testing::MakeTestCertificates(d);
+    ASSERT_TRUE(certs.ok()) << certs;
     ConsulStandinOptions options;
     options.tls_cert_file = d + "/server.pem";
     options.tls_key_file = d + "/server.key";

@@ -567,7 +567,6 @@ class ConsulStandin::State {
     }
     ServiceEntry service;
     std::vector<ParsedCheck> checks;
-    bool single_check = false;
     for (auto field : object) {
       const std::string key = NormalizeField(Sv(field.key));
       simdjson::dom::element value = field.value;
@@ -630,7 +629,6 @@ class ConsulStandin::State {
         // Consul ignores an empty Check object.
         if (!parsed.empty) {
           checks.insert(checks.begin(), std::move(parsed));
-          single_check = true;
         }
       } else if (key == "checks") {
         if (is_null) continue;
@@ -656,7 +654,6 @@ class ConsulStandin::State {
             400, absl::StrCat("Request decode failed: json: unknown field ", Quote(Sv(field.key))));
       }
     }
-    (void)single_check;
     if (service.name.empty()) return Reply(400, "Missing service name");
     if (service.id.empty()) service.id = service.name;
     if (HasControlChars(service.name) || HasControlChars(service.id)) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/consul_standin/test_certs.h"
 #include "testing/process.h"
 
 namespace registrator::testing {
@@ -40,6 +41,43 @@ TEST(PythonConsulTest, ThirdPartyClientWorksAgainstStandin) {
       &output);
   EXPECT_EQ(status, 0) << output;
   EXPECT_THAT(output, ::testing::HasSubstr("python-consul OK"));
+  EXPECT_EQ(child->Stop(), 0) << ReadFileOrEmpty(log);
+}
+
+// The TLS flags of the binary, checked with python-consul over HTTPS with client certificates.
+TEST(PythonConsulTest, ThirdPartyClientOverTlsWithClientCertificate) {
+  if (RunCommand("/usr/bin/python3 -c 'import consul' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "python3-consul is not installed (apt-get install python3-consul)";
+  }
+  TempDir dir("pyt");
+  const std::string d = dir.path();
+  absl::Status certs = MakeTestCertificates(d);
+  ASSERT_TRUE(certs.ok()) << certs;
+  const std::string log = d + "/standin.log";
+  const int port = FreeLoopbackPort();
+  auto child = ChildProcess::Start(
+      {Runfile("testing/consul_standin/consul_standin"), absl::StrCat("--addr=127.0.0.1:", port),
+       "--tls-cert=" + d + "/server.pem", "--tls-key=" + d + "/server.key",
+       "--tls-ca=" + d + "/ca.pem"},
+      log);
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(ReadFileOrEmpty(log), "listening on"); },
+                      absl::Seconds(10)))
+      << ReadFileOrEmpty(log);
+  const std::string script = absl::StrCat(
+      "import consul, requests\n", "d, port = '", d, "', ", port, "\n",
+      "c = consul.Consul(host='127.0.0.1', port=port, scheme='https', verify=d + '/ca.pem',\n",
+      "                  cert=(d + '/client.pem', d + '/client.key'))\n",
+      "assert c.kv.put('k', 'v') is True\n", "assert c.kv.get('k')[1]['Value'] == b'v'\n", "try:\n",
+      "    consul.Consul(host='127.0.0.1', port=port, scheme='https', verify=d + '/ca.pem')"
+      ".kv.get('k')\n",
+      "    raise SystemExit('no client certificate was accepted')\n",
+      "except requests.exceptions.RequestException:\n", "    pass\n", "print('tls OK')\n");
+  ASSERT_EQ(RunCommand(absl::StrCat("cat > ", d, "/check.py <<'EOF'\n", script, "EOF\n")), 0);
+  std::string output;
+  EXPECT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", d, "/check.py 2>&1"), &output), 0)
+      << output;
+  EXPECT_THAT(output, ::testing::HasSubstr("tls OK"));
   EXPECT_EQ(child->Stop(), 0) << ReadFileOrEmpty(log);
 }
 
