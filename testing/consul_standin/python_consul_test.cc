@@ -2,8 +2,9 @@
 // process and drives it with Debian's python3-consul (python_consul_check.py).
 #include <cstdlib>
 #include <string>
+#include <vector>
 
-#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -13,9 +14,34 @@
 namespace registrator::testing {
 namespace {
 
+// Starts the binary on a port it picks itself (no race for a "free" port) and returns that
+// port from its "listening on 127.0.0.1:<port>" line, or 0.
+int StartStandin(const std::vector<std::string>& flags, const std::string& log,
+                 ChildProcess* child);
+
 std::string Runfile(const std::string& path) {
   const char* root = std::getenv("TEST_SRCDIR");
   return absl::StrCat(root != nullptr ? root : ".", "/registrator/", path);
+}
+
+int StartStandin(const std::vector<std::string>& flags, const std::string& log,
+                 ChildProcess* child) {
+  std::vector<std::string> argv = {Runfile("testing/consul_standin/consul_standin"),
+                                   "--addr=127.0.0.1:0"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto started = ChildProcess::Start(argv, log);
+  if (!started.ok()) return 0;
+  *child = *std::move(started);
+  int port = 0;
+  WaitFor(
+      [&] {
+        const std::string text = ReadFileOrEmpty(log);
+        const size_t at = text.find("listening on 127.0.0.1:");
+        if (at == std::string::npos || text.find('\n', at) == std::string::npos) return false;
+        return absl::SimpleAtoi(text.substr(at + 23, text.find('\n', at) - at - 23), &port);
+      },
+      absl::Seconds(10));
+  return port;
 }
 
 TEST(PythonConsulTest, ThirdPartyClientWorksAgainstStandin) {
@@ -24,15 +50,9 @@ TEST(PythonConsulTest, ThirdPartyClientWorksAgainstStandin) {
   }
   TempDir dir("pyc");
   const std::string log = dir.path() + "/standin.log";
-  const int port = FreeLoopbackPort();
-  auto child =
-      ChildProcess::Start({Runfile("testing/consul_standin/consul_standin"),
-                           absl::StrCat("--addr=127.0.0.1:", port), "--acl-token=py-token"},
-                          log);
-  ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(ReadFileOrEmpty(log), "listening on"); },
-                      absl::Seconds(10)))
-      << ReadFileOrEmpty(log);
+  ChildProcess child;
+  const int port = StartStandin({"--acl-token=py-token"}, log, &child);
+  ASSERT_GT(port, 0) << ReadFileOrEmpty(log);
 
   std::string output;
   const int status = RunCommand(
@@ -41,7 +61,7 @@ TEST(PythonConsulTest, ThirdPartyClientWorksAgainstStandin) {
       &output);
   EXPECT_EQ(status, 0) << output;
   EXPECT_THAT(output, ::testing::HasSubstr("python-consul OK"));
-  EXPECT_EQ(child->Stop(), 0) << ReadFileOrEmpty(log);
+  EXPECT_EQ(child.Stop(), 0) << ReadFileOrEmpty(log);
 }
 
 // The TLS flags of the binary, checked with python-consul over HTTPS with client certificates.
@@ -54,16 +74,11 @@ TEST(PythonConsulTest, ThirdPartyClientOverTlsWithClientCertificate) {
   absl::Status certs = MakeTestCertificates(d);
   ASSERT_TRUE(certs.ok()) << certs;
   const std::string log = d + "/standin.log";
-  const int port = FreeLoopbackPort();
-  auto child = ChildProcess::Start(
-      {Runfile("testing/consul_standin/consul_standin"), absl::StrCat("--addr=127.0.0.1:", port),
-       "--tls-cert=" + d + "/server.pem", "--tls-key=" + d + "/server.key",
-       "--tls-ca=" + d + "/ca.pem"},
-      log);
-  ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(ReadFileOrEmpty(log), "listening on"); },
-                      absl::Seconds(10)))
-      << ReadFileOrEmpty(log);
+  ChildProcess child;
+  const int port = StartStandin({"--tls-cert=" + d + "/server.pem",
+                                 "--tls-key=" + d + "/server.key", "--tls-ca=" + d + "/ca.pem"},
+                                log, &child);
+  ASSERT_GT(port, 0) << ReadFileOrEmpty(log);
   const std::string script = absl::StrCat(
       "import consul, requests\n", "d, port = '", d, "', ", port, "\n",
       "c = consul.Consul(host='127.0.0.1', port=port, scheme='https', verify=d + '/ca.pem',\n",
@@ -78,7 +93,7 @@ TEST(PythonConsulTest, ThirdPartyClientOverTlsWithClientCertificate) {
   EXPECT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", d, "/check.py 2>&1"), &output), 0)
       << output;
   EXPECT_THAT(output, ::testing::HasSubstr("tls OK"));
-  EXPECT_EQ(child->Stop(), 0) << ReadFileOrEmpty(log);
+  EXPECT_EQ(child.Stop(), 0) << ReadFileOrEmpty(log);
 }
 
 }  // namespace
