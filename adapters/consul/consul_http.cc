@@ -1,0 +1,118 @@
+#include "adapters/consul/consul_http.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace registrator::consul {
+
+absl::StatusOr<HttpEndpoint> ResolveEndpoint(Transport transport, const std::string& host,
+                                             const std::string& unix_path,
+                                             const AdapterOptions& options) {
+  HttpEndpoint endpoint;
+  if (transport == Transport::kUnix) {
+    if (unix_path.empty()) {
+      return absl::InvalidArgumentError(
+          "consul unix socket URI needs a socket path, e.g. consul-unix:///run/consul.sock");
+    }
+    endpoint.unix_socket = unix_path;
+    endpoint.base_url = "http://consul";
+    return endpoint;
+  }
+  std::string address = host;
+  if (address.empty()) {
+    address = options.Env("CONSUL_HTTP_ADDR");
+    absl::string_view rest = address;
+    if (absl::ConsumePrefix(&rest, "unix://")) {
+      return ResolveEndpoint(Transport::kUnix, "", std::string(rest), options);
+    }
+    if (absl::ConsumePrefix(&rest, "https://")) {
+      transport = Transport::kHttps;
+    } else if (absl::ConsumePrefix(&rest, "http://")) {
+      // Plain HTTP unless the URI scheme asked for TLS.
+    } else if (absl::EqualsIgnoreCase(options.Env("CONSUL_HTTP_SSL"), "true")) {
+      transport = Transport::kHttps;
+    }
+    address = std::string(absl::StripSuffix(rest, "/"));
+    if (address.empty()) address = "127.0.0.1:8500";
+  }
+  if (absl::StrContains(address, ',')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("consul URI names several hosts \"", address, "\": give one agent address"));
+  }
+  if (absl::StrContains(address, '/')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("consul address \"", address, "\" must be host:port"));
+  }
+  if (transport == Transport::kHttps) {
+    endpoint.base_url = absl::StrCat("https://", address);
+    endpoint.ca_file = options.Env("CONSUL_CACERT");
+    endpoint.cert_file = options.Env("CONSUL_CLIENT_CERT");
+    endpoint.key_file = options.Env("CONSUL_CLIENT_KEY");
+    endpoint.verify_peer = true;
+  } else {
+    endpoint.base_url = absl::StrCat("http://", address);
+  }
+  return endpoint;
+}
+
+std::vector<std::string> TokenHeaders(const AdapterOptions& options) {
+  std::vector<std::string> headers;
+  const std::string token = options.Env("CONSUL_HTTP_TOKEN");
+  if (!token.empty()) headers.push_back(absl::StrCat("X-Consul-Token: ", token));
+  return headers;
+}
+
+absl::Status StatusFromResponse(const HttpResponse& response, absl::string_view what) {
+  if (response.status >= 200 && response.status < 300) return absl::OkStatus();
+  std::string body(absl::StripAsciiWhitespace(response.body));
+  if (body.size() > 512) body = absl::StrCat(body.substr(0, 512), "...");
+  const std::string message = absl::StrCat(what, ": consul answered ", response.status, ": ", body);
+  if (response.status == 403) return absl::PermissionDeniedError(message);
+  if (response.status >= 400 && response.status < 500) return absl::InvalidArgumentError(message);
+  return absl::UnavailableError(message);
+}
+
+std::string JsonQuote(absl::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppend(&out, "\\u00", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string EncodePath(absl::string_view path) {
+  std::vector<std::string> segments;
+  for (absl::string_view segment : absl::StrSplit(path, '/')) {
+    segments.push_back(UrlEncode(segment));
+  }
+  return absl::StrJoin(segments, "/");
+}
+
+}  // namespace registrator::consul

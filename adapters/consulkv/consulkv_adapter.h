@@ -1,0 +1,24 @@
+// The Consul KV backend: consulkv://host:port/prefix and consulkv-unix:///path/consul.sock:/prefix.
+// Each service is one key "<prefix>/<Name>/<ID>" holding "ip:port" ("[v6]:port" for IPv6),
+// written with PUT /v1/kv/... and removed with DELETE. Services() lists the prefix recursively.
+//
+// Consul KV has no TTL: with -ttl the entries stay until deregistered (Refresh is a no-op that
+// returns OK). Use the consul:// backend for -ttl (a TTL check kept passing).
+#ifndef ADAPTERS_CONSULKV_CONSULKV_ADAPTER_H_
+#define ADAPTERS_CONSULKV_CONSULKV_ADAPTER_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "adapters/backend_uri.h"
+#include "adapters/registry_adapter.h"
+
+namespace registrator {
+
+// Validates the URI (consulkv or consulkv-unix); makes no network call.
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(const BackendUri& uri,
+                                                                    const AdapterOptions& options);
+
+}  // namespace registrator
+
+#endif  // ADAPTERS_CONSULKV_CONSULKV_ADAPTER_H_

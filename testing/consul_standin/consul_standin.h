@@ -1,0 +1,118 @@
+// A strict, in-memory stand-in for a Consul agent's HTTP API (no real Consul can be installed
+// here). It implements the endpoints registrator and common clients use, keeps state the way an
+// agent does (checks belong to services, TTL checks expire to critical) and rejects what Consul
+// rejects (wrong methods, unknown fields, bad types, bad Meta, bad durations, bad checks), so the
+// adapters are tested against the API contract rather than against themselves. Tests read back
+// every request it received and how many writes it saw ("an unchanged resync makes zero writes").
+#ifndef TESTING_CONSUL_STANDIN_CONSUL_STANDIN_H_
+#define TESTING_CONSUL_STANDIN_CONSUL_STANDIN_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace registrator::testing {
+
+struct ConsulStandinOptions {
+  // When set, ACLs are on: writes need this token (X-Consul-Token, "Authorization: Bearer" or
+  // ?token=) and answer 403 otherwise; list reads are filtered to nothing, as Consul does.
+  std::string acl_token;
+  // TLS: server certificate and key (PEM files). With tls_client_ca_file, clients must present a
+  // certificate signed by that CA (Consul's verify_incoming).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // What /v1/status/leader answers; "" means "no leader" (Consul answers "" then).
+  std::string leader = "127.0.0.1:8300";
+};
+
+// One request as the stand-in received it.
+struct RecordedRequest {
+  std::string method;
+  std::string path;   // Decoded path, without the query.
+  std::string query;  // "a=1&b=2" as parsed parameters, sorted; "" if none.
+  std::string body;
+  bool has_token = false;  // Whether any token was presented (the token itself is not kept).
+};
+
+// The stand-in's answer to one request.
+struct StandinReply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class ConsulStandin {
+ public:
+  explicit ConsulStandin(ConsulStandinOptions options = {});
+  ~ConsulStandin();
+  ConsulStandin(const ConsulStandin&) = delete;
+  ConsulStandin& operator=(const ConsulStandin&) = delete;
+
+  // Serves on host:port (port 0 = any free port; see port()). TLS when the options name a cert.
+  absl::Status ListenTcp(const std::string& host = "127.0.0.1", int port = 0);
+  // Serves plain HTTP on a unix socket (the file is replaced if it exists).
+  absl::Status ListenUnix(const std::string& socket_path);
+  // Stops serving (idempotent; also done by the destructor). State is kept.
+  void Stop();
+  int port() const { return port_; }
+
+  // Handles one request without HTTP (the same code path the server uses). `params` are the
+  // decoded query parameters; `headers` are "Name" -> value (names case-insensitive).
+  StandinReply Handle(const std::string& method, const std::string& path,
+                      const std::multimap<std::string, std::string>& params,
+                      const std::string& body,
+                      const std::multimap<std::string, std::string>& headers);
+
+  // --- What tests observe (all thread-safe). ---
+  // Requests that change state (register, deregister, check updates, KV put/delete), counted
+  // whether or not they were accepted.
+  int write_count() const;
+  std::vector<RecordedRequest> requests() const;
+  // The bodies of every request with this method and path, in arrival order.
+  std::vector<std::string> BodiesOf(const std::string& method, const std::string& path) const;
+  void ClearLog();
+  std::vector<std::string> ServiceIds() const;
+  // Current status of a check ("passing", "warning", "critical"), TTL expiry applied.
+  std::optional<std::string> CheckStatus(const std::string& check_id) const;
+  std::vector<std::string> CheckIds() const;
+  std::optional<std::string> KvValue(const std::string& key) const;
+  void SetLeader(const std::string& leader);
+
+ private:
+  struct Check;
+  struct ServiceEntry;
+  struct KvEntry;
+  struct Request;
+  class State;
+
+  absl::Status StartServer(std::unique_ptr<httplib::Server> server, bool unix_socket,
+                           const std::string& host, int port);
+
+  const ConsulStandinOptions options_;
+  std::unique_ptr<State> state_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// Go's time.ParseDuration subset Consul accepts for check durations ("10s", "1m30s", "500ms",
+// "1.5h", "0"). Rejects negatives and infinities.
+bool ParseGoDuration(const std::string& text, absl::Duration* out);
+
+}  // namespace registrator::testing
+
+#endif  // TESTING_CONSUL_STANDIN_CONSUL_STANDIN_H_
