@@ -6,9 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "adapters/consul/consul_adapter.h"
+#include "adapters/consulkv/consulkv_adapter.h"
 #include "adapters/etcd/etcd_adapter.h"
 #include "adapters/log/log_adapter.h"
 #include "adapters/skydns2/skydns2_adapter.h"
+#include "adapters/zookeeper/zookeeper_adapter.h"
 
 namespace registrator {
 namespace {
@@ -18,8 +21,17 @@ using Factory = std::function<absl::StatusOr<std::unique_ptr<RegistryAdapter>>(
 
 const std::map<std::string, Factory>& Factories() {
   static const auto* factories = new std::map<std::string, Factory>{
-      {"etcd", NewEtcdAdapter}, {"etcd2", NewEtcdAdapter},      {"etcd3", NewEtcdAdapter},
-      {"log", NewLogAdapter},   {"skydns2", NewSkydns2Adapter},
+      {"consul", NewConsulAdapter},
+      {"consul-tls", NewConsulAdapter},
+      {"consul-unix", NewConsulAdapter},
+      {"consulkv", NewConsulKvAdapter},
+      {"consulkv-unix", NewConsulKvAdapter},
+      {"etcd", NewEtcdAdapter},
+      {"etcd2", NewEtcdAdapter},
+      {"etcd3", NewEtcdAdapter},
+      {"log", NewLogAdapter},
+      {"skydns2", NewSkydns2Adapter},
+      {"zookeeper", NewZookeeperAdapter},
   };
   return *factories;
 }

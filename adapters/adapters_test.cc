@@ -54,9 +54,14 @@ TEST(AdapterFactoryTest, ChoosesByScheme) {
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("unrecognized adapter \"nope\""));
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("log"));
   EXPECT_THAT(SupportedSchemes(), Contains("log"));
-  for (const char* uri : {"etcd://127.0.0.1:2379/services", "etcd2://127.0.0.1:2379",
-                          "etcd3://127.0.0.1:2379", "skydns2://127.0.0.1:2379/skydns.local"}) {
-    EXPECT_TRUE(CreateAdapter(uri, options).ok()) << uri;
+  for (const char* uri :
+       {"consul://127.0.0.1:8500", "consul-unix:///run/consul.sock",
+        "consulkv://127.0.0.1:8500/services", "consulkv-unix:///run/consul.sock:/services",
+        "zookeeper://127.0.0.1:2181/services", "etcd://127.0.0.1:2379/services",
+        "etcd2://127.0.0.1:2379", "etcd3://127.0.0.1:2379",
+        "skydns2://127.0.0.1:2379/skydns.local"}) {
+    auto adapter = CreateAdapter(uri, options);
+    EXPECT_TRUE(adapter.ok()) << uri << ": " << adapter.status();
   }
   // The factory validates the URI without contacting anything.
   EXPECT_FALSE(CreateAdapter("skydns2://127.0.0.1:2379", options).ok());
