@@ -25,6 +25,10 @@ namespace registrator::testing {
 namespace {
 
 constexpr char kLockPath[] = "/tmp/registrator-dockerd.lock";
+// The default "bridge" network's interface and its gateway address (outside Docker's address
+// pools, so user-defined networks never overlap it).
+constexpr char kBridge[] = "regdk0";
+constexpr char kBridgeCidr[] = "10.213.7.1/24";
 constexpr char kCacheDir[] = "/tmp/registrator-test-cache";
 // Bump when the rootfs content changes.
 constexpr char kRootfsName[] = "busybox-rootfs-v1.tar";
@@ -85,7 +89,8 @@ absl::StatusOr<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(absl::Dura
   std::unique_ptr<DockerdFixture> f(new DockerdFixture());
   f->lock_fd_ = ::open(kLockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (f->lock_fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", kLockPath));
-  const absl::Time deadline = absl::Now() + lock_timeout;
+  const absl::Time begin = absl::Now();
+  const absl::Time deadline = begin + lock_timeout;
   while (::flock(f->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
@@ -93,13 +98,28 @@ absl::StatusOr<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(absl::Dura
     }
     absl::SleepFor(absl::Milliseconds(200));
   }
+  const absl::Duration lock_wait = absl::Now() - begin;
   f->dir_ = std::make_unique<TempDir>("dkd");
   if (f->dir_->path().empty()) return absl::InternalError("mkdtemp failed");
   f->socket_path_ = f->dir_->path() + "/docker.sock";
+  // Our own bridge, not docker0: another dockerd on this machine (outside this fixture's lock)
+  // may own docker0 and 172.17/16. We hold the lock, so an existing one is a crashed run's.
+  const std::string bridge_setup =
+      absl::StrCat("ip link del ", kBridge, " 2>/dev/null; ip link add ", kBridge,
+                   " type bridge && ip addr add ", kBridgeCidr, " dev ", kBridge,
+                   " && ip link set ", kBridge, " up");
+  if (RunCommand(absl::StrCat("sh -c ", ShellQuote(bridge_setup), " 1>&2")) != 0) {
+    return absl::InternalError(absl::StrCat("cannot create bridge ", kBridge));
+  }
+  f->owns_bridge_ = true;
   absl::Status status = f->StartDaemon();
   if (!status.ok()) return status;
+  const absl::Time daemon_up = absl::Now();
   status = f->ImportImage();
   if (!status.ok()) return status;
+  std::cerr << "dockerd fixture: lock wait " << lock_wait << ", dockerd up after "
+            << (daemon_up - begin - lock_wait) << ", image ready after "
+            << (absl::Now() - daemon_up) << "\n";
   return f;
 }
 
@@ -190,6 +210,7 @@ std::string DockerdFixture::DaemonLog() const {
 
 void DockerdFixture::Teardown() {
   if (dir_ == nullptr) return;
+  const absl::Time begin = absl::Now();
   const std::string& d = dir_->path();
   if (dockerd_.running()) {
     Result ids = Docker({"ps", "-aq"});
@@ -208,7 +229,7 @@ void DockerdFixture::Teardown() {
   dockerd_.Stop(absl::Seconds(5));
   // Containerd shims live outside the group; any still running under our exec root go too.
   KillProcessesMentioning(d);
-  RunCommand("ip link del docker0 2>/dev/null");
+  if (owns_bridge_) RunCommand(absl::StrCat("ip link del ", kBridge, " 2>/dev/null"));
   // Unmount everything left under our dir (netns, overlay, shm), deepest first, so that the
   // TempDir removal never deletes through a mount.
   std::vector<std::string> mounts;
@@ -222,6 +243,7 @@ void DockerdFixture::Teardown() {
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const std::string& m : mounts) RunCommand(absl::StrCat("umount -l ", ShellQuote(m)));
   dir_.reset();
+  std::cerr << "dockerd fixture: teardown took " << (absl::Now() - begin) << "\n";
 }
 
 DockerdFixture::~DockerdFixture() {
