@@ -29,6 +29,9 @@ constexpr char kLockPath[] = "/tmp/registrator-dockerd.lock";
 // pools, so user-defined networks never overlap it).
 constexpr char kBridge[] = "regdk0";
 constexpr char kBridgeCidr[] = "10.213.7.1/24";
+// Fixture dirs are /tmp/<kDirPrefix>XXXXXX holding kMarker.
+constexpr char kDirPrefix[] = "dkd";
+constexpr char kMarker[] = "registrator-dockerd-fixture";
 constexpr char kCacheDir[] = "/tmp/registrator-test-cache";
 // Bump when the rootfs content changes.
 constexpr char kRootfsName[] = "busybox-rootfs-v1.tar";
@@ -83,6 +86,52 @@ void KillProcessesMentioning(const std::string& dir) {
   ::closedir(proc);
 }
 
+// Unmounts everything left under `dir` (netns, overlay, shm), deepest first, so that removing
+// the dir never deletes through a mount.
+void UnmountUnder(const std::string& dir) {
+  std::vector<std::string> mounts;
+  std::ifstream in("/proc/self/mounts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    if (fields.size() > 1 && absl::StartsWith(fields[1], dir + "/")) mounts.push_back(fields[1]);
+  }
+  std::sort(mounts.begin(), mounts.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const std::string& m : mounts) RunCommand(absl::StrCat("umount -l ", ShellQuote(m)));
+}
+
+// A test binary killed by a timeout never runs its destructors: its dockerd, mounts and dir
+// outlive it. Called with the lock held, so every other fixture dir is such a leftover.
+void CleanStaleFixtures() {
+  DIR* tmp = ::opendir("/tmp");
+  if (tmp == nullptr) return;
+  std::vector<std::string> stale;
+  while (dirent* entry = ::readdir(tmp)) {
+    const std::string name = entry->d_name;
+    const std::string dir = "/tmp/" + name;
+    if (absl::StartsWith(name, kDirPrefix) && ::access((dir + "/" + kMarker).c_str(), F_OK) == 0) {
+      stale.push_back(dir);
+    }
+  }
+  ::closedir(tmp);
+  for (const std::string& dir : stale) {
+    std::cerr << "dockerd fixture: cleaning up after a killed run in " << dir << "\n";
+    pid_t pid = 0;
+    std::string pid_text = ReadFileOrEmpty(dir + "/dockerd.pid");
+    absl::StripAsciiWhitespace(&pid_text);
+    if (absl::SimpleAtoi(pid_text, &pid) && pid > 1 &&
+        absl::StrContains(ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/cmdline")), dir + "/")) {
+      // Let it stop its containers, then make sure.
+      ::kill(pid, SIGTERM);
+      WaitFor([pid] { return ::kill(pid, 0) != 0; }, absl::Seconds(15), absl::Milliseconds(100));
+    }
+    KillProcessesMentioning(dir);
+    UnmountUnder(dir);
+    RunCommand(absl::StrCat("rm -rf ", ShellQuote(dir)));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(absl::Duration lock_timeout) {
@@ -99,8 +148,12 @@ absl::StatusOr<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(absl::Dura
     absl::SleepFor(absl::Milliseconds(200));
   }
   const absl::Duration lock_wait = absl::Now() - begin;
-  f->dir_ = std::make_unique<TempDir>("dkd");
+  CleanStaleFixtures();
+  f->dir_ = std::make_unique<TempDir>(kDirPrefix);
   if (f->dir_->path().empty()) return absl::InternalError("mkdtemp failed");
+  if (RunCommand(absl::StrCat("touch ", ShellQuote(f->dir_->path() + "/" + kMarker))) != 0) {
+    return absl::InternalError("cannot write the fixture marker");
+  }
   f->socket_path_ = f->dir_->path() + "/docker.sock";
   // Our own bridge, not docker0: another dockerd on this machine (outside this fixture's lock)
   // may own docker0 and 172.17/16. We hold the lock, so an existing one is a crashed run's.
@@ -230,18 +283,7 @@ void DockerdFixture::Teardown() {
   // Containerd shims live outside the group; any still running under our exec root go too.
   KillProcessesMentioning(d);
   if (owns_bridge_) RunCommand(absl::StrCat("ip link del ", kBridge, " 2>/dev/null"));
-  // Unmount everything left under our dir (netns, overlay, shm), deepest first, so that the
-  // TempDir removal never deletes through a mount.
-  std::vector<std::string> mounts;
-  std::ifstream in("/proc/self/mounts");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    if (fields.size() > 1 && absl::StartsWith(fields[1], d + "/")) mounts.push_back(fields[1]);
-  }
-  std::sort(mounts.begin(), mounts.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  for (const std::string& m : mounts) RunCommand(absl::StrCat("umount -l ", ShellQuote(m)));
+  UnmountUnder(d);
   dir_.reset();
   std::cerr << "dockerd fixture: teardown took " << (absl::Now() - begin) << "\n";
 }
