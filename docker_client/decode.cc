@@ -196,12 +196,19 @@ absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::strin
     ContainerSummary summary;
     summary.id = StringField(obj, "Id");
     if (std::optional<array> names = ArrayField(obj, "Names")) {
+      // Links add aliases like "/web/db"; the container's own name has a single slash.
+      std::optional<std::string> first;
       for (element name : *names) {
-        if (std::optional<std::string> text = AsString(name)) {
-          summary.name = StripSlash(std::move(*text));
+        std::optional<std::string> text = AsString(name);
+        if (!text) continue;
+        std::string stripped = StripSlash(std::move(*text));
+        if (stripped.find('/') == std::string::npos) {
+          first = std::move(stripped);
           break;
         }
+        if (!first) first = std::move(stripped);
       }
+      summary.name = first.value_or("");
     }
     summary.image = StringField(obj, "Image");
     summary.state = StringField(obj, "State");

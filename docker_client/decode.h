@@ -16,7 +16,8 @@ namespace registrator::docker {
 // GET /containers/<id>/json. `raw_json` of the result holds `json` verbatim.
 absl::StatusOr<Container> ParseContainerJson(absl::string_view json);
 
-// GET /containers/json (a JSON array). Entries that are not objects are skipped.
+// GET /containers/json (a JSON array). Entries that are not objects are skipped. `name` is the
+// container's own name (the entry of Names without a link alias path), without "/".
 absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::string_view json);
 
 // One line of GET /events. `action` is "Action", or the legacy "status" when absent; `id` is

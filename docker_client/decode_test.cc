@@ -331,6 +331,11 @@ TEST(ParseContainerListJson, OddEntriesAndMalformed) {
       R"([1, null, {"Id":"a","Names":[3,"/n1","/n2"],"State":"running"}, {"Names":null}])");
   ASSERT_TRUE(list.ok()) << list.status();
   EXPECT_THAT(*list, ElementsAre(ContainerSummary{"a", "n1", "", "running"}, ContainerSummary{}));
+  list = ParseContainerListJson(R"([{"Id":"b","Names":["/web/db-alias","/db"]},
+                                    {"Id":"c","Names":["/x/y"]}])");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_THAT(*list, ElementsAre(ContainerSummary{"b", "db", "", ""},
+                                 ContainerSummary{"c", "x/y", "", ""}));
   ASSERT_TRUE(ParseContainerListJson("[]").ok());
   EXPECT_THAT(*ParseContainerListJson("[]"), IsEmpty());
   for (const char* bad : {"", "[", "[{]", "{}", "null"}) {

@@ -143,6 +143,21 @@ TEST_F(EventStreamTest, ReconnectsWithSinceAndDropsReplayedDuplicates) {
   EXPECT_THAT(server_.event_targets()[2], HasSubstr("&since=1795767505.366929270"));
 }
 
+TEST_F(EventStreamTest, CleanEndOfStreamIsADisconnectAndReconnectsWithoutSince) {
+  EventStreamOptions options;
+  options.initial_backoff = absl::Milliseconds(10);
+  options.max_backoff = absl::Milliseconds(50);
+  StartStream(options);
+  ASSERT_TRUE(sink_.WaitForCount(1));
+  server_.EndEventStreams();
+  ASSERT_TRUE(sink_.WaitForCount(3));
+  EXPECT_THAT(sink_.calls(),
+              ElementsAre("connected first", "disconnected UNAVAILABLE", "connected again"));
+  // Nothing was delivered yet, so there is no since= to resume from.
+  ASSERT_THAT(server_.event_targets(), SizeIs(2));
+  EXPECT_EQ(server_.event_targets()[1], server_.event_targets()[0]);
+}
+
 TEST_F(EventStreamTest, RefusedStreamIsRetriedWithoutConnecting) {
   server_.FailEvents(500, R"({"message":"daemon busy"})");
   EventStreamOptions options;

@@ -17,42 +17,49 @@ FakeDockerServer::FakeDockerServer() : socket_path_(dir_.path() + "/docker.sock"
     targets_.push_back(req.target);
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  server_.Get(
-      R"(/(v[0-9.]+/)?events)", [this](const httplib::Request& req, httplib::Response& res) {
-        int generation = 0;
-        {
-          absl::MutexLock lock(&mu_);
-          event_targets_.push_back(req.target);
-          if (events_fail_) {
-            res.status = events_failure_.status;
-            res.set_content(events_failure_.body, "application/json");
-            return;
-          }
-          generation = drop_generation_;
-          ++open_streams_;
-        }
-        res.set_chunked_content_provider(
-            "application/json",
-            [this, generation](size_t, httplib::DataSink& sink) {
-              absl::MutexLock lock(&mu_);
-              auto ready = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                return stopping_ || drop_generation_ != generation || !event_chunks_.empty();
-              };
-              // Short waits: httplib calls again when we return true without writing.
-              mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
-              if (stopping_ || drop_generation_ != generation) return false;
-              while (!event_chunks_.empty()) {
-                const std::string chunk = std::move(event_chunks_.front());
-                event_chunks_.pop_front();
-                if (!sink.write(chunk.data(), chunk.size())) return false;
-              }
-              return true;
-            },
-            [this](bool) {
-              absl::MutexLock lock(&mu_);
-              --open_streams_;
-            });
-      });
+  server_.Get(R"(/(v[0-9.]+/)?events)",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                int generation = 0;
+                int end_generation = 0;
+                {
+                  absl::MutexLock lock(&mu_);
+                  event_targets_.push_back(req.target);
+                  if (events_fail_) {
+                    res.status = events_failure_.status;
+                    res.set_content(events_failure_.body, "application/json");
+                    return;
+                  }
+                  generation = drop_generation_;
+                  end_generation = end_generation_;
+                  ++open_streams_;
+                }
+                res.set_chunked_content_provider(
+                    "application/json",
+                    [this, generation, end_generation](size_t, httplib::DataSink& sink) {
+                      absl::MutexLock lock(&mu_);
+                      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                        return stopping_ || drop_generation_ != generation ||
+                               end_generation_ != end_generation || !event_chunks_.empty();
+                      };
+                      // Short waits: httplib calls again when we return true without writing.
+                      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
+                      if (stopping_ || drop_generation_ != generation) return false;
+                      if (end_generation_ != end_generation) {
+                        sink.done();
+                        return true;
+                      }
+                      while (!event_chunks_.empty()) {
+                        const std::string chunk = std::move(event_chunks_.front());
+                        event_chunks_.pop_front();
+                        if (!sink.write(chunk.data(), chunk.size())) return false;
+                      }
+                      return true;
+                    },
+                    [this](bool) {
+                      absl::MutexLock lock(&mu_);
+                      --open_streams_;
+                    });
+              });
   server_.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
     absl::MutexLock lock(&mu_);
     auto it = responses_.find(StripVersion(req.path));
@@ -127,6 +134,11 @@ void FakeDockerServer::PushEvents(const std::string& chunk) {
 void FakeDockerServer::DropEventStreams() {
   absl::MutexLock lock(&mu_);
   ++drop_generation_;
+}
+
+void FakeDockerServer::EndEventStreams() {
+  absl::MutexLock lock(&mu_);
+  ++end_generation_;
 }
 
 int FakeDockerServer::open_event_streams() {

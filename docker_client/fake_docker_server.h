@@ -48,6 +48,8 @@ class FakeDockerServer {
   void PushEvents(const std::string& chunk);
   // Ends the open /events streams abruptly (no terminating chunk), as a dying daemon does.
   void DropEventStreams();
+  // Ends the open /events streams cleanly (terminating chunk), as Docker does on shutdown.
+  void EndEventStreams();
   // Number of /events streams currently open.
   int open_event_streams();
 
@@ -72,6 +74,7 @@ class FakeDockerServer {
   std::vector<std::string> event_targets_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> event_chunks_ ABSL_GUARDED_BY(mu_);
   int drop_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  int end_generation_ ABSL_GUARDED_BY(mu_) = 0;
   int open_streams_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

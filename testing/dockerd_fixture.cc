@@ -25,6 +25,13 @@ namespace registrator::testing {
 namespace {
 
 constexpr char kLockPath[] = "/tmp/registrator-dockerd.lock";
+// The default "bridge" network's interface and its gateway address (outside Docker's address
+// pools, so user-defined networks never overlap it).
+constexpr char kBridge[] = "regdk0";
+constexpr char kBridgeCidr[] = "10.213.7.1/24";
+// Fixture dirs are /tmp/<kDirPrefix>XXXXXX holding kMarker.
+constexpr char kDirPrefix[] = "dkd";
+constexpr char kMarker[] = "registrator-dockerd-fixture";
 constexpr char kCacheDir[] = "/tmp/registrator-test-cache";
 // Bump when the rootfs content changes.
 constexpr char kRootfsName[] = "busybox-rootfs-v1.tar";
@@ -79,13 +86,60 @@ void KillProcessesMentioning(const std::string& dir) {
   ::closedir(proc);
 }
 
+// Unmounts everything left under `dir` (netns, overlay, shm), deepest first, so that removing
+// the dir never deletes through a mount.
+void UnmountUnder(const std::string& dir) {
+  std::vector<std::string> mounts;
+  std::ifstream in("/proc/self/mounts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    if (fields.size() > 1 && absl::StartsWith(fields[1], dir + "/")) mounts.push_back(fields[1]);
+  }
+  std::sort(mounts.begin(), mounts.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const std::string& m : mounts) RunCommand(absl::StrCat("umount -l ", ShellQuote(m)));
+}
+
+// A test binary killed by a timeout never runs its destructors: its dockerd, mounts and dir
+// outlive it. Called with the lock held, so every other fixture dir is such a leftover.
+void CleanStaleFixtures() {
+  DIR* tmp = ::opendir("/tmp");
+  if (tmp == nullptr) return;
+  std::vector<std::string> stale;
+  while (dirent* entry = ::readdir(tmp)) {
+    const std::string name = entry->d_name;
+    const std::string dir = "/tmp/" + name;
+    if (absl::StartsWith(name, kDirPrefix) && ::access((dir + "/" + kMarker).c_str(), F_OK) == 0) {
+      stale.push_back(dir);
+    }
+  }
+  ::closedir(tmp);
+  for (const std::string& dir : stale) {
+    std::cerr << "dockerd fixture: cleaning up after a killed run in " << dir << "\n";
+    pid_t pid = 0;
+    std::string pid_text = ReadFileOrEmpty(dir + "/dockerd.pid");
+    absl::StripAsciiWhitespace(&pid_text);
+    if (absl::SimpleAtoi(pid_text, &pid) && pid > 1 &&
+        absl::StrContains(ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/cmdline")), dir + "/")) {
+      // Let it stop its containers, then make sure.
+      ::kill(pid, SIGTERM);
+      WaitFor([pid] { return ::kill(pid, 0) != 0; }, absl::Seconds(15), absl::Milliseconds(100));
+    }
+    KillProcessesMentioning(dir);
+    UnmountUnder(dir);
+    RunCommand(absl::StrCat("rm -rf ", ShellQuote(dir)));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(absl::Duration lock_timeout) {
   std::unique_ptr<DockerdFixture> f(new DockerdFixture());
   f->lock_fd_ = ::open(kLockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (f->lock_fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", kLockPath));
-  const absl::Time deadline = absl::Now() + lock_timeout;
+  const absl::Time begin = absl::Now();
+  const absl::Time deadline = begin + lock_timeout;
   while (::flock(f->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
@@ -93,13 +147,32 @@ absl::StatusOr<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(absl::Dura
     }
     absl::SleepFor(absl::Milliseconds(200));
   }
-  f->dir_ = std::make_unique<TempDir>("dkd");
+  const absl::Duration lock_wait = absl::Now() - begin;
+  CleanStaleFixtures();
+  f->dir_ = std::make_unique<TempDir>(kDirPrefix);
   if (f->dir_->path().empty()) return absl::InternalError("mkdtemp failed");
+  if (RunCommand(absl::StrCat("touch ", ShellQuote(f->dir_->path() + "/" + kMarker))) != 0) {
+    return absl::InternalError("cannot write the fixture marker");
+  }
   f->socket_path_ = f->dir_->path() + "/docker.sock";
+  // Our own bridge, not docker0: another dockerd on this machine (outside this fixture's lock)
+  // may own docker0 and 172.17/16. We hold the lock, so an existing one is a crashed run's.
+  const std::string bridge_setup =
+      absl::StrCat("ip link del ", kBridge, " 2>/dev/null; ip link add ", kBridge,
+                   " type bridge && ip addr add ", kBridgeCidr, " dev ", kBridge,
+                   " && ip link set ", kBridge, " up");
+  if (RunCommand(absl::StrCat("sh -c ", ShellQuote(bridge_setup), " 1>&2")) != 0) {
+    return absl::InternalError(absl::StrCat("cannot create bridge ", kBridge));
+  }
+  f->owns_bridge_ = true;
   absl::Status status = f->StartDaemon();
   if (!status.ok()) return status;
+  const absl::Time daemon_up = absl::Now();
   status = f->ImportImage();
   if (!status.ok()) return status;
+  std::cerr << "dockerd fixture: lock wait " << lock_wait << ", dockerd up after "
+            << (daemon_up - begin - lock_wait) << ", image ready after "
+            << (absl::Now() - daemon_up) << "\n";
   return f;
 }
 
@@ -190,6 +263,7 @@ std::string DockerdFixture::DaemonLog() const {
 
 void DockerdFixture::Teardown() {
   if (dir_ == nullptr) return;
+  const absl::Time begin = absl::Now();
   const std::string& d = dir_->path();
   if (dockerd_.running()) {
     Result ids = Docker({"ps", "-aq"});
@@ -208,20 +282,10 @@ void DockerdFixture::Teardown() {
   dockerd_.Stop(absl::Seconds(5));
   // Containerd shims live outside the group; any still running under our exec root go too.
   KillProcessesMentioning(d);
-  RunCommand("ip link del docker0 2>/dev/null");
-  // Unmount everything left under our dir (netns, overlay, shm), deepest first, so that the
-  // TempDir removal never deletes through a mount.
-  std::vector<std::string> mounts;
-  std::ifstream in("/proc/self/mounts");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    if (fields.size() > 1 && absl::StartsWith(fields[1], d + "/")) mounts.push_back(fields[1]);
-  }
-  std::sort(mounts.begin(), mounts.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  for (const std::string& m : mounts) RunCommand(absl::StrCat("umount -l ", ShellQuote(m)));
+  if (owns_bridge_) RunCommand(absl::StrCat("ip link del ", kBridge, " 2>/dev/null"));
+  UnmountUnder(d);
   dir_.reset();
+  std::cerr << "dockerd fixture: teardown took " << (absl::Now() - begin) << "\n";
 }
 
 DockerdFixture::~DockerdFixture() {

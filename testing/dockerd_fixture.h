@@ -1,10 +1,12 @@
 // DockerdFixture: a private dockerd for end-to-end tests (own socket, data root, exec root and
 // pidfile under a short temp dir, loopback-only publishing), with a locally built test image
 // and RAII teardown that removes containers, stops the daemon and its containerd by PID, and
-// cleans the host (docker0, netns mounts) even when a test fails.
+// cleans the host (its bridge, netns mounts) even when a test fails.
 //
-// Only one dockerd per machine can own docker0, so the fixture holds an exclusive flock on
-// /tmp/registrator-dockerd.lock for its whole life: tests that use it serialize machine-wide.
+// The daemon's default bridge network uses a private interface "regdk0" (10.213.7.0/24), not
+// docker0, so a dockerd someone else runs on the machine cannot collide with it. The fixture
+// holds an exclusive flock on /tmp/registrator-dockerd.lock for its whole life: fixtures (and
+// thus tests using one) serialize machine-wide, since they share that bridge name.
 #ifndef TESTING_DOCKERD_FIXTURE_H_
 #define TESTING_DOCKERD_FIXTURE_H_
 
@@ -62,6 +64,7 @@ class DockerdFixture {
   void Teardown();
 
   int lock_fd_ = -1;
+  bool owns_bridge_ = false;
   std::unique_ptr<TempDir> dir_;
   std::string socket_path_;
   ChildProcess dockerd_;
