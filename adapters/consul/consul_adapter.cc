@@ -61,10 +61,14 @@ std::string CheckObject(const ServiceCheck& c) {
 }
 
 std::string TtlCheckObject(const Service& service, int ttl_seconds) {
-  // Starts passing: the service is up when registrator registers it; Refresh keeps it so.
+  // Starts passing: the service is up when registrator registers it; Refresh keeps it so. When
+  // refreshes stop (registrator gone, or the container kept by -deregister=on-success) the check
+  // goes critical and the agent removes the service: that is what -ttl means on every backend.
+  // Consul reaps critical services no sooner than a minute.
   return absl::StrCat("{\"CheckID\":", JsonQuote(TtlCheckId(service.id)),
                       ",\"Name\":\"registrator TTL\",\"TTL\":\"", ttl_seconds,
-                      "s\",\"Status\":\"passing\"}");
+                      "s\",\"Status\":\"passing\",\"DeregisterCriticalServiceAfter\":\"",
+                      std::max(ttl_seconds, 60), "s\"}");
 }
 
 // One line per field, values JSON-quoted, so no value can fake another field.

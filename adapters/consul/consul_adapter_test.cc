@@ -200,7 +200,8 @@ TEST_F(ConsulAdapterTest, TtlCheckIsAddedAndRefreshKeepsItPassing) {
   ASSERT_TRUE(adapter->Register(s).ok());
   EXPECT_THAT(LastRegisterBody(),
               HasSubstr(R"("Check":{"CheckID":"service:host1:web:80:ttl",)"
-                        R"("Name":"registrator TTL","TTL":"30s","Status":"passing"}})"));
+                        R"("Name":"registrator TTL","TTL":"30s","Status":"passing",)"
+                        R"("DeregisterCriticalServiceAfter":"60s"}})"));
   EXPECT_EQ(standin_.CheckStatus("service:host1:web:80:ttl"), "passing");
 
   // Something marks it failing; the next refresh passes it again.
@@ -225,7 +226,8 @@ TEST_F(ConsulAdapterTest, UserCheckAndTtlCheckGoInChecksArray) {
   EXPECT_THAT(LastRegisterBody(),
               HasSubstr(R"("Checks":[{"TCP":"10.0.0.5:32768","Interval":"1m30s",)"
                         R"("Status":"passing"},{"CheckID":"service:host1:web:80:ttl",)"
-                        R"("Name":"registrator TTL","TTL":"20s","Status":"passing"}]})"));
+                        R"("Name":"registrator TTL","TTL":"20s","Status":"passing",)"
+                        R"("DeregisterCriticalServiceAfter":"60s"}]})"));
   // Consul numbers unnamed checks of a Checks array.
   EXPECT_THAT(standin_.CheckIds(),
               ElementsAre("service:host1:web:80:1", "service:host1:web:80:ttl"));
