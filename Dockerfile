@@ -6,8 +6,9 @@
 #   docker run -d --name=registrator --net=host \
 #     -v /var/run/docker.sock:/tmp/docker.sock registrator consul://localhost:8500
 #
-# Works with the classic builder and BuildKit (no BuildKit-only syntax). The build stage needs
-# apt: where the daemon's containers have no outbound network, build with `--network host`.
+# Uses no BuildKit-only syntax (tested with the classic builder of Docker 20.10). The build stage
+# needs apt: where the daemon's containers have no outbound network (a dockerd run with
+# --iptables=false, as tools/image-test does), build with `docker build --network host`.
 
 FROM debian:bookworm AS build
 
