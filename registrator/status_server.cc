@@ -47,6 +47,8 @@ absl::Status StatusServer::Start(const std::string& address) {
   if (host.empty()) host = "0.0.0.0";
 
   server_ = std::make_unique<httplib::Server>();
+  // Scrapers keep connections alive; a short idle timeout keeps Stop() prompt.
+  server_->set_keep_alive_timeout(1);
   server_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     auto [status, body] = Health();
     res.status = status;

@@ -51,6 +51,7 @@ class StatusServerTest : public ::testing::Test {
     client_ = std::make_unique<HttpClient>(endpoint);
   }
   void TearDown() override {
+    client_.reset();  // Closes the kept-alive connection first.
     server_->Stop();
     bridge_->Stop();
   }
