@@ -21,14 +21,14 @@ namespace {
 
 std::string QuotedList(const std::vector<std::string>& items) {
   std::vector<std::string> quoted;
-  for (const auto& item : items) quoted.push_back(JsonQuote(item));
+  for (const auto& item : items) quoted.push_back(JsonString(item));
   return absl::StrCat("[", absl::StrJoin(quoted, ","), "]");
 }
 
 std::string MetaObject(std::vector<std::pair<std::string, std::string>> meta) {
   std::sort(meta.begin(), meta.end());
   std::vector<std::string> parts;
-  for (const auto& [k, v] : meta) parts.push_back(absl::StrCat(JsonQuote(k), ":", JsonQuote(v)));
+  for (const auto& [k, v] : meta) parts.push_back(absl::StrCat(JsonString(k), ":", JsonString(v)));
   return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
 }
 
@@ -36,7 +36,7 @@ std::string MetaObject(std::vector<std::pair<std::string, std::string>> meta) {
 std::string CheckObject(const ServiceCheck& c) {
   std::vector<std::string> fields;
   auto add = [&](absl::string_view name, const std::string& value) {
-    if (!value.empty()) fields.push_back(absl::StrCat("\"", name, "\":", JsonQuote(value)));
+    if (!value.empty()) fields.push_back(absl::StrCat("\"", name, "\":", JsonString(value)));
   };
   add("HTTP", c.http);
   if (!c.http.empty()) add("Method", c.method);
@@ -65,7 +65,7 @@ std::string TtlCheckObject(const Service& service, int ttl_seconds) {
   // refreshes stop (registrator gone, or the container kept by -deregister=on-success) the check
   // goes critical and the agent removes the service: that is what -ttl means on every backend.
   // Consul reaps critical services no sooner than a minute.
-  return absl::StrCat("{\"CheckID\":", JsonQuote(TtlCheckId(service.id)),
+  return absl::StrCat("{\"CheckID\":", JsonString(TtlCheckId(service.id)),
                       ",\"Name\":\"registrator TTL\",\"TTL\":\"", ttl_seconds,
                       "s\",\"Status\":\"passing\",\"DeregisterCriticalServiceAfter\":\"",
                       std::max(ttl_seconds, 60), "s\"}");
@@ -75,8 +75,8 @@ std::string TtlCheckObject(const Service& service, int ttl_seconds) {
 std::string FingerprintOf(const std::string& id, const std::string& name, const std::string& ip,
                           int port, const std::vector<std::string>& tags,
                           std::vector<std::pair<std::string, std::string>> meta) {
-  return absl::StrCat("id=", JsonQuote(id), "\nname=", JsonQuote(name), "\naddress=", JsonQuote(ip),
-                      "\nport=", port, "\ntags=", QuotedList(tags),
+  return absl::StrCat("id=", JsonString(id), "\nname=", JsonString(name),
+                      "\naddress=", JsonString(ip), "\nport=", port, "\ntags=", QuotedList(tags),
                       "\nmeta=", MetaObject(std::move(meta)));
 }
 
@@ -233,8 +233,8 @@ std::string TtlCheckId(const std::string& service_id) {
 
 std::string RegisterBody(const Service& service, int ttl_seconds) {
   std::string body =
-      absl::StrCat("{\"ID\":", JsonQuote(service.id), ",\"Name\":", JsonQuote(service.name),
-                   ",\"Tags\":", QuotedList(service.tags), ",\"Address\":", JsonQuote(service.ip),
+      absl::StrCat("{\"ID\":", JsonString(service.id), ",\"Name\":", JsonString(service.name),
+                   ",\"Tags\":", QuotedList(service.tags), ",\"Address\":", JsonString(service.ip),
                    ",\"Port\":", service.port, ",\"Meta\":", MetaObject(service.meta));
   const bool user_check = service.has_check;
   const bool ttl_check = ttl_seconds > 0;

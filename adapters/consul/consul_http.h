@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "adapters/backend_uri.h"
 #include "registrator/common/http_client.h"
+#include "registrator/common/json.h"
 
 namespace registrator::consul {
 
@@ -31,9 +32,6 @@ std::vector<std::string> TokenHeaders(const AdapterOptions& options);
 // OK for 2xx. Otherwise: 403 -> PERMISSION_DENIED, other 4xx -> INVALID_ARGUMENT (retrying the
 // same request cannot help), 5xx -> UNAVAILABLE. The message names `what` and Consul's answer.
 absl::Status StatusFromResponse(const HttpResponse& response, absl::string_view what);
-
-// A JSON string literal for `text` (UTF-8 passed through, control characters escaped).
-std::string JsonQuote(absl::string_view text);
 
 // Percent-encodes each "/"-separated segment of `path`, keeping the slashes.
 std::string EncodePath(absl::string_view path);

@@ -277,8 +277,8 @@ class EtcdAdapter : public RegistryAdapter {
     HttpRequest request;
     request.method = "POST";
     request.path = absl::StrCat(api.v3_base, "/auth/authenticate");
-    request.body = absl::StrCat("{\"name\":", etcd::JsonQuote(user_),
-                                ",\"password\":", etcd::JsonQuote(password_), "}");
+    request.body =
+        absl::StrCat("{\"name\":", JsonString(user_), ",\"password\":", JsonString(password_), "}");
     request.headers = {"Content-Type: application/json"};
     request.timeout = kRequestTimeout;
     absl::StatusOr<HttpResponse> reply = SendAny(request);

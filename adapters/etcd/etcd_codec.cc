@@ -166,39 +166,8 @@ bool ParseHostPortValue(absl::string_view value, std::string* ip, int* port) {
   return ParsePort(value.substr(colon + 1), port);
 }
 
-std::string JsonQuote(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
-
 std::string SkydnsValue(const Service& service) {
-  return absl::StrCat("{\"host\":", JsonQuote(service.ip), ",\"port\":", service.port, "}");
+  return absl::StrCat("{\"host\":", JsonString(service.ip), ",\"port\":", service.port, "}");
 }
 
 bool ParseSkydnsValue(absl::string_view value, std::string* ip, int* port) {

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "registrator/common/json.h"
 #include "registrator/service.h"
 
 namespace registrator::etcd {
@@ -42,9 +43,6 @@ bool ParseHostPortValue(absl::string_view value, std::string* ip, int* port);
 // skydns2: {"host":"<ip>","port":<port>} (exactly upstream's json.Marshal output).
 std::string SkydnsValue(const Service& service);
 bool ParseSkydnsValue(absl::string_view value, std::string* ip, int* port);
-
-// A JSON string literal (with quotes) for `text`.
-std::string JsonQuote(absl::string_view text);
 
 // ---- Replies ----------------------------------------------------------------------------------
 

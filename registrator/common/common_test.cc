@@ -16,6 +16,17 @@ TEST(JsonStringTest, EscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(JsonString(""), "\"\"");
 }
 
+TEST(JsonStringTest, EncodesLikeGo) {
+  // Go's encoding/json escapes HTML characters and line/paragraph separators...
+  EXPECT_EQ(JsonString("<a&b>"), "\"\\u003ca\\u0026b\\u003e\"");
+  EXPECT_EQ(JsonString("\xe2\x80\xa8\xe2\x80\xa9"), "\"\\u2028\\u2029\"");
+  // ...and turns every invalid UTF-8 byte into U+FFFD, so the output is always valid JSON.
+  EXPECT_EQ(JsonString("a\xffz"), "\"a\\ufffdz\"");
+  EXPECT_EQ(JsonString("\xc0\xaf"), "\"\\ufffd\\ufffd\"");             // Overlong.
+  EXPECT_EQ(JsonString("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // Surrogate.
+  EXPECT_EQ(JsonString("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");   // Valid 4-byte.
+}
+
 TEST(LogLevelTest, ParsesNamesCaseInsensitively) {
   LogLevel level = LogLevel::kInfo;
   EXPECT_TRUE(ParseLogLevel("DEBUG", &level));

@@ -9,8 +9,10 @@
 
 namespace registrator {
 
-// Appends `text` as a JSON string literal, quotes included. Control characters are escaped;
-// bytes >= 0x80 pass through (the input is expected to be UTF-8).
+// Appends `text` as a JSON string literal, quotes included, encoded exactly as Go's
+// encoding/json does (upstream registrator's JSON): control characters, <, > and & as \u00XX,
+// invalid UTF-8 as \ufffd, U+2028/U+2029 escaped. The result is always valid JSON, whatever the
+// bytes (container env and labels are untrusted).
 void AppendJsonString(std::string* out, absl::string_view text);
 
 // `text` as a JSON string literal.

@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "registrator/common/json.h"
 #include "simdjson.h"
 
 namespace registrator::testing {
@@ -33,46 +34,15 @@ constexpr size_t kKvMaxValue = 512 * 1024;
 
 absl::string_view Sv(std::string_view text) { return absl::string_view(text.data(), text.size()); }
 
-std::string Quote(absl::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppend(&out, "\\u00", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::string StringArray(const std::vector<std::string>& items) {
   std::vector<std::string> quoted;
-  for (const auto& item : items) quoted.push_back(Quote(item));
+  for (const auto& item : items) quoted.push_back(JsonString(item));
   return absl::StrCat("[", absl::StrJoin(quoted, ","), "]");
 }
 
 std::string StringMap(const std::map<std::string, std::string>& items) {
   std::vector<std::string> parts;
-  for (const auto& [k, v] : items) parts.push_back(absl::StrCat(Quote(k), ":", Quote(v)));
+  for (const auto& [k, v] : items) parts.push_back(absl::StrCat(JsonString(k), ":", JsonString(v)));
   return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
 }
 
@@ -318,7 +288,7 @@ class ConsulStandin::State {
 
     if (p == "/v1/status/leader") {
       if (!get) return MethodNotAllowed(r.method);
-      return Json(Quote(leader_));
+      return Json(JsonString(leader_));
     }
     if (p == "/v1/agent/service/register") {
       if (!put) return MethodNotAllowed(r.method);
@@ -489,7 +459,7 @@ class ConsulStandin::State {
           absl::Duration d;
           if (!s.empty() && !ParseGoDuration(s, &d)) {
             return absl::StrCat("Request decode failed: ", field_name, ": time: invalid duration ",
-                                Quote(s));
+                                JsonString(s));
           }
           if (key == "ttl") check.ttl = d;
         }
@@ -528,7 +498,8 @@ class ConsulStandin::State {
           }
         }
       } else {
-        return absl::StrCat("Request decode failed: json: unknown field ", Quote(Sv(field.key)));
+        return absl::StrCat("Request decode failed: json: unknown field ",
+                            JsonString(Sv(field.key)));
       }
     }
     if (parsed->empty) return "";
@@ -650,14 +621,14 @@ class ConsulStandin::State {
           return Reply(400, TypeError(value, where, "object"));
         }
       } else {
-        return Reply(
-            400, absl::StrCat("Request decode failed: json: unknown field ", Quote(Sv(field.key))));
+        return Reply(400, absl::StrCat("Request decode failed: json: unknown field ",
+                                       JsonString(Sv(field.key))));
       }
     }
     if (service.name.empty()) return Reply(400, "Missing service name");
     if (service.id.empty()) service.id = service.name;
     if (HasControlChars(service.name) || HasControlChars(service.id)) {
-      return Reply(400, absl::StrCat("Invalid service name or ID ", Quote(service.id),
+      return Reply(400, absl::StrCat("Invalid service name or ID ", JsonString(service.id),
                                      ": control characters are not allowed"));
     }
     if (service.meta.size() > kMetaMaxPairs) {
@@ -668,8 +639,8 @@ class ConsulStandin::State {
     for (const auto& [k, v] : service.meta) {
       if (k.empty()) return Reply(400, "Invalid Service Meta: Key cannot be blank");
       if (!ValidMetaKey(k)) {
-        return Reply(
-            400, absl::StrCat("Invalid Service Meta: Key contains invalid characters: ", Quote(k)));
+        return Reply(400, absl::StrCat("Invalid Service Meta: Key contains invalid characters: ",
+                                       JsonString(k)));
       }
       if (k.size() > kMetaKeyMaxLength) {
         return Reply(400, absl::StrCat("Invalid Service Meta: Key is too long (limit: ",
@@ -725,7 +696,7 @@ class ConsulStandin::State {
 
   StandinReply Deregister(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (services_.erase(id) == 0) {
-      return Reply(404, absl::StrCat("Unknown service ID ", Quote(id),
+      return Reply(404, absl::StrCat("Unknown service ID ", JsonString(id),
                                      ". Ensure that the service ID is passed, not the service "
                                      "name."));
     }
@@ -754,12 +725,12 @@ class ConsulStandin::State {
                             const std::string& output) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = checks_.find(id);
     if (it == checks_.end()) {
-      return Reply(404, absl::StrCat("Unknown check ID ", Quote(id),
+      return Reply(404, absl::StrCat("Unknown check ID ", JsonString(id),
                                      ". Ensure that the check ID is passed, not the check name."));
     }
     Check& check = it->second;
     if (check.ttl <= absl::ZeroDuration()) {
-      return Reply(500, absl::StrCat("CheckID ", Quote(id), " does not have associated TTL"));
+      return Reply(500, absl::StrCat("CheckID ", JsonString(id), " does not have associated TTL"));
     }
     check.status = status;
     check.output = output;
@@ -790,8 +761,8 @@ class ConsulStandin::State {
       const std::string key = NormalizeField(Sv(field.key));
       std::string_view text;
       if (key != "status" && key != "output") {
-        return Reply(
-            400, absl::StrCat("Request decode failed: json: unknown field ", Quote(Sv(field.key))));
+        return Reply(400, absl::StrCat("Request decode failed: json: unknown field ",
+                                       JsonString(Sv(field.key))));
       }
       if (field.value.get_string().get(text) != simdjson::SUCCESS) {
         return Reply(400,
@@ -800,7 +771,7 @@ class ConsulStandin::State {
       (key == "status" ? status : output) = std::string(text);
     }
     if (!ValidStatus(status)) {
-      return Reply(400, absl::StrCat("Invalid check status: ", Quote(status)));
+      return Reply(400, absl::StrCat("Invalid check status: ", JsonString(status)));
     }
     return SetTtlStatus(id, status, output);
   }
@@ -809,8 +780,9 @@ class ConsulStandin::State {
 
   std::string ServiceJson(const ServiceEntry& s, bool with_hash) const {
     std::string out = absl::StrCat(
-        "{\"ID\":", Quote(s.id), ",\"Service\":", Quote(s.name), ",\"Tags\":", StringArray(s.tags),
-        ",\"Meta\":", StringMap(s.meta), ",\"Port\":", s.port, ",\"Address\":", Quote(s.address),
+        "{\"ID\":", JsonString(s.id), ",\"Service\":", JsonString(s.name),
+        ",\"Tags\":", StringArray(s.tags), ",\"Meta\":", StringMap(s.meta), ",\"Port\":", s.port,
+        ",\"Address\":", JsonString(s.address),
         ",\"Weights\":{\"Passing\":1,\"Warning\":1},\"EnableTagOverride\":",
         s.enable_tag_override ? "true" : "false", ",\"Datacenter\":\"", kDatacenter, "\"");
     if (with_hash) absl::StrAppend(&out, ",\"ContentHash\":\"", absl::Hex(s.modify_index), "\"");
@@ -821,7 +793,7 @@ class ConsulStandin::State {
     std::vector<std::string> parts;
     if (!Filtered()) {
       for (const auto& [id, s] : services_) {
-        parts.push_back(absl::StrCat(Quote(id), ":", ServiceJson(s, false)));
+        parts.push_back(absl::StrCat(JsonString(id), ":", ServiceJson(s, false)));
       }
     }
     StandinReply reply = Json(absl::StrCat("{", absl::StrJoin(parts, ","), "}"));
@@ -832,14 +804,15 @@ class ConsulStandin::State {
   std::string CheckJson(const Check& c) const {
     std::vector<std::string> tags;
     if (auto it = services_.find(c.service_id); it != services_.end()) tags = it->second.tags;
-    return absl::StrCat(
-        "{\"Node\":\"", kNode, "\",\"CheckID\":", Quote(c.id), ",\"Name\":", Quote(c.name),
-        ",\"Status\":", Quote(c.status), ",\"Notes\":", Quote(c.notes),
-        ",\"Output\":", Quote(c.output), ",\"ServiceID\":", Quote(c.service_id),
-        ",\"ServiceName\":", Quote(c.service_name), ",\"ServiceTags\":", StringArray(tags),
-        ",\"Type\":", Quote(c.type), ",\"Interval\":", Quote(c.interval),
-        ",\"Timeout\":", Quote(c.timeout), ",\"CreateIndex\":", c.create_index,
-        ",\"ModifyIndex\":", c.modify_index, "}");
+    return absl::StrCat("{\"Node\":\"", kNode, "\",\"CheckID\":", JsonString(c.id),
+                        ",\"Name\":", JsonString(c.name), ",\"Status\":", JsonString(c.status),
+                        ",\"Notes\":", JsonString(c.notes), ",\"Output\":", JsonString(c.output),
+                        ",\"ServiceID\":", JsonString(c.service_id),
+                        ",\"ServiceName\":", JsonString(c.service_name),
+                        ",\"ServiceTags\":", StringArray(tags), ",\"Type\":", JsonString(c.type),
+                        ",\"Interval\":", JsonString(c.interval),
+                        ",\"Timeout\":", JsonString(c.timeout), ",\"CreateIndex\":", c.create_index,
+                        ",\"ModifyIndex\":", c.modify_index, "}");
   }
 
   std::string SerfCheckJson() const {
@@ -854,7 +827,7 @@ class ConsulStandin::State {
     std::vector<std::string> parts;
     if (!Filtered()) {
       for (const auto& [id, c] : checks_)
-        parts.push_back(absl::StrCat(Quote(id), ":", CheckJson(c)));
+        parts.push_back(absl::StrCat(JsonString(id), ":", CheckJson(c)));
     }
     return Json(absl::StrCat("{", absl::StrJoin(parts, ","), "}"));
   }
@@ -872,7 +845,7 @@ class ConsulStandin::State {
     }
     std::vector<std::string> parts;
     for (const auto& [name, tags] : names) {
-      parts.push_back(absl::StrCat(Quote(name), ":", StringArray(tags)));
+      parts.push_back(absl::StrCat(JsonString(name), ":", StringArray(tags)));
     }
     return Json(absl::StrCat("{", absl::StrJoin(parts, ","), "}"));
   }
@@ -893,8 +866,8 @@ class ConsulStandin::State {
             "{\"ID\":\"00000000-0000-0000-0000-000000000001\",\"Node\":\"", kNode,
             "\",\"Address\":\"", kNodeAddress, "\",\"Datacenter\":\"", kDatacenter,
             "\",\"TaggedAddresses\":{},\"NodeMeta\":{},\"ServiceKind\":\"\",\"ServiceID\":",
-            Quote(s.id), ",\"ServiceName\":", Quote(s.name),
-            ",\"ServiceTags\":", StringArray(s.tags), ",\"ServiceAddress\":", Quote(s.address),
+            JsonString(s.id), ",\"ServiceName\":", JsonString(s.name),
+            ",\"ServiceTags\":", StringArray(s.tags), ",\"ServiceAddress\":", JsonString(s.address),
             ",\"ServiceMeta\":", StringMap(s.meta), ",\"ServicePort\":", s.port,
             ",\"ServiceEnableTagOverride\":", s.enable_tag_override ? "true" : "false",
             ",\"CreateIndex\":", s.create_index, ",\"ModifyIndex\":", s.modify_index, "}"));
@@ -929,8 +902,8 @@ class ConsulStandin::State {
 
   std::string KvJson(const std::string& key, const KvEntry& e) const {
     return absl::StrCat(
-        "{\"LockIndex\":0,\"Key\":", Quote(key), ",\"Flags\":", e.flags,
-        ",\"Value\":", e.value.empty() ? std::string("null") : Quote(absl::Base64Escape(e.value)),
+        "{\"LockIndex\":0,\"Key\":", JsonString(key), ",\"Flags\":", e.flags, ",\"Value\":",
+        e.value.empty() ? std::string("null") : JsonString(absl::Base64Escape(e.value)),
         ",\"CreateIndex\":", e.create_index, ",\"ModifyIndex\":", e.modify_index, "}");
   }
 
