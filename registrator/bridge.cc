@@ -181,7 +181,7 @@ void Bridge::ProcessContainer(const std::string& id, Work work) {
         absl::MutexLock lock(&mu_);
         inspect_retry_.erase(id);
       }
-      Apply(id, /*name=*/"", {});
+      Apply(id, /*name=*/"", /*running=*/false, {});
       return;
     }
     REG_LOG_WARN("inspect of container ", ShortId(id), " failed: ", container.status().message(),
@@ -201,7 +201,7 @@ void Bridge::ProcessContainer(const std::string& id, Work work) {
     if (wanted.empty()) {
       REG_LOG_DEBUG("container ", ShortId(id), " (", container->name, ") has no services");
     }
-    Apply(id, container->name, std::move(wanted));
+    Apply(id, container->name, /*running=*/true, std::move(wanted));
     return;
   }
   // Not running: die rules. on-success keeps a failed container's services; they stop being
@@ -211,7 +211,7 @@ void Bridge::ProcessContainer(const std::string& id, Work work) {
     Keep(id, container->name, code);
     return;
   }
-  Apply(id, container->name, {});
+  Apply(id, container->name, /*running=*/false, {});
 }
 
 void Bridge::Keep(const std::string& id, const std::string& name, int64_t exit_code) {
@@ -231,7 +231,8 @@ void Bridge::Keep(const std::string& id, const std::string& name, int64_t exit_c
   }
 }
 
-void Bridge::Apply(const std::string& id, const std::string& name, std::vector<Service> wanted) {
+void Bridge::Apply(const std::string& id, const std::string& name, bool running,
+                   std::vector<Service> wanted) {
   // Fingerprints are pure; compute them before taking the lock.
   std::vector<std::string> fingerprints;
   fingerprints.reserve(wanted.size());
@@ -241,8 +242,9 @@ void Bridge::Apply(const std::string& id, const std::string& name, std::vector<S
   std::vector<Service> to_deregister;
   {
     absl::MutexLock lock(&mu_);
-    if (wanted.empty() && !containers_.contains(id)) return;
+    if (!running && !containers_.contains(id)) return;
     ContainerRecord& record = containers_[id];
+    record.running = running;
     if (!name.empty()) record.name = name;
     absl::flat_hash_set<std::string> wanted_ids;
     for (size_t i = 0; i < wanted.size(); ++i) {
@@ -319,7 +321,7 @@ void Bridge::Write(const std::string& id,
                 ids.begin(), ids.end(),
                 [this](const std::string& service_id) { return !entries_.contains(service_id); }),
             ids.end());
-  if (ids.empty()) containers_.erase(record);
+  if (ids.empty() && !record->second.running) containers_.erase(record);
 }
 
 void Bridge::WriteRegister(const std::string& container_id, const Service& service,

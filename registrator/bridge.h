@@ -126,6 +126,9 @@ class Bridge : public docker::EventSink {
   struct ContainerRecord {
     std::string name;
     std::vector<std::string> service_ids;  // Entries owned by this container.
+    // Running at the last inspect. Running containers stay tracked even without services, so a
+    // resync does not inspect them again.
+    bool running = false;
   };
   enum class Work { kInspect, kRewrite };
 
@@ -136,7 +139,8 @@ class Bridge : public docker::EventSink {
   void MarkDirtyLocked(const std::string& id, Work work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProcessContainer(const std::string& id, Work work);
   // Makes `wanted` the services of container `id` (empty = none) and writes the differences.
-  void Apply(const std::string& id, const std::string& name, std::vector<Service> wanted);
+  void Apply(const std::string& id, const std::string& name, bool running,
+             std::vector<Service> wanted);
   // -deregister=on-success after a failed exit: keep the services but stop refreshing them.
   void Keep(const std::string& id, const std::string& name, int64_t exit_code);
   // Writes what is owed for container `id` without inspecting it again (retry, drift).

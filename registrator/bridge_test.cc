@@ -124,6 +124,22 @@ TEST_F(BridgeTest, UnchangedResyncMakesZeroWrites) {
   EXPECT_EQ(docker_.inspects(), inspects);
 }
 
+TEST_F(BridgeTest, ResyncDoesNotReinspectRunningContainersWithoutServices) {
+  docker_.Put(MakeContainer("aaa", "noports", {}));
+  docker_.Put(MakeContainer("bbb", "web", {80}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(docker_.inspects(), 2);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(docker_.inspects(), 2);
+  // Once it stops, the next resync notices and forgets it.
+  docker_.Remove("aaa");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(docker_.inspects(), 3);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(docker_.inspects(), 3);
+}
+
 TEST_F(BridgeTest, RestartWithPopulatedBackendMakesZeroWrites) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   StartBridge();
