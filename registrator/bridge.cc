@@ -187,7 +187,10 @@ void Bridge::ProcessContainer(const std::string& id, Work work) {
     REG_LOG_WARN("inspect of container ", ShortId(id), " failed: ", container.status().message(),
                  "; will retry");
     absl::MutexLock lock(&mu_);
-    inspect_retry_[id] = Now() + config_.retry_initial;
+    const absl::Time due = Now() + config_.retry_initial;
+    inspect_retry_[id] = due;
+    earliest_retry_ = std::min(earliest_retry_, due);
+    sched_cv_.Signal();
     return;
   }
   {
@@ -375,14 +378,21 @@ void Bridge::RecordFailure(Entry* entry, const absl::Status& status) {
   const int shift = std::min(entry->failures - 1, 20);
   const absl::Duration delay = std::min(config_.retry_max, config_.retry_initial * (1LL << shift));
   entry->next_retry = Now() + delay;
+  earliest_retry_ = std::min(earliest_retry_, entry->next_retry);
+  sched_cv_.Signal();
 }
 
 void Bridge::RetryDueNow() {
   const absl::Time now = Now();
   absl::MutexLock lock(&mu_);
+  absl::Time earliest = absl::InfiniteFuture();
   for (auto& [service_id, entry] : entries_) {
-    if (entry.failures == 0 || entry.next_retry > now) continue;
-    if (entry.rejected == entry.fingerprint && !entry.registered) continue;
+    if (entry.failures == 0) continue;
+    if (entry.rejected == entry.fingerprint && !entry.registered && !entry.deleting) continue;
+    if (entry.next_retry > now) {
+      earliest = std::min(earliest, entry.next_retry);
+      continue;
+    }
     entry.next_retry = absl::InfiniteFuture();  // Until this attempt reports back.
     ++stats_.retries;
     MarkDirtyLocked(entry.service.container_id, Work::kRewrite);
@@ -393,9 +403,11 @@ void Bridge::RetryDueNow() {
       MarkDirtyLocked(it->first, Work::kInspect);
       inspect_retry_.erase(it++);
     } else {
+      earliest = std::min(earliest, it->second);
       ++it;
     }
   }
+  earliest_retry_ = earliest;
 }
 
 bool Bridge::IsThisHostsId(absl::string_view id, std::string* container_name) const {
@@ -576,18 +588,18 @@ void Bridge::SchedulerLoop() {
     bool do_refresh = false;
     {
       absl::MutexLock lock(&mu_);
-      // Retries are checked a few times a second; otherwise sleep until the next timer.
-      absl::Time wake = std::min(next_resync, next_refresh);
-      const bool retries_pending =
-          !inspect_retry_.empty() ||
-          std::any_of(entries_.begin(), entries_.end(),
-                      [](const auto& kv) { return kv.second.failures > 0; });
-      if (retries_pending) wake = std::min(wake, absl::Now() + absl::Milliseconds(200));
-      if (resync_requested_) wake = std::min(wake, resync_backoff_until);
-      while (!stopping_ && !(resync_requested_ && absl::Now() >= resync_backoff_until) &&
-             absl::Now() < wake) {
-        sched_cv_.WaitWithDeadline(&mu_,
-                                   resync_requested_ ? std::min(wake, resync_backoff_until) : wake);
+      // Sleep until the next timer, resync request or retry; every failure signals sched_cv_,
+      // so a retry scheduled while sleeping is never missed.
+      while (!stopping_) {
+        const absl::Time now = absl::Now();
+        absl::Time wake = std::min(next_resync, next_refresh);
+        if (resync_requested_) wake = std::min(wake, resync_backoff_until);
+        if (earliest_retry_ != absl::InfiniteFuture()) {
+          // Retry times follow the injected clock; sleep by the distance to it.
+          wake = std::min(wake, now + std::max(absl::ZeroDuration(), earliest_retry_ - Now()));
+        }
+        if (now >= wake) break;
+        sched_cv_.WaitWithDeadline(&mu_, wake);
       }
       if (stopping_) return;
       const absl::Time now = absl::Now();

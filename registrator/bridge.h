@@ -182,6 +182,8 @@ class Bridge : public docker::EventSink {
   absl::flat_hash_map<std::string, std::string> backend_snapshot_ ABSL_GUARDED_BY(mu_);
   // Containers whose inspect failed (Docker unreachable): retried with backoff.
   absl::flat_hash_map<std::string, absl::Time> inspect_retry_ ABSL_GUARDED_BY(mu_);
+  // The earliest retry due (injected clock), so the scheduler sleeps exactly until then.
+  absl::Time earliest_retry_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   BridgeStats stats_ ABSL_GUARDED_BY(mu_);
 
   std::vector<std::thread> workers_;

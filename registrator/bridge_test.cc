@@ -302,6 +302,49 @@ TEST_F(BridgeTest, FailedRegisterIsRetriedWithBackoff) {
   EXPECT_GE(bridge_->stats().retries, 2u);
 }
 
+// Regression: the scheduler slept through retries scheduled after it went to sleep, so without
+// -resync or -ttl-refresh a failed write was never retried.
+TEST(BridgeSchedulerTest, RetriesOnItsOwnWithoutResyncOrRefresh) {
+  FakeDocker docker;
+  FakeAdapter adapter;
+  BridgeConfig config;
+  config.hostname = kHost;
+  config.retry_initial = absl::Milliseconds(50);
+  Bridge bridge(&docker, &adapter, SimpleDerive, config);  // Real clock, no timers.
+  bridge.Start();
+  ASSERT_TRUE(bridge.SyncNow().ok());
+  adapter.FailOp("register", absl::UnavailableError("backend down"));
+  adapter.FailOp("deregister", absl::UnavailableError("backend down"));
+  docker.Put(MakeContainer("aaa", "web", {80}));
+  docker.Put(MakeContainer("bbb", "old", {80}));
+  docker::Event event;
+  event.type = "container";
+  event.action = "start";
+  event.id = "bbb";
+  adapter.FailOp("register", absl::OkStatus());
+  bridge.OnEvent(event);
+  ASSERT_TRUE(bridge.WaitIdle(absl::Seconds(10)));
+  adapter.FailOp("register", absl::UnavailableError("backend down"));
+  event.id = "aaa";
+  bridge.OnEvent(event);
+  docker.Remove("bbb");
+  event.id = "bbb";
+  event.action = "destroy";
+  bridge.OnEvent(event);
+  ASSERT_TRUE(bridge.WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter.entries().count("host1:web:80"), 0u);
+  EXPECT_EQ(adapter.entries().count("host1:old:80"), 1u);
+  adapter.FailOp("register", absl::OkStatus());
+  adapter.FailOp("deregister", absl::OkStatus());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (adapter.entries().size() != 1 || adapter.entries().count("host1:web:80") != 1) {
+    ASSERT_LT(absl::Now(), deadline) << "the failed writes were never retried";
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_GE(bridge.stats().retries, 2u);
+  bridge.Stop();
+}
+
 TEST_F(BridgeTest, OnlyTheFailedPortIsRetried) {
   StartBridge();
   adapter_.FailOp("register", absl::UnavailableError("flaky"), "host1:web:81");
