@@ -106,7 +106,8 @@ using docker::Container;
 using docker::PortBinding;
 
 constexpr absl::string_view kDefaultInterval = "10s";
-constexpr size_t kMaxMetaKeys = 64;
+// Consul allows 64 Meta keys; one is kept for the Consul adapter's own "registrator-check".
+constexpr size_t kMaxMetaKeys = 63;
 constexpr size_t kMaxMetaKeyLength = 64;
 constexpr size_t kMaxMetaValueLength = 512;
 
@@ -546,7 +547,7 @@ void Deriver::BuildMeta(Service& s) {
     } else if (value.size() > kMaxMetaValueLength) {
       Warn(field, key, "value longer than 512 bytes; left out of Consul Meta");
     } else if (s.meta.size() >= kMaxMetaKeys) {
-      Warn(field, key, "more than 64 keys; left out of Consul Meta");
+      Warn(field, key, "more than 63 keys; left out of Consul Meta");
     } else {
       s.meta.emplace_back(key, value);
     }

@@ -1,6 +1,7 @@
 #include "adapters/consul/consul_adapter.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <utility>
@@ -198,7 +199,7 @@ class ConsulAdapter : public RegistryAdapter {
 
   std::string Fingerprint(const Service& service) const override {
     return FingerprintOf(service.id, service.name, service.ip, service.port, service.tags,
-                         service.meta);
+                         MetaWithCheckHash(service, options_.ttl));
   }
 
   void SetStateLostCallback(std::function<void()> request) override {
@@ -231,22 +232,45 @@ std::string TtlCheckId(const std::string& service_id) {
   return absl::StrCat("service:", service_id, ":ttl");
 }
 
-std::string RegisterBody(const Service& service, int ttl_seconds) {
-  std::string body =
-      absl::StrCat("{\"ID\":", JsonString(service.id), ",\"Name\":", JsonString(service.name),
-                   ",\"Tags\":", QuotedList(service.tags), ",\"Address\":", JsonString(service.ip),
-                   ",\"Port\":", service.port, ",\"Meta\":", MetaObject(service.meta));
+std::string ChecksJson(const Service& service, int ttl_seconds) {
   const bool user_check = service.has_check;
   const bool ttl_check = ttl_seconds > 0;
   if (user_check && ttl_check) {
-    absl::StrAppend(&body, ",\"Checks\":[", CheckObject(service.check), ",",
-                    TtlCheckObject(service, ttl_seconds), "]");
-  } else if (user_check) {
-    absl::StrAppend(&body, ",\"Check\":", CheckObject(service.check));
-  } else if (ttl_check) {
-    absl::StrAppend(&body, ",\"Check\":", TtlCheckObject(service, ttl_seconds));
+    return absl::StrCat(",\"Checks\":[", CheckObject(service.check), ",",
+                        TtlCheckObject(service, ttl_seconds), "]");
   }
-  return body + "}";
+  if (user_check) return absl::StrCat(",\"Check\":", CheckObject(service.check));
+  if (ttl_check) return absl::StrCat(",\"Check\":", TtlCheckObject(service, ttl_seconds));
+  return "";
+}
+
+std::vector<std::pair<std::string, std::string>> MetaWithCheckHash(const Service& service,
+                                                                   int ttl_seconds) {
+  std::vector<std::pair<std::string, std::string>> meta = service.meta;
+  const std::string checks = ChecksJson(service, ttl_seconds);
+  if (checks.empty()) return meta;
+  meta.emplace_back(kCheckHashMetaKey, CheckHash(checks));
+  std::sort(meta.begin(), meta.end());
+  return meta;
+}
+
+std::string CheckHash(absl::string_view checks_json) {
+  // 64-bit FNV-1a: stable across processes and versions (unlike absl::Hash), which is what a
+  // value compared with one written by an earlier registrator needs.
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : checks_json) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return absl::StrCat(absl::Hex(hash, absl::kZeroPad16));
+}
+
+std::string RegisterBody(const Service& service, int ttl_seconds) {
+  return absl::StrCat("{\"ID\":", JsonString(service.id), ",\"Name\":", JsonString(service.name),
+                      ",\"Tags\":", QuotedList(service.tags),
+                      ",\"Address\":", JsonString(service.ip), ",\"Port\":", service.port,
+                      ",\"Meta\":", MetaObject(MetaWithCheckHash(service, ttl_seconds)),
+                      ChecksJson(service, ttl_seconds), "}");
 }
 
 }  // namespace consul

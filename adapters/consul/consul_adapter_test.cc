@@ -118,10 +118,11 @@ TEST_P(ConsulCheckTest, SendsCheckDefinitionConsulAccepts) {
   auto adapter = MakeAdapter(Uri());
   absl::Status status = adapter->Register(s);
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_EQ(
-      LastRegisterBody(),
-      absl::StrCat(R"({"ID":"host1:web:80","Name":"web","Tags":[],"Address":"10.0.0.5",)",
-                   R"("Port":32768,"Meta":{},"Check":)", GetParam().expected_check_json, "}"));
+  const std::string checks = absl::StrCat(R"(,"Check":)", GetParam().expected_check_json);
+  EXPECT_EQ(LastRegisterBody(),
+            absl::StrCat(R"({"ID":"host1:web:80","Name":"web","Tags":[],"Address":"10.0.0.5",)",
+                         R"("Port":32768,"Meta":{"registrator-check":")", consul::CheckHash(checks),
+                         R"("})", checks, "}"));
   EXPECT_EQ(standin_.CheckStatus("service:host1:web:80"), GetParam().expected_status);
 }
 
@@ -231,6 +232,34 @@ TEST_F(ConsulAdapterTest, UserCheckAndTtlCheckGoInChecksArray) {
   // Consul numbers unnamed checks of a Checks array.
   EXPECT_THAT(standin_.CheckIds(),
               ElementsAre("service:host1:web:80:1", "service:host1:web:80:ttl"));
+}
+
+TEST(ConsulCheckHashTest, IsFnv1a64InHex) {
+  // The published FNV-1a 64 test vectors: a value written by one registrator version must
+  // compare equal in the next.
+  EXPECT_EQ(consul::CheckHash(""), "cbf29ce484222325");
+  EXPECT_EQ(consul::CheckHash("a"), "af63dc4c8601ec8c");
+  EXPECT_EQ(consul::CheckHash("foobar"), "85944171f73967e8");
+}
+
+// The agent's service listing has no checks; the hash in Meta makes a changed check visible,
+// so a resync or a restart rewrites it instead of keeping the old check forever.
+TEST_F(ConsulAdapterTest, ChangedCheckChangesTheListedFingerprint) {
+  auto adapter = MakeAdapter(Uri());
+  Service s = WebService();
+  s.has_check = true;
+  s.check = Tcp();
+  ASSERT_TRUE(adapter->Register(s).ok());
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
+  Service changed = s;
+  changed.check.interval = "5s";
+  EXPECT_NE((*listed)[0].fingerprint, adapter->Fingerprint(changed));
+  Service without = s;
+  without.has_check = false;
+  EXPECT_NE((*listed)[0].fingerprint, adapter->Fingerprint(without));
 }
 
 TEST_F(ConsulAdapterTest, RefreshWithoutTtlWritesNothing) {
