@@ -240,8 +240,25 @@ TEST_F(EtcdEndToEndTest, CleanupRemovesOnlyThisHostsStaleKeys) {
   EXPECT_EQ(Value(other), "10.0.0.1:1");
 }
 
+// registrator_resyncs_total from the daemon's -http endpoint, or -1.
+int ResyncCount(int http_port) {
+  std::string metrics;
+  if (testing::RunCommand(absl::StrCat("curl -sf http://127.0.0.1:", http_port, "/metrics"),
+                          &metrics) != 0) {
+    return -1;
+  }
+  for (absl::string_view line : absl::StrSplit(metrics, '\n')) {
+    if (absl::ConsumePrefix(&line, "registrator_resyncs_total ")) {
+      int count = -1;
+      return absl::SimpleAtoi(line, &count) ? count : -1;
+    }
+  }
+  return -1;
+}
+
 TEST_F(EtcdEndToEndTest, UnchangedResyncAndRestartWriteNothing) {
-  StartRegistrator({"-resync", "1"}, Uri());
+  int http_port = FreeLoopbackPort();
+  StartRegistrator({"-resync", "1", "-http", absl::StrCat("127.0.0.1:", http_port)}, Uri());
   const int port = FreeLoopbackPort();
   RunContainer("e2e-etcd-steady", port, {"-e", "SERVICE_NAME=steady"});
   const std::string key = absl::StrCat(prefix_, "/steady/", Id("e2e-etcd-steady"));
@@ -250,7 +267,10 @@ TEST_F(EtcdEndToEndTest, UnchangedResyncAndRestartWriteNothing) {
   ASSERT_TRUE(before.has_value());
 
   // Three resyncs of an unchanged host.
+  const int resyncs = ResyncCount(http_port);
+  ASSERT_GE(resyncs, 0);
   absl::SleepFor(absl::Seconds(3.5));
+  EXPECT_GE(ResyncCount(http_port), resyncs + 2) << "the resyncs did not run";
   std::optional<EtcdKey> after_resync = Get(key);
   ASSERT_TRUE(after_resync.has_value());
   EXPECT_EQ(after_resync->mod_revision, before->mod_revision);
@@ -260,8 +280,10 @@ TEST_F(EtcdEndToEndTest, UnchangedResyncAndRestartWriteNothing) {
   // -deregister-on-exit), again with resyncs.
   EXPECT_EQ(registrator_.Stop(), 0);
   EXPECT_TRUE(Value(key).has_value());
-  StartRegistrator({"-resync", "1"}, Uri(), "-2");
+  http_port = FreeLoopbackPort();
+  StartRegistrator({"-resync", "1", "-http", absl::StrCat("127.0.0.1:", http_port)}, Uri(), "-2");
   absl::SleepFor(absl::Seconds(3.5));
+  EXPECT_GE(ResyncCount(http_port), 3) << "the resyncs did not run";
   std::optional<EtcdKey> after_restart = Get(key);
   ASSERT_TRUE(after_restart.has_value());
   EXPECT_EQ(after_restart->mod_revision, before->mod_revision);
