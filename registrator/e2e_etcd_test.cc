@@ -33,6 +33,7 @@ using testing::EtcdFixture;
 using testing::FreeLoopbackPort;
 using testing::LocalHostname;
 using testing::RegistratorProcess;
+using testing::RegistratorResyncCount;
 using testing::WaitFor;
 
 // One key as etcdctl reads it.
@@ -240,22 +241,6 @@ TEST_F(EtcdEndToEndTest, CleanupRemovesOnlyThisHostsStaleKeys) {
   EXPECT_EQ(Value(other), "10.0.0.1:1");
 }
 
-// registrator_resyncs_total from the daemon's -http endpoint, or -1.
-int ResyncCount(int http_port) {
-  std::string metrics;
-  if (testing::RunCommand(absl::StrCat("curl -sf http://127.0.0.1:", http_port, "/metrics"),
-                          &metrics) != 0) {
-    return -1;
-  }
-  for (absl::string_view line : absl::StrSplit(metrics, '\n')) {
-    if (absl::ConsumePrefix(&line, "registrator_resyncs_total ")) {
-      int count = -1;
-      return absl::SimpleAtoi(line, &count) ? count : -1;
-    }
-  }
-  return -1;
-}
-
 TEST_F(EtcdEndToEndTest, UnchangedResyncAndRestartWriteNothing) {
   int http_port = FreeLoopbackPort();
   StartRegistrator({"-resync", "1", "-http", absl::StrCat("127.0.0.1:", http_port)}, Uri());
@@ -267,10 +252,10 @@ TEST_F(EtcdEndToEndTest, UnchangedResyncAndRestartWriteNothing) {
   ASSERT_TRUE(before.has_value());
 
   // Three resyncs of an unchanged host.
-  const int resyncs = ResyncCount(http_port);
+  const int resyncs = RegistratorResyncCount(http_port);
   ASSERT_GE(resyncs, 0);
   absl::SleepFor(absl::Seconds(3.5));
-  EXPECT_GE(ResyncCount(http_port), resyncs + 2) << "the resyncs did not run";
+  EXPECT_GE(RegistratorResyncCount(http_port), resyncs + 2) << "the resyncs did not run";
   std::optional<EtcdKey> after_resync = Get(key);
   ASSERT_TRUE(after_resync.has_value());
   EXPECT_EQ(after_resync->mod_revision, before->mod_revision);
@@ -283,12 +268,47 @@ TEST_F(EtcdEndToEndTest, UnchangedResyncAndRestartWriteNothing) {
   http_port = FreeLoopbackPort();
   StartRegistrator({"-resync", "1", "-http", absl::StrCat("127.0.0.1:", http_port)}, Uri(), "-2");
   absl::SleepFor(absl::Seconds(3.5));
-  EXPECT_GE(ResyncCount(http_port), 3) << "the resyncs did not run";
+  EXPECT_GE(RegistratorResyncCount(http_port), 3) << "the resyncs did not run";
   std::optional<EtcdKey> after_restart = Get(key);
   ASSERT_TRUE(after_restart.has_value());
   EXPECT_EQ(after_restart->mod_revision, before->mod_revision);
   EXPECT_EQ(after_restart->store_revision, before->store_revision) << "the restart wrote something";
   EXPECT_FALSE(absl::StrContains(registrator_.Output(), "registered "));
+}
+
+TEST_F(EtcdEndToEndTest, RestoresKeysWhenItsLeaseIsRevoked) {
+  StartRegistrator({"-ttl", "3", "-ttl-refresh", "1"}, Uri());
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-etcd-revoked", port, {"-e", "SERVICE_NAME=revoked"});
+  const std::string key = absl::StrCat(prefix_, "/revoked/", Id("e2e-etcd-revoked"));
+  ASSERT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port)));
+  std::optional<EtcdKey> before = Get(key);
+  ASSERT_TRUE(before.has_value());
+  ASSERT_NE(before->lease, 0);
+  std::string output;
+  ASSERT_EQ(etcd_->Etcdctl(absl::StrCat("lease revoke ", absl::Hex(before->lease)), &output), 0)
+      << output;
+  ASSERT_FALSE(Value(key).has_value()) << "revoking the lease deletes its keys";
+  // The next refresh finds the lease gone, takes a new one and puts the key again.
+  ASSERT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port), absl::Seconds(10)));
+  std::optional<EtcdKey> after = Get(key);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_NE(after->lease, 0);
+  EXPECT_NE(after->lease, before->lease);
+}
+
+TEST_F(EtcdEndToEndTest, ResyncRestoresAKeyDeletedBehindItsBack) {
+  StartRegistrator({"-resync", "1"}, Uri());
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-etcd-drift", port, {"-e", "SERVICE_NAME=drift"});
+  const std::string key = absl::StrCat(prefix_, "/drift/", Id("e2e-etcd-drift"));
+  ASSERT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port)));
+  ASSERT_EQ(etcd_->Etcdctl(absl::StrCat("put '", key, "' 10.9.9.9:1")), 0);
+  EXPECT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port), absl::Seconds(10)))
+      << "a changed value is rewritten";
+  ASSERT_EQ(etcd_->Etcdctl(absl::StrCat("del '", key, "'")), 0);
+  EXPECT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port), absl::Seconds(10)))
+      << "a deleted key is rewritten";
 }
 
 TEST_F(EtcdEndToEndTest, Skydns2WritesTheRecordUnderTheReversedDomain) {

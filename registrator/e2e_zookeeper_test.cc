@@ -30,6 +30,7 @@ using testing::DockerdFixture;
 using testing::FreeLoopbackPort;
 using testing::LocalHostname;
 using testing::RegistratorProcess;
+using testing::RegistratorResyncCount;
 using testing::WaitFor;
 using testing::ZookeeperServer;
 
@@ -58,6 +59,7 @@ class RawZk {
     return std::string(buffer, len < 0 ? 0 : len);
   }
   bool Exists(const std::string& path) { return zoo_exists(zh_, path.c_str(), 0, nullptr) == ZOK; }
+  int Delete(const std::string& path) { return zoo_delete(zh_, path.c_str(), -1); }
   int Create(const std::string& path, const std::string& data) {
     return zoo_create(zh_, path.c_str(), data.data(), static_cast<int>(data.size()),
                       &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
@@ -76,6 +78,7 @@ class RawZk {
 class ZookeeperEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);  // The raw handles' connect chatter.
     absl::StatusOr<std::unique_ptr<DockerdFixture>> docker = DockerdFixture::Start();
     ASSERT_TRUE(docker.ok()) << docker.status();
     docker_ = docker->release();
@@ -202,6 +205,33 @@ TEST_F(ZookeeperEndToEndTest, NodesArePresentAfterZookeeperRestarts) {
   absl::SleepFor(absl::Seconds(6));
   EXPECT_TRUE(raw_->Exists(node));
   EXPECT_TRUE(registrator_.running());
+}
+
+TEST_F(ZookeeperEndToEndTest, UnchangedResyncWritesNothingAndRestoresADeletedNode) {
+  const int http_port = FreeLoopbackPort();
+  StartRegistrator({"-resync", "1", "-http", absl::StrCat("127.0.0.1:", http_port)});
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-zk-steady", port, {"-e", "SERVICE_NAME=steady"});
+  const std::string parent = absl::StrCat(base_, "/steady");
+  const std::string node = absl::StrCat(parent, "/127.0.0.1:", port);
+  ASSERT_TRUE(WaitForNode(node));
+  Stat node_before, parent_before;
+  ASSERT_TRUE(raw_->Get(node, &node_before).has_value());
+  ASSERT_TRUE(raw_->Get(parent, &parent_before).has_value());
+  const int resyncs = RegistratorResyncCount(http_port);
+  ASSERT_GE(resyncs, 0);
+  absl::SleepFor(absl::Seconds(3.5));
+  EXPECT_GE(RegistratorResyncCount(http_port), resyncs + 2) << "the resyncs did not run";
+  Stat node_after, parent_after;
+  ASSERT_TRUE(raw_->Get(node, &node_after).has_value());
+  ASSERT_TRUE(raw_->Get(parent, &parent_after).has_value());
+  EXPECT_EQ(node_after.mzxid, node_before.mzxid) << "the node was rewritten";
+  EXPECT_EQ(node_after.czxid, node_before.czxid) << "the node was re-created";
+  EXPECT_EQ(parent_after.pzxid, parent_before.pzxid) << "children of the Name node changed";
+
+  // Deleted behind its back: the next resync puts it back.
+  ASSERT_EQ(raw_->Delete(node), ZOK);
+  EXPECT_TRUE(WaitForNode(node, absl::Seconds(10)));
 }
 
 TEST_F(ZookeeperEndToEndTest, CleanupRemovesOnlyThisHostsStaleNodes) {

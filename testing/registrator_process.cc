@@ -6,7 +6,10 @@
 
 #include <cstdlib>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace registrator::testing {
 
@@ -19,6 +22,21 @@ std::string LocalHostname() {
   char name[256] = {0};
   if (::gethostname(name, sizeof(name) - 1) != 0) return "localhost";
   return name;
+}
+
+int RegistratorResyncCount(int http_port) {
+  std::string metrics;
+  if (RunCommand(absl::StrCat("curl -sf http://127.0.0.1:", http_port, "/metrics"), &metrics) !=
+      0) {
+    return -1;
+  }
+  for (absl::string_view line : absl::StrSplit(metrics, '\n')) {
+    if (absl::ConsumePrefix(&line, "registrator_resyncs_total ")) {
+      int count = -1;
+      return absl::SimpleAtoi(line, &count) ? count : -1;
+    }
+  }
+  return -1;
 }
 
 absl::Status RegistratorProcess::Start(const std::vector<std::string>& flags,

@@ -18,6 +18,10 @@ std::string RegistratorBinaryPath();
 // gethostname(), the first part of every service ID registrator writes.
 std::string LocalHostname();
 
+// registrator_resyncs_total from the daemon's /metrics (-http 127.0.0.1:<http_port>), or -1
+// when it cannot be read.
+int RegistratorResyncCount(int http_port);
+
 class RegistratorProcess {
  public:
   RegistratorProcess() = default;
