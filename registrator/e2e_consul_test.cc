@@ -286,7 +286,7 @@ TEST_F(ConsulEndToEndTest, ConsulKvWritesAndDeletesPrefixKeys) {
   EXPECT_TRUE(WaitFor([&] { return !consul_->KvValue(key).has_value(); }, absl::Seconds(20)));
 }
 
-TEST_F(ConsulEndToEndTest, OnSuccessKeepsAFailedExitAndRemovesACleanOne) {
+TEST_F(ConsulEndToEndTest, OnSuccessKeepsAFailedExitAndRemovesCleanAndKilledOnes) {
   StartRegistrator({"-deregister", "on-success"}, Uri());
   const int failing = FreeLoopbackPort();
   RunContainer("e2e-c-exit3", {"-p", Publish(failing), "-e", "SERVICE_NAME=exit3"},
@@ -294,8 +294,14 @@ TEST_F(ConsulEndToEndTest, OnSuccessKeepsAFailedExitAndRemovesACleanOne) {
   const int clean = FreeLoopbackPort();
   RunContainer("e2e-c-exit0", {"-p", Publish(clean), "-e", "SERVICE_NAME=exit0"},
                {"sh", "-c", "sleep 2; exit 0"});
+  const int killed = FreeLoopbackPort();
+  RunContainer("e2e-c-killed", {"-p", Publish(killed), "-e", "SERVICE_NAME=killed"});
   ASSERT_TRUE(WaitForService(Id("e2e-c-exit3")));
   ASSERT_TRUE(WaitForService(Id("e2e-c-exit0")));
+  ASSERT_TRUE(WaitForService(Id("e2e-c-killed")));
+  // Killed by a signal (exit code 137): deregistered too.
+  ASSERT_EQ(docker_->Docker({"kill", "e2e-c-killed"}).exit_code, 0);
+  EXPECT_TRUE(WaitForNoService(Id("e2e-c-killed")));
   ASSERT_TRUE(registrator_.WaitForOutput("(e2e-c-exit3) exited with code 3"));
   EXPECT_TRUE(WaitForNoService(Id("e2e-c-exit0")));
   EXPECT_TRUE(registrator_.WaitForOutput(absl::StrCat("deregistered ", Id("e2e-c-exit0"))));

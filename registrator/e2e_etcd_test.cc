@@ -149,6 +149,20 @@ class EtcdEndToEndTest : public ::testing::Test {
     etcd_->Etcdctl(absl::StrCat("get --prefix --keys-only '", prefix, "/'"), &output);
     return absl::StrSplit(output, '\n', absl::SkipWhitespace());
   }
+  // Starts registrator with `flags`, stops etcd, starts a container, brings etcd back and
+  // expects the container's key to appear.
+  void RegisterDuringOutage(const std::vector<std::string>& flags) {
+    StartRegistrator(flags, Uri());
+    etcd_->Stop();
+    const int port = FreeLoopbackPort();
+    RunContainer("e2e-etcd-outage", port, {"-e", "SERVICE_NAME=outage"});
+    ASSERT_TRUE(registrator_.WaitForOutput(absl::StrCat("register ", Id("e2e-etcd-outage"))))
+        << "the failed write is logged";
+    ASSERT_TRUE(etcd_->Resume().ok()) << etcd_->Log();
+    const std::string key = absl::StrCat(prefix_, "/outage/", Id("e2e-etcd-outage"));
+    EXPECT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port), absl::Seconds(20)));
+    EXPECT_TRUE(registrator_.running());
+  }
   std::string Id(const std::string& container, int port = 80) const {
     return absl::StrCat(LocalHostname(), ":", container, ":", port);
   }
@@ -309,6 +323,46 @@ TEST_F(EtcdEndToEndTest, ResyncRestoresAKeyDeletedBehindItsBack) {
   ASSERT_EQ(etcd_->Etcdctl(absl::StrCat("del '", key, "'")), 0);
   EXPECT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port), absl::Seconds(10)))
       << "a deleted key is rewritten";
+}
+
+TEST_F(EtcdEndToEndTest, CleanupRemovesTheKeyOfAContainerThatStoppedWhileItWasDown) {
+  StartRegistrator({}, Uri());
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-etcd-stopped", port, {"-e", "SERVICE_NAME=stopped"});
+  const std::string key = absl::StrCat(prefix_, "/stopped/", Id("e2e-etcd-stopped"));
+  ASSERT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port)));
+  EXPECT_EQ(registrator_.Stop(), 0);
+  ASSERT_EQ(docker_->Docker({"stop", "-t", "1", "e2e-etcd-stopped"}).exit_code, 0);
+  EXPECT_TRUE(Value(key).has_value()) << "nobody was there to remove it";
+  StartRegistrator({"-cleanup"}, Uri(), "-2");
+  EXPECT_TRUE(WaitForGone(key));
+}
+
+// A register that failed during an etcd outage is retried (with backoff) once etcd is back.
+// DISABLED: product bug. Without -resync and -ttl-refresh nothing ever retries it:
+// Bridge::RecordFailure (registrator/bridge.cc) schedules entry->next_retry but does not wake
+// the scheduler, and Bridge::SchedulerLoop computed its wake-up time before the failure
+// (InfiniteFuture when neither timer is set), so it sleeps on sched_cv_ until a resync is
+// requested or registrator stops. The test below with -resync shows the retry itself works once
+// the scheduler is awake.
+TEST_F(EtcdEndToEndTest, DISABLED_RegistersWhatStartedDuringAnEtcdOutageOnceEtcdIsBack) {
+  RegisterDuringOutage({});
+}
+
+TEST_F(EtcdEndToEndTest, RegistersWhatStartedDuringAnEtcdOutageOnceEtcdIsBackWithResync) {
+  RegisterDuringOutage({"-resync", "3"});
+}
+
+TEST_F(EtcdEndToEndTest, DockerRestartOfAContainerKeepsItRegistered) {
+  StartRegistrator({}, Uri());
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-etcd-restarted", port, {"-e", "SERVICE_NAME=restarted"});
+  const std::string key = absl::StrCat(prefix_, "/restarted/", Id("e2e-etcd-restarted"));
+  ASSERT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port)));
+  ASSERT_EQ(docker_->Docker({"restart", "-t", "1", "e2e-etcd-restarted"}).exit_code, 0);
+  ASSERT_TRUE(registrator_.WaitForOutput(absl::StrCat("registered ", Id("e2e-etcd-restarted")),
+                                         absl::Seconds(20), 2));
+  EXPECT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port)));
 }
 
 TEST_F(EtcdEndToEndTest, Skydns2WritesTheRecordUnderTheReversedDomain) {

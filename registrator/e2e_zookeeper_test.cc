@@ -179,6 +179,22 @@ TEST_F(ZookeeperEndToEndTest, WritesTheNodeWithItsJsonAndRemovesItWithTheEmptyPa
   EXPECT_TRUE(raw_->Exists(base_));
 }
 
+TEST_F(ZookeeperEndToEndTest, NameNodeStaysWhileAnotherInstanceRemains) {
+  StartRegistrator({});
+  const int first = FreeLoopbackPort();
+  const int second = FreeLoopbackPort();
+  RunContainer("e2e-zk-one", first, {"-e", "SERVICE_NAME=shared"});
+  RunContainer("e2e-zk-two", second, {"-e", "SERVICE_NAME=shared"});
+  const std::string parent = absl::StrCat(base_, "/shared");
+  ASSERT_TRUE(WaitForNode(absl::StrCat(parent, "/127.0.0.1:", first)));
+  ASSERT_TRUE(WaitForNode(absl::StrCat(parent, "/127.0.0.1:", second)));
+  ASSERT_EQ(docker_->Docker({"stop", "-t", "1", "e2e-zk-one"}).exit_code, 0);
+  EXPECT_TRUE(WaitForNoNode(absl::StrCat(parent, "/127.0.0.1:", first)));
+  EXPECT_TRUE(raw_->Exists(absl::StrCat(parent, "/127.0.0.1:", second)));
+  ASSERT_EQ(docker_->Docker({"stop", "-t", "1", "e2e-zk-two"}).exit_code, 0);
+  EXPECT_TRUE(WaitForNoNode(parent));
+}
+
 TEST_F(ZookeeperEndToEndTest, NodesVanishWithTheSessionOfAKilledRegistrator) {
   StartRegistrator({});
   const int port = FreeLoopbackPort();
