@@ -365,6 +365,56 @@ TEST_F(EtcdEndToEndTest, DockerRestartOfAContainerKeepsItRegistered) {
   EXPECT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port)));
 }
 
+// A new registrator takes over the keys a stopped one left on its lease: they must move to the
+// new lease and outlive the old one.
+TEST_F(EtcdEndToEndTest, RestartWithTtlMovesKeysOntoTheNewLease) {
+  StartRegistrator({"-ttl", "3", "-ttl-refresh", "1"}, Uri());
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-etcd-takeover", port, {"-e", "SERVICE_NAME=takeover"});
+  const std::string key = absl::StrCat(prefix_, "/takeover/", Id("e2e-etcd-takeover"));
+  ASSERT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port)));
+  std::optional<EtcdKey> before = Get(key);
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ(registrator_.Stop(), 0);
+  StartRegistrator({"-ttl", "3", "-ttl-refresh", "1"}, Uri(), "-2");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::optional<EtcdKey> now = Get(key);
+        return now.has_value() && now->lease != 0 && now->lease != before->lease;
+      },
+      absl::Seconds(10)));
+  // Well past the old lease's TTL.
+  absl::SleepFor(absl::Seconds(5));
+  EXPECT_EQ(Value(key), absl::StrCat("127.0.0.1:", port));
+}
+
+TEST_F(EtcdEndToEndTest, InternalRegistersTheContainerAddress) {
+  StartRegistrator({"-internal"}, Uri());
+  // Exposed only, not published: -internal still registers it.
+  containers_.push_back("e2e-etcd-internal");
+  ASSERT_EQ(docker_
+                ->Docker({"run", "-d", "--name", "e2e-etcd-internal", "-e", "SERVICE_NAME=internal",
+                          DockerdFixture::kImage})
+                .exit_code,
+            0);
+  const std::string ip =
+      docker_->Docker({"inspect", "-f", "{{.NetworkSettings.IPAddress}}", "e2e-etcd-internal"})
+          .output;
+  ASSERT_FALSE(ip.empty());
+  EXPECT_TRUE(WaitForValue(absl::StrCat(prefix_, "/internal/", Id("e2e-etcd-internal")),
+                           absl::StrCat(ip, ":80")));
+}
+
+TEST_F(EtcdEndToEndTest, DeregisterOnExitRemovesKeysOnSigterm) {
+  StartRegistrator({"-deregister-on-exit"}, Uri());
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-etcd-onexit", port, {"-e", "SERVICE_NAME=onexit"});
+  const std::string key = absl::StrCat(prefix_, "/onexit/", Id("e2e-etcd-onexit"));
+  ASSERT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port)));
+  EXPECT_EQ(registrator_.Stop(), 0);
+  EXPECT_FALSE(Value(key).has_value());
+}
+
 TEST_F(EtcdEndToEndTest, Skydns2WritesTheRecordUnderTheReversedDomain) {
   StartRegistrator({}, absl::StrCat("skydns2://", etcd_->endpoint(), "/skydns.local"));
   const int port = FreeLoopbackPort();
