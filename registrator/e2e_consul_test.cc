@@ -135,7 +135,13 @@ TEST_F(ConsulEndToEndTest, RegisterBodiesForPortsTagsMetaAndEveryCheckKind) {
   const int web = FreeLoopbackPort();
   RunContainer("e2e-c-web", {"-p", Publish(web), "-e", "SERVICE_NAME=web", "-e", "SERVICE_TAGS=b,a",
                              "-e", "SERVICE_REGION=eu", "-e", "SERVICE_CHECK_HTTP=/health", "-e",
-                             "SERVICE_CHECK_INTERVAL=5s", "-e", "SERVICE_CHECK_TIMEOUT=2s"});
+                             "SERVICE_CHECK_INTERVAL=5s", "-e", "SERVICE_CHECK_TIMEOUT=2s",
+                             "--label", "SERVICE_bad.key=dropped"});
+  const int https = FreeLoopbackPort();
+  RunContainer("e2e-c-https", {"-p", Publish(https), "-e", "SERVICE_NAME=https", "-e",
+                               "SERVICE_CHECK_HTTPS=/s", "-e", "SERVICE_CHECK_HTTPS_METHOD=HEAD",
+                               "-e", "SERVICE_CHECK_INITIAL_STATUS=passing", "-e",
+                               "SERVICE_CHECK_DEREGISTER_AFTER=90m"});
   const int multi80 = FreeLoopbackPort();
   const int multi81 = FreeLoopbackPort();
   RunContainer("e2e-c-multi", {"-p", Publish(multi80), "-p", Publish(multi81, "81"), "-e",
@@ -151,8 +157,9 @@ TEST_F(ConsulEndToEndTest, RegisterBodiesForPortsTagsMetaAndEveryCheckKind) {
   RunContainer("e2e-c-grpc", {"-p", Publish(grpc), "-e", "SERVICE_NAME=grpc", "-e",
                               "SERVICE_CHECK_GRPC=true", "-e", "SERVICE_CHECK_GRPC_USE_TLS=true"});
 
-  for (const std::string& id : {Id("e2e-c-web"), Id("e2e-c-multi"), Id("e2e-c-multi", "81"),
-                                Id("e2e-c-udp", "53:udp"), Id("e2e-c-script"), Id("e2e-c-grpc")}) {
+  for (const std::string& id :
+       {Id("e2e-c-web"), Id("e2e-c-https"), Id("e2e-c-multi"), Id("e2e-c-multi", "81"),
+        Id("e2e-c-udp", "53:udp"), Id("e2e-c-script"), Id("e2e-c-grpc")}) {
     ASSERT_TRUE(WaitForService(id)) << id;
   }
   EXPECT_EQ(RegisterBodyOf(Id("e2e-c-web")),
@@ -162,6 +169,13 @@ TEST_F(ConsulEndToEndTest, RegisterBodiesForPortsTagsMetaAndEveryCheckKind) {
                 "\"Port\":",
                 web, ",\"Meta\":{\"region\":\"eu\"},\"Check\":{\"HTTP\":\"http://127.0.0.1:", web,
                 "/health\",\"Interval\":\"5s\",\"Timeout\":\"2s\"}}"));
+  EXPECT_EQ(RegisterBodyOf(Id("e2e-c-https")),
+            absl::StrCat("{\"ID\":\"", Id("e2e-c-https"),
+                         "\",\"Name\":\"https\",\"Tags\":[],\"Address\":\"127.0.0.1\",\"Port\":",
+                         https, ",\"Meta\":{},\"Check\":{\"HTTP\":\"https://127.0.0.1:", https,
+                         "/s\",\"Method\":\"HEAD\",\"Interval\":\"10s\",\"Status\":\"passing\","
+                         "\"DeregisterCriticalServiceAfter\":\"90m\"}}"));
+  EXPECT_EQ(consul_->CheckStatus(absl::StrCat("service:", Id("e2e-c-https"))), "passing");
   // A group: the generic name gets "-<port>", the port-specific one does not.
   EXPECT_EQ(RegisterBodyOf(Id("e2e-c-multi")),
             absl::StrCat("{\"ID\":\"", Id("e2e-c-multi"),
@@ -225,6 +239,22 @@ TEST_F(ConsulEndToEndTest, TtlCheckIsKeptPassingAndGoesCriticalAfterAKill) {
     absl::SleepFor(absl::Milliseconds(200));
   }
   EXPECT_GE(consul_->BodiesOf("PUT", absl::StrCat("/v1/agent/check/pass/", check)).size(), 4u);
+  // A user check and the TTL check together: a Checks array.
+  const int tcp = FreeLoopbackPort();
+  RunContainer("e2e-c-ttl-tcp",
+               {"-p", Publish(tcp), "-e", "SERVICE_NAME=both", "-e", "SERVICE_CHECK_TCP=true"});
+  const std::string both = Id("e2e-c-ttl-tcp");
+  ASSERT_TRUE(WaitForService(both));
+  EXPECT_EQ(RegisterBodyOf(both),
+            absl::StrCat("{\"ID\":\"", both,
+                         "\",\"Name\":\"both\",\"Tags\":[],\"Address\":\"127.0.0.1\",\"Port\":",
+                         tcp, ",\"Meta\":{},\"Checks\":[{\"TCP\":\"127.0.0.1:", tcp,
+                         "\",\"Interval\":\"10s\"},{\"CheckID\":\"service:", both,
+                         ":ttl\",\"Name\":\"registrator TTL\",\"TTL\":\"3s\",\"Status\":"
+                         "\"passing\"}]}"));
+  absl::SleepFor(absl::Seconds(4));
+  EXPECT_EQ(consul_->CheckStatus(absl::StrCat("service:", both, ":ttl")), "passing");
+
   registrator_.Kill();
   EXPECT_TRUE(
       WaitFor([&] { return consul_->CheckStatus(check) == "critical"; }, absl::Seconds(10)));
