@@ -260,6 +260,24 @@ TEST_F(ConsulEndToEndTest, TtlCheckIsKeptPassingAndGoesCriticalAfterAKill) {
       WaitFor([&] { return consul_->CheckStatus(check) == "critical"; }, absl::Seconds(10)));
 }
 
+// The agent restarts without its state: the next TTL refresh finds the check unknown (404) and
+// registrator registers the service again.
+TEST_F(ConsulEndToEndTest, TtlRefreshReRegistersAfterTheAgentLostItsState) {
+  StartRegistrator({"-ttl", "3", "-ttl-refresh", "1"}, Uri());
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-c-lost", {"-p", Publish(port), "-e", "SERVICE_NAME=lost"});
+  const std::string id = Id("e2e-c-lost");
+  ASSERT_TRUE(WaitForService(id));
+  const int agent_port = consul_->port();
+  consul_->Stop();
+  consul_ = std::make_unique<ConsulStandin>();
+  ASSERT_TRUE(consul_->ListenTcp("127.0.0.1", agent_port).ok());
+  EXPECT_TRUE(WaitForService(id, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor(
+      [&] { return consul_->CheckStatus(absl::StrCat("service:", id, ":ttl")) == "passing"; },
+      absl::Seconds(5)));
+}
+
 TEST_F(ConsulEndToEndTest, AclTokenFromTheEnvironment) {
   ConsulStandinOptions options;
   options.acl_token = "s3cret";

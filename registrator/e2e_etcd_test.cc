@@ -415,6 +415,24 @@ TEST_F(EtcdEndToEndTest, DeregisterOnExitRemovesKeysOnSigterm) {
   EXPECT_FALSE(Value(key).has_value());
 }
 
+// docker-compose style re-creation: the same name (so the same service ID) on a new container
+// right after the old one is removed. The key must end up with the new container's port.
+TEST_F(EtcdEndToEndTest, RecreatedContainerWithTheSameNameEndsUpRegistered) {
+  StartRegistrator({}, Uri());
+  const std::string key = absl::StrCat(prefix_, "/recreated/", Id("e2e-etcd-recreated"));
+  for (int round = 0; round < 3; ++round) {
+    const int port = FreeLoopbackPort();
+    if (round > 0) {
+      ASSERT_EQ(docker_->Docker({"rm", "-f", "e2e-etcd-recreated"}).exit_code, 0);
+    }
+    RunContainer("e2e-etcd-recreated", port, {"-e", "SERVICE_NAME=recreated"});
+    EXPECT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port))) << "round " << round;
+    // And it stays (no late deregistration of the old container's entry).
+    absl::SleepFor(absl::Milliseconds(500));
+    EXPECT_EQ(Value(key), absl::StrCat("127.0.0.1:", port)) << "round " << round;
+  }
+}
+
 TEST_F(EtcdEndToEndTest, Skydns2WritesTheRecordUnderTheReversedDomain) {
   StartRegistrator({}, absl::StrCat("skydns2://", etcd_->endpoint(), "/skydns.local"));
   const int port = FreeLoopbackPort();
