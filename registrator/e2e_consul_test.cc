@@ -356,6 +356,25 @@ TEST_F(ConsulEndToEndTest, OnSuccessKeepsAFailedExitAndRemovesCleanAndKilledOnes
   EXPECT_TRUE(HasService(Id("e2e-c-exit3")));
 }
 
+// With -ttl, a registration kept after a failed exit is no longer refreshed: its TTL check goes
+// critical while a running container's stays passing.
+TEST_F(ConsulEndToEndTest, OnSuccessWithTtlLetsTheKeptServicesCheckGoCritical) {
+  StartRegistrator({"-deregister", "on-success", "-ttl", "3", "-ttl-refresh", "1"}, Uri());
+  const int healthy = FreeLoopbackPort();
+  RunContainer("e2e-c-ttl-ok", {"-p", Publish(healthy), "-e", "SERVICE_NAME=ok"});
+  const int failing = FreeLoopbackPort();
+  RunContainer("e2e-c-ttl-fail", {"-p", Publish(failing), "-e", "SERVICE_NAME=fail"},
+               {"sh", "-c", "sleep 2; exit 3"});
+  ASSERT_TRUE(WaitForService(Id("e2e-c-ttl-ok")));
+  ASSERT_TRUE(WaitForService(Id("e2e-c-ttl-fail")));
+  ASSERT_TRUE(registrator_.WaitForOutput("(e2e-c-ttl-fail) exited with code 3"));
+  const std::string failed_check = absl::StrCat("service:", Id("e2e-c-ttl-fail"), ":ttl");
+  EXPECT_TRUE(
+      WaitFor([&] { return consul_->CheckStatus(failed_check) == "critical"; }, absl::Seconds(10)));
+  EXPECT_TRUE(HasService(Id("e2e-c-ttl-fail"))) << "kept, only its check fails";
+  EXPECT_EQ(consul_->CheckStatus(absl::StrCat("service:", Id("e2e-c-ttl-ok"), ":ttl")), "passing");
+}
+
 TEST_F(ConsulEndToEndTest, CleanupRemovesThisHostsDanglingServiceOnly) {
   auto seed = [&](const std::string& id) {
     testing::StandinReply reply = consul_->Handle(

@@ -433,6 +433,34 @@ TEST_F(EtcdEndToEndTest, RecreatedContainerWithTheSameNameEndsUpRegistered) {
   }
 }
 
+// etcd2:// against a server with the v2 API on: per-key TTLs, read back with the v2 keys API.
+TEST_F(EtcdEndToEndTest, Etcd2ApiRegistersWithAKeyTtlThatExpiresAfterAKill) {
+  testing::EtcdFixtureOptions options;
+  options.enable_v2 = true;
+  absl::StatusOr<std::unique_ptr<EtcdFixture>> v2 = EtcdFixture::Start(options);
+  ASSERT_TRUE(v2.ok()) << v2.status();
+  StartRegistrator({"-ttl", "3", "-ttl-refresh", "1"},
+                   absl::StrCat("etcd2://", (*v2)->endpoint(), "/v2services"));
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-etcd-v2", port, {"-e", "SERVICE_NAME=v2"});
+  const std::string url =
+      absl::StrCat((*v2)->base_url(), "/v2/keys/v2services/v2/", Id("e2e-etcd-v2"));
+  std::string answer;
+  auto read = [&] {
+    answer.clear();
+    return testing::RunCommand(absl::StrCat("curl -sf '", url, "'"), &answer) == 0;
+  };
+  ASSERT_TRUE(WaitFor(read, absl::Seconds(20))) << url;
+  EXPECT_TRUE(absl::StrContains(answer, absl::StrCat("\"value\":\"127.0.0.1:", port, "\"")))
+      << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "\"ttl\":")) << answer;
+  // Past the TTL it is still there (refreshed), and after a kill it expires.
+  absl::SleepFor(absl::Seconds(4));
+  EXPECT_TRUE(read()) << "expired while registrator was refreshing it";
+  registrator_.Kill();
+  EXPECT_TRUE(WaitFor([&] { return !read(); }, absl::Seconds(10)));
+}
+
 TEST_F(EtcdEndToEndTest, Skydns2WritesTheRecordUnderTheReversedDomain) {
   StartRegistrator({}, absl::StrCat("skydns2://", etcd_->endpoint(), "/skydns.local"));
   const int port = FreeLoopbackPort();
