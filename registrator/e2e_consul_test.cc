@@ -176,6 +176,8 @@ TEST_F(ConsulEndToEndTest, RegisterBodiesForPortsTagsMetaAndEveryCheckKind) {
                          "/s\",\"Method\":\"HEAD\",\"Interval\":\"10s\",\"Status\":\"passing\","
                          "\"DeregisterCriticalServiceAfter\":\"90m\"}}"));
   EXPECT_EQ(consul_->CheckStatus(absl::StrCat("service:", Id("e2e-c-https"))), "passing");
+  // One write per service: the start event and the initial sync do not both register it.
+  EXPECT_EQ(consul_->BodiesOf("PUT", kRegisterPath).size(), 7u);
   // A group: the generic name gets "-<port>", the port-specific one does not.
   EXPECT_EQ(RegisterBodyOf(Id("e2e-c-multi")),
             absl::StrCat("{\"ID\":\"", Id("e2e-c-multi"),
