@@ -206,6 +206,28 @@ TEST_F(ZookeeperEndToEndTest, NodesVanishWithTheSessionOfAKilledRegistrator) {
   EXPECT_TRUE(WaitForNoNode(node, absl::Seconds(15)));
 }
 
+// A registrator restarted right after a crash finds its nodes still held by the dead session: it
+// must take them over, or they vanish when that session expires.
+TEST_F(ZookeeperEndToEndTest, RestartAfterACrashTakesOverTheDeadSessionsNodes) {
+  StartRegistrator({});
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-zk-crash", port, {"-e", "SERVICE_NAME=crash"});
+  const std::string node = absl::StrCat(base_, "/crash/127.0.0.1:", port);
+  ASSERT_TRUE(WaitForNode(node));
+  Stat before;
+  ASSERT_TRUE(raw_->Get(node, &before).has_value());
+  registrator_.Kill();
+  ASSERT_TRUE(registrator_
+                  .Start({}, Uri(), docker_->host(),
+                         absl::StrCat(docker_->dir(), "/registrator-", test_name_, "-2.out"))
+                  .ok());
+  // Longer than the dead session's timeout (4 s).
+  absl::SleepFor(absl::Seconds(6));
+  Stat after;
+  EXPECT_TRUE(raw_->Get(node, &after).has_value()) << "the node went with the dead session";
+  EXPECT_NE(after.ephemeralOwner, before.ephemeralOwner);
+}
+
 TEST_F(ZookeeperEndToEndTest, NodesArePresentAfterZookeeperRestarts) {
   StartRegistrator({"-resync", "2"});
   const int port = FreeLoopbackPort();
@@ -263,11 +285,18 @@ TEST_F(ZookeeperEndToEndTest, CleanupRemovesOnlyThisHostsStaleNodes) {
   };
   ASSERT_EQ(raw_->Create(mine, body("127.0.0.1", absl::StrCat(LocalHostname(), ":gone:80"))), ZOK);
   ASSERT_EQ(raw_->Create(other, body("127.0.0.2", "otherhost:gone:80")), ZOK);
+  // Alone under its Name node, which must go with it.
+  ASSERT_EQ(raw_->Create(absl::StrCat(base_, "/y"), ""), ZOK);
+  const std::string alone = absl::StrCat(base_, "/y/127.0.0.1:2");
+  ASSERT_EQ(raw_->Create(alone, body("127.0.0.1", absl::StrCat(LocalHostname(), ":alone:81"))),
+            ZOK);
   StartRegistrator({"-cleanup"});
   EXPECT_TRUE(WaitForNoNode(mine));
   EXPECT_TRUE(registrator_.WaitForOutput(
       absl::StrCat("cleanup: removed dangling ", LocalHostname(), ":gone:80")));
   EXPECT_TRUE(raw_->Exists(other));
+  EXPECT_TRUE(WaitForNoNode(alone));
+  EXPECT_TRUE(WaitForNoNode(absl::StrCat(base_, "/y"))) << "the emptied Name node stays";
 }
 
 }  // namespace
