@@ -325,6 +325,40 @@ TEST_F(ConsulEndToEndTest, ConsulUnixSocketRegistersAndDeregisters) {
   consul_->Stop();
 }
 
+TEST_F(ConsulEndToEndTest, ConsulHttpAddrIsUsedWhenTheUriHasNoHost) {
+  StartRegistrator({}, "consul://", {absl::StrCat("CONSUL_HTTP_ADDR=127.0.0.1:", consul_->port())});
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-c-addr", {"-p", Publish(port), "-e", "SERVICE_NAME=addr"});
+  EXPECT_TRUE(WaitForService(Id("e2e-c-addr")));
+}
+
+TEST_F(ConsulEndToEndTest, RetryAttemptsWaitForTheAgentAtStart) {
+  const int agent_port = consul_->port();
+  consul_->Stop();
+  consul_ = std::make_unique<ConsulStandin>();
+  const int port = FreeLoopbackPort();
+  RunContainer("e2e-c-retry", {"-p", Publish(port), "-e", "SERVICE_NAME=retry"});
+
+  // No retries: exits 1 right away.
+  std::string output;
+  EXPECT_EQ(testing::RunCommand(
+                absl::StrCat(testing::RegistratorBinaryPath(),
+                             " -retry-attempts 0 consul://127.0.0.1:", agent_port, " 2>&1"),
+                &output),
+            1)
+      << output;
+
+  // Forever: waits until the agent is there, then registers.
+  ASSERT_TRUE(registrator_
+                  .Start({"-retry-attempts", "-1", "-retry-interval", "200"},
+                         absl::StrCat("consul://127.0.0.1:", agent_port), docker_->host(),
+                         absl::StrCat(docker_->dir(), "/registrator-", test_name_, ".out"))
+                  .ok());
+  ASSERT_TRUE(registrator_.WaitForOutput("unreachable", absl::Seconds(10), 2));
+  ASSERT_TRUE(consul_->ListenTcp("127.0.0.1", agent_port).ok());
+  EXPECT_TRUE(WaitForService(Id("e2e-c-retry")));
+}
+
 TEST_F(ConsulEndToEndTest, ConsulKvWritesAndDeletesPrefixKeys) {
   StartRegistrator({}, absl::StrCat("consulkv://127.0.0.1:", consul_->port(), "/reg/services"));
   const int port = FreeLoopbackPort();
