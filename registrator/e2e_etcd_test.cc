@@ -359,13 +359,8 @@ TEST_F(EtcdEndToEndTest, CleanupRemovesTheKeyOfAContainerThatStoppedWhileItWasDo
 }
 
 // A register that failed during an etcd outage is retried (with backoff) once etcd is back.
-// DISABLED: product bug. Without -resync and -ttl-refresh nothing ever retries it:
-// Bridge::RecordFailure (registrator/bridge.cc) schedules entry->next_retry but does not wake
-// the scheduler, and Bridge::SchedulerLoop computed its wake-up time before the failure
-// (InfiniteFuture when neither timer is set), so it sleeps on sched_cv_ until a resync is
-// requested or registrator stops. The test below with -resync shows the retry itself works once
-// the scheduler is awake.
-TEST_F(EtcdEndToEndTest, DISABLED_RegistersWhatStartedDuringAnEtcdOutageOnceEtcdIsBack) {
+// Regression: without -resync and -ttl-refresh the scheduler used to sleep through the retry.
+TEST_F(EtcdEndToEndTest, RegistersWhatStartedDuringAnEtcdOutageOnceEtcdIsBack) {
   RegisterDuringOutage({});
 }
 
@@ -373,11 +368,9 @@ TEST_F(EtcdEndToEndTest, RegistersWhatStartedDuringAnEtcdOutageOnceEtcdIsBackWit
   RegisterDuringOutage({"-resync", "3"});
 }
 
-// A deregistration that failed during an etcd outage is retried once etcd is back.
-// DISABLED: the same product bug as DISABLED_RegistersWhatStartedDuringAnEtcdOutageOnceEtcdIsBack
-// (no wake-up of Bridge::SchedulerLoop after Bridge::RecordFailure): without -resync the
-// container's key stays in etcd forever although the container is stopped.
-TEST_F(EtcdEndToEndTest, DISABLED_DeregistersWhatStoppedDuringAnEtcdOutageOnceEtcdIsBack) {
+// A deregistration that failed during an etcd outage is retried once etcd is back (the same
+// regression: the key used to stay in etcd forever without -resync).
+TEST_F(EtcdEndToEndTest, DeregistersWhatStoppedDuringAnEtcdOutageOnceEtcdIsBack) {
   DeregisterDuringOutage({});
 }
 
