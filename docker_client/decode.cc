@@ -241,7 +241,11 @@ absl::StatusOr<Event> ParseEventJson(absl::string_view json) {
   if (e.image.empty()) e.image = StringField(top, "from");
   e.time = IntField(top, "time").value_or(0);
   std::optional<int64_t> nanos = IntField(top, "timeNano");
-  e.time_nano = nanos ? *nanos : e.time * 1000000000LL;
+  // A time too large for nanoseconds (not Docker's, only garbage) counts as missing, like a
+  // time of the wrong type: multiplying it would overflow.
+  int64_t derived = 0;
+  if (__builtin_mul_overflow(e.time, int64_t{1000000000}, &derived)) derived = 0;
+  e.time_nano = nanos ? *nanos : derived;
   return e;
 }
 

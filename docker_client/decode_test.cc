@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -457,6 +458,23 @@ TEST(ParseEventJson, LegacyFieldsAndFallbacks) {
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->exit_code, "");
   EXPECT_EQ(e->name, "n");
+}
+
+TEST(ParseEventJson, TimeTooLargeForNanosecondsCountsAsMissing) {
+  // Found by tools/fuzz (backend_replies_fuzz): time * 1e9 overflowed int64 (UBSan).
+  for (const char* time : {"1791058725078", "9223372036854775807", "-9223372036854775808"}) {
+    absl::StatusOr<Event> e =
+        ParseEventJson(absl::StrCat(R"({"status":"die","id":"x","time":)", time, "}"));
+    ASSERT_TRUE(e.ok()) << e.status();
+    EXPECT_EQ(e->time_nano, 0) << time;
+  }
+  // The largest time that fits still converts; timeNano, when present, is taken as is.
+  absl::StatusOr<Event> e = ParseEventJson(R"({"id":"x","time":9223372036})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->time_nano, 9223372036000000000);
+  e = ParseEventJson(R"({"id":"x","time":1791058725078,"timeNano":7})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->time_nano, 7);
 }
 
 TEST(ParseEventJson, Malformed) {
