@@ -325,7 +325,9 @@ TEST_F(ConsulEndToEndTest, AclTokenFromTheEnvironment) {
   StartRegistrator({}, Uri(), {"CONSUL_HTTP_TOKEN=s3cret"}, "-with");
   EXPECT_TRUE(WaitForService(id));
   for (const RecordedRequest& request : consul_->requests()) {
-    if (request.method == "PUT") EXPECT_TRUE(request.has_token) << request.path;
+    if (request.method == "PUT") {
+      EXPECT_TRUE(request.has_token) << request.path;
+    }
   }
 }
 
