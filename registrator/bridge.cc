@@ -410,7 +410,7 @@ void Bridge::RetryDueNow() {
   earliest_retry_ = earliest;
 }
 
-bool Bridge::IsThisHostsId(absl::string_view id, std::string* container_name) const {
+bool Bridge::IsThisHostsId(absl::string_view id) const {
   // Upstream's pattern: ^(.+?):([a-zA-Z0-9][a-zA-Z0-9_.-]+):[0-9]+(?::udp)?$ with group 1 ==
   // this hostname.
   if (config_.hostname.empty() || !absl::StartsWith(id, config_.hostname) ||
@@ -430,7 +430,6 @@ bool Bridge::IsThisHostsId(absl::string_view id, std::string* container_name) co
   }
   if (!absl::ascii_isalnum(static_cast<unsigned char>(name[0]))) return false;
   if (!std::all_of(name.begin(), name.end(), IsContainerNameChar)) return false;
-  if (container_name != nullptr) *container_name = std::string(name);
   return true;
 }
 
@@ -497,8 +496,7 @@ absl::Status Bridge::SyncNow(absl::Duration timeout) {
     // Cleanup only from a complete picture: every container reconciled, none failing inspect.
     if (config_.cleanup && idle && inspect_retry_.empty()) {
       for (auto it = backend_snapshot_.begin(); it != backend_snapshot_.end();) {
-        std::string container_name;
-        if (!entries_.contains(it->first) && IsThisHostsId(it->first, &container_name)) {
+        if (!entries_.contains(it->first) && IsThisHostsId(it->first)) {
           Service service;
           service.id = it->first;
           dangling.push_back(std::move(service));

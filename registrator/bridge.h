@@ -153,7 +153,9 @@ class Bridge : public docker::EventSink {
   absl::Status RunResync();
   bool WaitUntilDrained(absl::Duration timeout, bool include_resync);
   void DeregisterAll();
-  bool IsThisHostsId(absl::string_view id, std::string* container_name) const;
+  // Upstream's pattern for IDs registrator generated on this host: the only ones -cleanup
+  // may remove.
+  bool IsThisHostsId(absl::string_view id) const;
   absl::Time Now() const;
 
   docker::DockerApi* const docker_;
