@@ -10,6 +10,7 @@
 #include <httplib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -192,24 +193,44 @@ class FakeEngine {
   std::shared_ptr<const std::string> list_body_ ABSL_GUARDED_BY(mu_);
 };
 
-// Sums the time spent in calls, for "where the time goes".
+// CPU time of the calling thread, in nanoseconds.
+int64_t ThreadCpuNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Sums the wall and CPU time spent in calls on the calling threads, for "where the time goes":
+// wall minus CPU is waiting (for the server's answer, or for a core).
 struct CallTimer {
   std::atomic<int64_t> calls{0};
   std::atomic<int64_t> nanos{0};
-  void Add(absl::Duration d) {
+  std::atomic<int64_t> cpu_nanos{0};
+
+  // Times one call of `f` on this thread.
+  template <typename F>
+  auto Time(F&& f) {
+    const absl::Time start = absl::Now();
+    const int64_t cpu_start = ThreadCpuNanos();
+    auto result = f();
+    cpu_nanos.fetch_add(ThreadCpuNanos() - cpu_start, std::memory_order_relaxed);
+    nanos.fetch_add(absl::ToInt64Nanoseconds(absl::Now() - start), std::memory_order_relaxed);
     calls.fetch_add(1, std::memory_order_relaxed);
-    nanos.fetch_add(absl::ToInt64Nanoseconds(d), std::memory_order_relaxed);
+    return result;
   }
   void Reset() {
     calls = 0;
     nanos = 0;
+    cpu_nanos = 0;
   }
   std::string Summary(absl::Duration wall) const {
     const int64_t n = calls.load();
     const double total_s = nanos.load() / 1e9;
-    return absl::StrFormat("%lld calls, %.0f us/call, %.2f thread-s (%.1fx wall)",
-                           static_cast<long long>(n), n ? total_s * 1e6 / n : 0.0, total_s,
-                           total_s / std::max(1e-9, absl::ToDoubleSeconds(wall)));
+    const double cpu_s = cpu_nanos.load() / 1e9;
+    return absl::StrFormat(
+        "%6lld calls, %5.0f us/call (caller CPU %4.0f us/call), %.2f thread-s (%.1fx wall)",
+        static_cast<long long>(n), n ? total_s * 1e6 / n : 0.0, n ? cpu_s * 1e6 / n : 0.0, total_s,
+        total_s / std::max(1e-9, absl::ToDoubleSeconds(wall)));
   }
 };
 
@@ -221,16 +242,10 @@ class TimedDocker : public docker::DockerApi {
   absl::StatusOr<docker::Version> GetVersion() override { return inner_->GetVersion(); }
   absl::StatusOr<std::vector<docker::ContainerSummary>> ListContainers(
       bool all, absl::string_view status_filter) override {
-    const absl::Time start = absl::Now();
-    auto result = inner_->ListContainers(all, status_filter);
-    list.Add(absl::Now() - start);
-    return result;
+    return list.Time([&] { return inner_->ListContainers(all, status_filter); });
   }
   absl::StatusOr<docker::Container> InspectContainer(absl::string_view id) override {
-    const absl::Time start = absl::Now();
-    auto result = inner_->InspectContainer(id);
-    inspect.Add(absl::Now() - start);
-    return result;
+    return inspect.Time([&] { return inner_->InspectContainer(id); });
   }
   CallTimer list, inspect;
 
@@ -245,10 +260,8 @@ class TimedAdapter : public RegistryAdapter {
   explicit TimedAdapter(std::unique_ptr<RegistryAdapter> inner) : inner_(std::move(inner)) {}
   absl::Status Ping() override { return inner_->Ping(); }
   absl::Status Register(const Service& service) override {
-    const absl::Time start = absl::Now();
-    absl::Status status = inner_->Register(service);
+    absl::Status status = reg.Time([&] { return inner_->Register(service); });
     const absl::Time now = absl::Now();
-    reg.Add(now - start);
     if (status.ok()) {
       absl::MutexLock lock(&mu_);
       registered_at_[service.id] = now;
@@ -261,10 +274,7 @@ class TimedAdapter : public RegistryAdapter {
     return inner_->Refresh(services);
   }
   absl::StatusOr<std::vector<RegisteredService>> Services() override {
-    const absl::Time start = absl::Now();
-    auto result = inner_->Services();
-    list.Add(absl::Now() - start);
-    return result;
+    return list.Time([&] { return inner_->Services(); });
   }
   std::string Fingerprint(const Service& service) const override {
     return inner_->Fingerprint(service);
@@ -321,10 +331,7 @@ struct Rig {
     bridge = std::make_unique<Bridge>(
         docker.get(), adapter.get(),
         [config, this](const docker::Container& c) {
-          const absl::Time start = absl::Now();
-          std::vector<Service> services = DeriveServices(c, config).services;
-          derive.Add(absl::Now() - start);
-          return services;
+          return derive.Time([&] { return DeriveServices(c, config).services; });
         },
         bridge_config);
     bridge->Start();
@@ -434,6 +441,8 @@ class Bench {
     const int samples = options_.latency;
     std::vector<double> micros;
     int missing = 0;
+    rig.ResetTimers();
+    const absl::Time start = absl::Now();
     for (int i = first; i < first + samples; ++i) {
       engine_->SetRunning(i, true);
       docker::Event event;
@@ -460,6 +469,7 @@ class Bench {
         "%.0f us (%d not registered)\n",
         samples, micros[micros.size() / 2], micros[micros.size() * 99 / 100], micros.back(),
         missing);
+    if (options_.breakdown) rig.PrintBreakdown(absl::Now() - start);
   }
 
  private:
