@@ -81,7 +81,9 @@ std::string ReadFile(const std::string& path) {
 // 0..total-1 are prepared; SetRunning(i) makes container i visible (listed and inspectable).
 class FakeEngine {
  public:
-  FakeEngine(const std::string& inspect_template, int total) {
+  // `httplib_defaults`: keep cpp-httplib's 8 server threads and 5 requests per connection (as
+  // the Consul stand-in does) instead of 32 threads and unlimited keep-alive.
+  FakeEngine(const std::string& inspect_template, int total, bool httplib_defaults) {
     // The sample's identity, replaced per container.
     const std::string sample_id =
         "d7fc15186570a5c8affd413e7e5e09cc9dea217d68a3292470e0cfdca36fde24";
@@ -101,9 +103,11 @@ class FakeEngine {
                                            R"("Status":"Up 1 second"})"));
     }
     server_.set_address_family(AF_UNIX);
-    server_.set_keep_alive_max_count(1000000);  // dockerd does not close kept-alive connections.
-    server_.set_keep_alive_timeout(1);          // Stop() waits for idle connections this long.
-    server_.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    server_.set_keep_alive_timeout(1);  // Stop() waits for idle connections this long.
+    if (!httplib_defaults) {
+      server_.set_keep_alive_max_count(1000000);  // dockerd does not close kept-alive connections.
+      server_.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    }
     server_.Get("/_ping", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("OK", "text/plain");
     });
@@ -364,6 +368,7 @@ struct Options {
   int latency = 1000;
   std::vector<int> workers = {4, 8, 16};
   bool breakdown = true;
+  bool engine_httplib_defaults = false;
 };
 
 class Bench {
@@ -506,6 +511,8 @@ Options ParseFlags(int argc, char** argv, std::string* sample_path) {
         options.workers.push_back(n);
       }
       ++i;
+    } else if (flag == "-engine-httplib-defaults") {
+      options.engine_httplib_defaults = true;
     } else if (flag == "-no-breakdown") {
       options.breakdown = false;
     } else if (flag == "-sample") {
@@ -514,7 +521,7 @@ Options ParseFlags(int argc, char** argv, std::string* sample_path) {
     } else {
       std::fprintf(stderr,
                    "usage: http_bench [-n N] [-burst N] [-latency N] [-workers 4,8,16] "
-                   "[-no-breakdown] [-sample inspect.json]\n");
+                   "[-no-breakdown] [-engine-httplib-defaults] [-sample inspect.json]\n");
       std::exit(2);
     }
   }
@@ -534,7 +541,7 @@ int Main(int argc, char** argv) {
 
   const int total = options.n + options.burst + options.latency;
   const absl::Time prepare_start = absl::Now();
-  FakeEngine engine(sample, total);
+  FakeEngine engine(sample, total, options.engine_httplib_defaults);
   if (absl::Status s = engine.Start(); !s.ok()) {
     std::fprintf(stderr, "fake engine: %s\n", std::string(s.message()).c_str());
     return 1;
