@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "registrator/common/host_port.h"
 #include "registrator/shell_split.h"
 
 namespace registrator {
@@ -161,12 +162,6 @@ int ProtocolRank(absl::string_view proto) {
 }
 
 bool IsIpv6(absl::string_view ip) { return ip.find(':') != absl::string_view::npos; }
-
-// "ip:port", with IPv6 addresses bracketed.
-std::string JoinHostPort(absl::string_view ip, int port) {
-  if (IsIpv6(ip)) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
 
 struct PortEntry {
   int port = 0;

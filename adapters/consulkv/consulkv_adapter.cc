@@ -10,32 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "adapters/consul/consul_http.h"
+#include "registrator/common/host_port.h"
 #include "registrator/common/http_client.h"
 #include "simdjson.h"
 
 namespace registrator {
 namespace {
-
-std::string HostPort(const std::string& ip, int port) {
-  if (absl::StrContains(ip, ':')) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
-
-// "ip:port" or "[v6]:port" back into its parts; false when it is neither.
-bool ParseHostPort(absl::string_view value, std::string* ip, int* port) {
-  size_t colon;
-  if (absl::StartsWith(value, "[")) {
-    const size_t close = value.find("]:");
-    if (close == absl::string_view::npos) return false;
-    *ip = std::string(value.substr(1, close - 1));
-    colon = close + 1;
-  } else {
-    colon = value.rfind(':');
-    if (colon == absl::string_view::npos) return false;
-    *ip = std::string(value.substr(0, colon));
-  }
-  return absl::SimpleAtoi(value.substr(colon + 1), port);
-}
 
 class ConsulKvAdapter : public RegistryAdapter {
  public:
@@ -56,7 +36,7 @@ class ConsulKvAdapter : public RegistryAdapter {
 
   absl::Status Register(const Service& service) override {
     absl::StatusOr<HttpResponse> response =
-        Send("PUT", KeyPath(service), HostPort(service.ip, service.port));
+        Send("PUT", KeyPath(service), JoinHostPort(service.ip, service.port));
     if (!response.ok()) return response.status();
     return consul::StatusFromResponse(*response, absl::StrCat("consulkv register ", Key(service)));
   }
@@ -105,7 +85,7 @@ class ConsulKvAdapter : public RegistryAdapter {
       RegisteredService registered;
       registered.service.name = std::string(rest.substr(0, slash));
       registered.service.id = std::string(rest.substr(slash + 1));
-      ParseHostPort(value, &registered.service.ip, &registered.service.port);
+      SplitHostPort(value, &registered.service.ip, &registered.service.port);
       registered.fingerprint = absl::StrCat(key, "=", value);
       result.push_back(std::move(registered));
     }
@@ -113,7 +93,7 @@ class ConsulKvAdapter : public RegistryAdapter {
   }
 
   std::string Fingerprint(const Service& service) const override {
-    return absl::StrCat(Key(service), "=", HostPort(service.ip, service.port));
+    return absl::StrCat(Key(service), "=", JoinHostPort(service.ip, service.port));
   }
 
  private:

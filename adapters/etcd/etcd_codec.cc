@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "registrator/common/host_port.h"
 #include "simdjson.h"
 
 namespace registrator::etcd {
@@ -63,14 +64,6 @@ bool GetBase64Field(const element& obj, const char* field, std::string* out) {
   if (err == simdjson::NO_SUCH_FIELD) return true;  // proto3 JSON leaves empty bytes out.
   if (err != simdjson::SUCCESS) return false;
   return absl::Base64Unescape(View(text), out);
-}
-
-bool ParsePort(absl::string_view text, int* port) {
-  int value = 0;
-  if (text.empty() || !absl::SimpleAtoi(text, &value) || value < 0 || value > 65535) return false;
-  if (!absl::ascii_isdigit(static_cast<unsigned char>(text[0]))) return false;
-  *port = value;
-  return true;
 }
 
 void CollectV2Leaves(const element& node, std::vector<KeyValue>* out) {
@@ -146,24 +139,10 @@ absl::StatusOr<std::string> SkydnsPrefix(absl::string_view domain) {
   return out;
 }
 
-std::string HostPortValue(const Service& service) {
-  if (absl::StrContains(service.ip, ':')) return absl::StrCat("[", service.ip, "]:", service.port);
-  return absl::StrCat(service.ip, ":", service.port);
-}
+std::string HostPortValue(const Service& service) { return JoinHostPort(service.ip, service.port); }
 
 bool ParseHostPortValue(absl::string_view value, std::string* ip, int* port) {
-  if (absl::StartsWith(value, "[")) {
-    const size_t close = value.find("]:");
-    if (close == absl::string_view::npos) return false;
-    *ip = std::string(value.substr(1, close - 1));
-    return ParsePort(value.substr(close + 2), port);
-  }
-  const size_t colon = value.rfind(':');
-  if (colon == absl::string_view::npos) return false;
-  absl::string_view host = value.substr(0, colon);
-  if (absl::StrContains(host, ':')) return false;  // Unbracketed IPv6 is ambiguous.
-  *ip = std::string(host);
-  return ParsePort(value.substr(colon + 1), port);
+  return SplitHostPort(value, ip, port);
 }
 
 std::string SkydnsValue(const Service& service) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "registrator/common/host_port.h"
 #include "registrator/common/json.h"
 #include "simdjson.h"
 
@@ -134,36 +135,15 @@ absl::StatusOr<ZnodeBody> DecodeBody(absl::string_view data) {
   return body;
 }
 
-std::string NodeName(absl::string_view ip, int port) {
-  if (ip.find(':') != absl::string_view::npos) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
+std::string NodeName(absl::string_view ip, int port) { return JoinHostPort(ip, port); }
 
 absl::StatusOr<std::pair<std::string, int>> ParseNodeName(absl::string_view node) {
-  const auto bad = [&] {
+  std::pair<std::string, int> address;
+  if (!SplitHostPort(node, &address.first, &address.second)) {
     return absl::InvalidArgumentError(
         absl::StrCat("znode name \"", node, "\" is not <ip>:<port> or [<ipv6>]:<port>"));
-  };
-  absl::string_view ip;
-  absl::string_view port_text;
-  if (!node.empty() && node.front() == '[') {
-    const size_t close = node.find("]:");
-    if (close == absl::string_view::npos) return bad();
-    ip = node.substr(1, close - 1);
-    port_text = node.substr(close + 2);
-  } else {
-    const size_t colon = node.rfind(':');
-    if (colon == absl::string_view::npos) return bad();
-    ip = node.substr(0, colon);
-    if (ip.find(':') != absl::string_view::npos) return bad();
-    port_text = node.substr(colon + 1);
   }
-  int port = 0;
-  if (port_text.empty() || !absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535 ||
-      port_text.front() == '+' || port_text.front() == '-') {
-    return bad();
-  }
-  return std::make_pair(std::string(ip), port);
+  return address;
 }
 
 }  // namespace registrator::zookeeper

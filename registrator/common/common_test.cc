@@ -1,6 +1,7 @@
 // Unit tests for the small shared pieces: JSON string escaping, log levels, backoff.
 #include "gtest/gtest.h"
 #include "registrator/common/backoff.h"
+#include "registrator/common/host_port.h"
 #include "registrator/common/json.h"
 #include "registrator/common/log.h"
 
@@ -62,6 +63,26 @@ TEST(BackoffTest, NeverOverflowsAfterManyAttempts) {
   const absl::Duration d = backoff.Next();
   EXPECT_LE(d, absl::Seconds(5));
   EXPECT_GE(d, absl::Seconds(4));
+}
+
+TEST(HostPortTest, JoinsWithBracketsForIpv6AndSplitsBack) {
+  EXPECT_EQ(JoinHostPort("10.0.0.5", 80), "10.0.0.5:80");
+  EXPECT_EQ(JoinHostPort("fd00::5", 8080), "[fd00::5]:8080");
+  std::string ip;
+  int port = 0;
+  ASSERT_TRUE(SplitHostPort("10.0.0.5:80", &ip, &port));
+  EXPECT_EQ(ip, "10.0.0.5");
+  EXPECT_EQ(port, 80);
+  ASSERT_TRUE(SplitHostPort("[fd00::5]:8080", &ip, &port));
+  EXPECT_EQ(ip, "fd00::5");
+  EXPECT_EQ(port, 8080);
+  ASSERT_TRUE(SplitHostPort("host:0", &ip, &port));
+  EXPECT_EQ(port, 0);
+  for (const char* bad :
+       {"", "x", "10.0.0.5", "10.0.0.5:", "10.0.0.5:x", "10.0.0.5:70000", "fd00::5:80",
+        "[fd00::5]80", "[fd00::5]:", "a:-1", "a:+80", "a:99999999999999999999"}) {
+    EXPECT_FALSE(SplitHostPort(bad, &ip, &port)) << bad;
+  }
 }
 
 }  // namespace
