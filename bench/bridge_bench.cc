@@ -17,11 +17,11 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "docker_client/decode.h"
+#include "docker_client/fake_docker.h"
 #include "registrator/bridge.h"
 #include "registrator/common/log.h"
 #include "registrator/derive.h"
-#include "testing/fake_adapter.h"
-#include "testing/fake_docker.h"
+#include "registrator/model/fake_adapter.h"
 
 namespace registrator {
 namespace {
@@ -46,7 +46,7 @@ std::string ReadFile(const std::string& path) {
 }
 
 // A backend that records when each service was registered, for latency.
-class TimingAdapter : public testing::FakeAdapter {
+class TimingAdapter : public fakes::FakeAdapter {
  public:
   absl::Status Register(const Service& service) override {
     const absl::Time now = absl::Now();
@@ -97,7 +97,7 @@ class Bench {
   }
 
   void Startup(int n) {
-    testing::FakeDocker docker;
+    fakes::FakeDocker docker;
     TimingAdapter adapter;
     for (int i = 0; i < n; ++i) docker.Put(MakeContainer(i));
     const long rss_before = MemoryKiB().first;
@@ -122,7 +122,7 @@ class Bench {
   }
 
   void Burst(int n) {
-    testing::FakeDocker docker;
+    fakes::FakeDocker docker;
     TimingAdapter adapter;
     auto bridge = NewBridge(&docker, &adapter);
     bridge->SyncNow().IgnoreError();
@@ -143,7 +143,7 @@ class Bench {
   }
 
   void Latency(int samples) {
-    testing::FakeDocker docker;
+    fakes::FakeDocker docker;
     TimingAdapter adapter;
     auto bridge = NewBridge(&docker, &adapter);
     bridge->SyncNow().IgnoreError();
@@ -169,7 +169,7 @@ class Bench {
   }
 
   void Cycles(int cycles) {
-    testing::FakeDocker docker;
+    fakes::FakeDocker docker;
     TimingAdapter adapter;
     auto bridge = NewBridge(&docker, &adapter);
     bridge->SyncNow().IgnoreError();

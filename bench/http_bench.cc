@@ -185,7 +185,7 @@ class FakeEngine {
     return list_body_;
   }
 
-  testing::TempDir dir_{"hb"};
+  fakes::TempDir dir_{"hb"};
   const std::string socket_path_ = dir_.path() + "/docker.sock";
   std::vector<std::string> ids_;
   std::vector<std::string> inspect_;
@@ -307,7 +307,7 @@ class TimedAdapter : public RegistryAdapter {
 
 // One bridge with its own stand-in, clients and adapters, over the shared engine.
 struct Rig {
-  testing::ConsulStandin consul;
+  fakes::ConsulStandin consul;
   std::unique_ptr<docker::DockerClient> docker_client;
   std::unique_ptr<TimedDocker> docker;
   std::unique_ptr<TimedAdapter> adapter;

@@ -202,7 +202,7 @@ TEST_F(DockerClientTest, InspectErrors) {
 }
 
 TEST(DockerClientUnreachable, TransportFailuresAreUnavailableAndNegotiationRetries) {
-  testing::TempDir dir("fdk");
+  fakes::TempDir dir("fdk");
   const std::string socket = dir.path() + "/missing.sock";
   absl::StatusOr<std::unique_ptr<DockerClient>> c = DockerClient::ForHost("unix://" + socket);
   ASSERT_TRUE(c.ok()) << c.status();

@@ -101,7 +101,7 @@ absl::Status FakeDockerServer::Start() {
     return absl::InternalError(absl::StrCat("fake dockerd: cannot bind ", socket_path_));
   }
   thread_ = std::thread([this] { server_.listen_after_bind(); });
-  if (!testing::WaitFor([this] { return server_.is_running(); }, absl::Seconds(10))) {
+  if (!fakes::WaitFor([this] { return server_.is_running(); }, absl::Seconds(10))) {
     return absl::DeadlineExceededError("fake dockerd did not start");
   }
   return absl::OkStatus();

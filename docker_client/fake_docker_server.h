@@ -60,7 +60,7 @@ class FakeDockerServer {
   };
   static std::string StripVersion(const std::string& path);
 
-  testing::TempDir dir_{"fdk"};
+  fakes::TempDir dir_{"fdk"};
   std::string socket_path_;
   httplib::Server server_;
   std::thread thread_;

@@ -23,10 +23,10 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "adapters/registry_adapter.h"
 #include "docker_client/docker_api.h"
 #include "docker_client/types.h"
-#include "registrator/service.h"
+#include "registrator/model/registry_adapter.h"
+#include "registrator/model/service.h"
 
 namespace registrator {
 

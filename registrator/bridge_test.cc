@@ -7,17 +7,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "docker_client/fake_docker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/fake_adapter.h"
-#include "testing/fake_docker.h"
+#include "registrator/model/fake_adapter.h"
 
 namespace registrator {
 namespace {
 
+using fakes::FakeAdapter;
+using fakes::FakeDocker;
 using ::testing::ElementsAre;
-using testing::FakeAdapter;
-using testing::FakeDocker;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 

@@ -48,7 +48,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "docker_client/types.h"
-#include "registrator/service.h"
+#include "registrator/model/service.h"
 #include "registrator/tags_template.h"  // ValidateTagsTemplate(), for startup checks of -tags.
 
 namespace registrator {

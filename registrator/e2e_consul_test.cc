@@ -27,15 +27,15 @@
 namespace registrator {
 namespace {
 
-using testing::ConsulStandin;
-using testing::ConsulStandinOptions;
-using testing::DockerdFixture;
-using testing::FreeLoopbackPort;
-using testing::LocalHostname;
-using testing::RecordedRequest;
-using testing::RegistratorProcess;
-using testing::TempDir;
-using testing::WaitFor;
+using fakes::ConsulStandin;
+using fakes::ConsulStandinOptions;
+using fakes::DockerdFixture;
+using fakes::FreeLoopbackPort;
+using fakes::LocalHostname;
+using fakes::RecordedRequest;
+using fakes::RegistratorProcess;
+using fakes::TempDir;
+using fakes::WaitFor;
 
 // The adapter adds Meta "registrator-check" (a hash of the checks part of the body) to every
 // service with a check; expected bodies are written without it and get it here, computed from
@@ -368,11 +368,11 @@ TEST_F(ConsulEndToEndTest, RetryAttemptsWaitForTheAgentAtStart) {
 
   // No retries: exits 1 right away.
   std::string output;
-  EXPECT_EQ(testing::RunCommand(
-                absl::StrCat(testing::RegistratorBinaryPath(),
-                             " -retry-attempts 0 consul://127.0.0.1:", agent_port, " 2>&1"),
-                &output),
-            1)
+  EXPECT_EQ(
+      fakes::RunCommand(absl::StrCat(fakes::RegistratorBinaryPath(),
+                                     " -retry-attempts 0 consul://127.0.0.1:", agent_port, " 2>&1"),
+                        &output),
+      1)
       << output;
 
   // Forever: waits until the agent is there, then registers.
@@ -440,7 +440,7 @@ TEST_F(ConsulEndToEndTest, OnSuccessWithTtlLetsTheKeptServicesCheckGoCritical) {
 
 TEST_F(ConsulEndToEndTest, CleanupRemovesThisHostsDanglingServiceOnly) {
   auto seed = [&](const std::string& id) {
-    testing::StandinReply reply = consul_->Handle(
+    fakes::StandinReply reply = consul_->Handle(
         "PUT", kRegisterPath, {},
         absl::StrCat("{\"ID\":\"", id, "\",\"Name\":\"x\",\"Address\":\"127.0.0.1\",\"Port\":1}"),
         {});

@@ -28,13 +28,13 @@
 namespace registrator {
 namespace {
 
-using testing::DockerdFixture;
-using testing::EtcdFixture;
-using testing::FreeLoopbackPort;
-using testing::LocalHostname;
-using testing::RegistratorProcess;
-using testing::RegistratorResyncCount;
-using testing::WaitFor;
+using fakes::DockerdFixture;
+using fakes::EtcdFixture;
+using fakes::FreeLoopbackPort;
+using fakes::LocalHostname;
+using fakes::RegistratorProcess;
+using fakes::RegistratorResyncCount;
+using fakes::WaitFor;
 
 // One key as etcdctl reads it.
 struct EtcdKey {
@@ -460,7 +460,7 @@ TEST_F(EtcdEndToEndTest, RecreatedContainerWithTheSameNameEndsUpRegistered) {
 
 // etcd2:// against a server with the v2 API on: per-key TTLs, read back with the v2 keys API.
 TEST_F(EtcdEndToEndTest, Etcd2ApiRegistersWithAKeyTtlThatExpiresAfterAKill) {
-  testing::EtcdFixtureOptions options;
+  fakes::EtcdFixtureOptions options;
   options.enable_v2 = true;
   absl::StatusOr<std::unique_ptr<EtcdFixture>> v2 = EtcdFixture::Start(options);
   ASSERT_TRUE(v2.ok()) << v2.status();
@@ -473,7 +473,7 @@ TEST_F(EtcdEndToEndTest, Etcd2ApiRegistersWithAKeyTtlThatExpiresAfterAKill) {
   std::string answer;
   auto read = [&] {
     answer.clear();
-    return testing::RunCommand(absl::StrCat("curl -sf '", url, "'"), &answer) == 0;
+    return fakes::RunCommand(absl::StrCat("curl -sf '", url, "'"), &answer) == 0;
   };
   ASSERT_TRUE(WaitFor(read, absl::Seconds(20))) << url;
   EXPECT_TRUE(absl::StrContains(answer, absl::StrCat("\"value\":\"127.0.0.1:", port, "\"")))

@@ -19,10 +19,10 @@
 namespace registrator {
 namespace {
 
-using testing::DockerdFixture;
-using testing::LocalHostname;
-using testing::RegistratorBinaryPath;
-using testing::RegistratorProcess;
+using fakes::DockerdFixture;
+using fakes::LocalHostname;
+using fakes::RegistratorBinaryPath;
+using fakes::RegistratorProcess;
 
 class LogEndToEndTest : public ::testing::Test {
  protected:
@@ -113,19 +113,18 @@ TEST_F(LogEndToEndTest, RecoversWhenDockerRestarts) {
 
 TEST_F(LogEndToEndTest, BadCommandLinesExitTwo) {
   std::string output;
-  EXPECT_EQ(testing::RunCommand(absl::StrCat(RegistratorBinaryPath(), " 2>&1"), &output), 2);
+  EXPECT_EQ(fakes::RunCommand(absl::StrCat(RegistratorBinaryPath(), " 2>&1"), &output), 2);
   EXPECT_THAT(output, ::testing::HasSubstr("Missing required argument for registry URI"));
   output.clear();
-  EXPECT_EQ(
-      testing::RunCommand(absl::StrCat(RegistratorBinaryPath(), " log:// extra 2>&1"), &output), 2);
+  EXPECT_EQ(fakes::RunCommand(absl::StrCat(RegistratorBinaryPath(), " log:// extra 2>&1"), &output),
+            2);
   EXPECT_THAT(output, ::testing::HasSubstr("Extra unparsed arguments"));
   output.clear();
-  EXPECT_EQ(testing::RunCommand(
-                absl::StrCat(RegistratorBinaryPath(), " -tags '{{.Bad' log:// 2>&1"), &output),
+  EXPECT_EQ(fakes::RunCommand(absl::StrCat(RegistratorBinaryPath(), " -tags '{{.Bad' log:// 2>&1"),
+                              &output),
             2);
   output.clear();
-  EXPECT_EQ(testing::RunCommand(absl::StrCat(RegistratorBinaryPath(), " nope://x 2>&1"), &output),
-            1);
+  EXPECT_EQ(fakes::RunCommand(absl::StrCat(RegistratorBinaryPath(), " nope://x 2>&1"), &output), 1);
   EXPECT_THAT(output, ::testing::HasSubstr("unrecognized adapter"));
 }
 

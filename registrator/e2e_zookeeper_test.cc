@@ -26,13 +26,13 @@
 namespace registrator {
 namespace {
 
-using testing::DockerdFixture;
-using testing::FreeLoopbackPort;
-using testing::LocalHostname;
-using testing::RegistratorProcess;
-using testing::RegistratorResyncCount;
-using testing::WaitFor;
-using testing::ZookeeperServer;
+using fakes::DockerdFixture;
+using fakes::FreeLoopbackPort;
+using fakes::LocalHostname;
+using fakes::RegistratorProcess;
+using fakes::RegistratorResyncCount;
+using fakes::WaitFor;
+using fakes::ZookeeperServer;
 
 // A plain synchronous client handle for reading back and seeding.
 class RawZk {

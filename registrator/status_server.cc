@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "registrator/common/log.h"
-#include "registrator/service_json.h"
+#include "registrator/model/service_json.h"
 
 namespace registrator {
 namespace {

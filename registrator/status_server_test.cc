@@ -4,11 +4,11 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "docker_client/fake_docker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registrator/common/http_client.h"
-#include "testing/fake_adapter.h"
-#include "testing/fake_docker.h"
+#include "registrator/model/fake_adapter.h"
 
 namespace registrator {
 namespace {
@@ -63,8 +63,8 @@ class StatusServerTest : public ::testing::Test {
     return response.ok() ? *response : HttpResponse{};
   }
 
-  testing::FakeDocker docker_;
-  testing::FakeAdapter adapter_;
+  fakes::FakeDocker docker_;
+  fakes::FakeAdapter adapter_;
   std::unique_ptr<Bridge> bridge_;
   std::unique_ptr<StatusServer> server_;
   std::unique_ptr<HttpClient> client_;
@@ -109,8 +109,8 @@ TEST_F(StatusServerTest, HealthNeedsDockerAndBackend) {
 }
 
 TEST(StatusServerAddressTest, RejectsBadAddresses) {
-  testing::FakeDocker docker;
-  testing::FakeAdapter adapter;
+  fakes::FakeDocker docker;
+  fakes::FakeAdapter adapter;
   Bridge bridge(&docker, &adapter, OnePerPort, BridgeConfig{});
   for (const char* bad : {"", "9090", "127.0.0.1:x", "127.0.0.1:70000"}) {
     StatusServer server(&bridge, nullptr);

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "registrator/common/http_client.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 absl::StatusOr<std::unique_ptr<EtcdFixture>> EtcdFixture::Start(EtcdFixtureOptions options) {
   absl::Status last;
@@ -150,4 +150,4 @@ int EtcdFixture::Etcdctl(const std::string& args, std::string* output) const {
       output);
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

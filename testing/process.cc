@@ -19,7 +19,7 @@
 
 extern char** environ;
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 ChildProcess::~ChildProcess() { Stop(absl::Seconds(5)); }
 
@@ -191,4 +191,4 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -13,7 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 ZookeeperServer::ZookeeperServer(const Options& options) : options_(options), dir_("zk") {}
 
@@ -162,4 +162,4 @@ std::string ZookeeperServer::Log() const {
   return ReadFileOrEmpty(absl::StrCat(dir_.path(), "/zk.log"));
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -10,9 +10,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "adapters/backend_uri.h"
 #include "registrator/common/http_client.h"
 #include "registrator/common/json.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 
 namespace registrator::consul {
 

@@ -14,7 +14,7 @@
 namespace registrator {
 namespace {
 
-using ::registrator::testing::ConsulStandin;
+using ::registrator::fakes::ConsulStandin;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -138,7 +138,7 @@ TEST(ConsulKvAclTest, TokenIsSentAndMissingTokenIsPermissionDenied) {
 }
 
 TEST(ConsulKvUnixTest, SocketPathThenPrefix) {
-  registrator::testing::TempDir dir("ckv");
+  registrator::fakes::TempDir dir("ckv");
   const std::string socket = dir.path() + "/consul.sock";
   ConsulStandin standin;
   ASSERT_TRUE(standin.ListenUnix(socket).ok());
@@ -152,7 +152,7 @@ TEST(ConsulKvUnixTest, SocketPathThenPrefix) {
 }
 
 TEST(ConsulKvDownTest, UnreachableIsUnavailableAndFactoryValidates) {
-  const int port = registrator::testing::FreeLoopbackPort();
+  const int port = registrator::fakes::FreeLoopbackPort();
   auto adapter = MakeAdapter(absl::StrCat("consulkv://127.0.0.1:", port, "/p"));
   EXPECT_EQ(adapter->Ping().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(adapter->Register(MakeService("h:c:1", "svc", "1.2.3.4", 1)).code(),

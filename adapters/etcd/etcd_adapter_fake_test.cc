@@ -13,8 +13,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "adapters/backend_uri.h"
 #include "adapters/etcd/etcd_adapter.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 #include "testing/process.h"
 
 namespace registrator {
@@ -49,7 +50,7 @@ class FakeEtcd {
     server_.Delete(".*", handler);
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    testing::WaitFor([this] { return server_.is_running(); }, absl::Seconds(5));
+    fakes::WaitFor([this] { return server_.is_running(); }, absl::Seconds(5));
   }
   ~FakeEtcd() {
     server_.stop();

@@ -13,24 +13,25 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "adapters/backend_uri.h"
 #include "adapters/etcd/etcd_codec.h"
 #include "registrator/common/http_client.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
 
 namespace registrator {
 namespace {
 
-using ::registrator::testing::EtcdFixture;
-using ::registrator::testing::WaitFor;
+using ::registrator::fakes::EtcdFixture;
+using ::registrator::fakes::WaitFor;
 
 EtcdFixture* g_etcd = nullptr;
 
 class EtcdEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
-    testing::EtcdFixtureOptions options;
+    fakes::EtcdFixtureOptions options;
     options.enable_v2 = true;
     auto started = EtcdFixture::Start(options);
     ASSERT_TRUE(started.ok()) << started.status();
@@ -467,7 +468,7 @@ TEST(EtcdV2, TtlRefreshKeepsLiveKeysAndLetsOthersExpire) {
 }
 
 TEST(EtcdEndpoints, FailsOverToTheNextEndpoint) {
-  const int dead_port = testing::FreeLoopbackPort();
+  const int dead_port = fakes::FreeLoopbackPort();
   auto adapter = MakeAdapter(
       absl::StrCat("etcd3://127.0.0.1:", dead_port, ",", g_etcd->endpoint(), "/failover"));
   ASSERT_TRUE(adapter->Ping().ok()) << adapter->Ping();
@@ -549,7 +550,7 @@ TEST(EtcdAuth, AuthenticatesAndReauthenticatesAfterRestart) {
 }
 
 TEST(EtcdTls, EtcdctlVariablesSwitchToHttpsWithClientCertificates) {
-  testing::EtcdFixtureOptions tls_options;
+  fakes::EtcdFixtureOptions tls_options;
   tls_options.tls = true;
   auto started = EtcdFixture::Start(tls_options);
   ASSERT_TRUE(started.ok()) << started.status();

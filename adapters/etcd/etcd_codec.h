@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "registrator/common/json.h"
-#include "registrator/service.h"
+#include "registrator/model/service.h"
 
 namespace registrator::etcd {
 

@@ -4,8 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
-#include "adapters/backend_uri.h"
 #include "adapters/etcd/etcd_adapter.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 
 namespace registrator::etcd {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "registrator/common/json.h"
-#include "registrator/service_json.h"
+#include "registrator/model/service_json.h"
 
 namespace registrator {
 namespace {

@@ -13,8 +13,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "adapters/backend_uri.h"
-#include "adapters/registry_adapter.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
+#include "registrator/model/registry_adapter.h"
 
 namespace registrator {
 

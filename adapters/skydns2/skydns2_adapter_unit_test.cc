@@ -1,8 +1,9 @@
 // Unit tests (no server) for the skydns2 factory: URI validation and the exact key/value layout.
 #include <gtest/gtest.h>
 
-#include "adapters/backend_uri.h"
 #include "adapters/skydns2/skydns2_adapter.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 
 namespace registrator {
 namespace {

@@ -16,17 +16,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "adapters/backend_uri.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 #include "testing/process.h"
 #include "testing/zookeeper_fixture.h"
 
 namespace registrator {
 namespace {
 
-using ::registrator::testing::WaitFor;
-using ::registrator::testing::ZookeeperServer;
+using ::registrator::fakes::WaitFor;
+using ::registrator::fakes::ZookeeperServer;
 using ::testing::UnorderedElementsAre;
 
 // A plain synchronous client handle, for reading back and for meddling behind the adapter's back.
@@ -473,7 +474,7 @@ TEST_F(ZookeeperAdapterTest, DigestAuthCreatesNodesOnlyItsUserCanRead) {
 
 TEST(ZookeeperUnreachableTest, NoServerMeansUnavailableNotAHang) {
   zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
-  const int port = testing::FreeLoopbackPort();  // Nobody listens there.
+  const int port = fakes::FreeLoopbackPort();  // Nobody listens there.
   absl::StatusOr<BackendUri> uri =
       ParseBackendUri(absl::StrCat("zookeeper://127.0.0.1:", port, "/base"));
   ASSERT_TRUE(uri.ok());

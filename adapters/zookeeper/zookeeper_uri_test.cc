@@ -2,9 +2,10 @@
 // not touch the network, so an address nobody listens on is fine).
 #include <functional>
 
-#include "adapters/backend_uri.h"
 #include "adapters/zookeeper/zookeeper_adapter.h"
 #include "gtest/gtest.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 
 namespace registrator {
 namespace {

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 absl::Status MakeTestCertificates(const std::string& dir) {
   // EC keys: generated in milliseconds, unlike RSA.
@@ -26,4 +26,4 @@ absl::Status MakeTestCertificates(const std::string& dir) {
   return absl::OkStatus();
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

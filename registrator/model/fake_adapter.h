@@ -1,7 +1,7 @@
 // An in-memory backend for the bridge's unit tests and benchmarks: holds entries by ID,
 // counts every write, and can fail on demand.
-#ifndef TESTING_FAKE_ADAPTER_H_
-#define TESTING_FAKE_ADAPTER_H_
+#ifndef REGISTRATOR_MODEL_FAKE_ADAPTER_H_
+#define REGISTRATOR_MODEL_FAKE_ADAPTER_H_
 
 #include <functional>
 #include <map>
@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "adapters/registry_adapter.h"
+#include "registrator/model/registry_adapter.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 class FakeAdapter : public RegistryAdapter {
  public:
@@ -141,6 +141,6 @@ class FakeAdapter : public RegistryAdapter {
   std::vector<std::string> last_refresh_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
-#endif  // TESTING_FAKE_ADAPTER_H_
+#endif  // REGISTRATOR_MODEL_FAKE_ADAPTER_H_

@@ -1,7 +1,7 @@
 // An in-memory Docker Engine for the bridge's unit tests and benchmarks: containers are set
 // directly, calls are counted, and failures can be injected.
-#ifndef TESTING_FAKE_DOCKER_H_
-#define TESTING_FAKE_DOCKER_H_
+#ifndef DOCKER_CLIENT_FAKE_DOCKER_H_
+#define DOCKER_CLIENT_FAKE_DOCKER_H_
 
 #include <map>
 #include <string>
@@ -12,7 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "docker_client/docker_api.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 class FakeDocker : public docker::DockerApi {
  public:
@@ -83,6 +83,6 @@ class FakeDocker : public docker::DockerApi {
   int lists_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
-#endif  // TESTING_FAKE_DOCKER_H_
+#endif  // DOCKER_CLIENT_FAKE_DOCKER_H_

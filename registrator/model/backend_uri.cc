@@ -1,4 +1,4 @@
-#include "adapters/backend_uri.h"
+#include "registrator/model/backend_uri.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"

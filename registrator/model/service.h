@@ -1,7 +1,7 @@
 // The service model: what registrator registers in a backend for one published port of one
 // container. Produced by the derivation (registrator/derive.h), consumed by the adapters.
-#ifndef REGISTRATOR_SERVICE_H_
-#define REGISTRATOR_SERVICE_H_
+#ifndef REGISTRATOR_MODEL_SERVICE_H_
+#define REGISTRATOR_MODEL_SERVICE_H_
 
 #include <string>
 #include <utility>
@@ -55,4 +55,4 @@ struct Service {
 
 }  // namespace registrator
 
-#endif  // REGISTRATOR_SERVICE_H_
+#endif  // REGISTRATOR_MODEL_SERVICE_H_

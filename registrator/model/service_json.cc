@@ -1,4 +1,4 @@
-#include "registrator/service_json.h"
+#include "registrator/model/service_json.h"
 
 #include "absl/strings/str_cat.h"
 #include "registrator/common/json.h"

@@ -1,10 +1,10 @@
 // One JSON rendering of a Service, shared by the log:// backend and the /services endpoint.
-#ifndef REGISTRATOR_SERVICE_JSON_H_
-#define REGISTRATOR_SERVICE_JSON_H_
+#ifndef REGISTRATOR_MODEL_SERVICE_JSON_H_
+#define REGISTRATOR_MODEL_SERVICE_JSON_H_
 
 #include <string>
 
-#include "registrator/service.h"
+#include "registrator/model/service.h"
 
 namespace registrator {
 
@@ -14,4 +14,4 @@ std::string ServiceJsonMembers(const Service& service);
 
 }  // namespace registrator
 
-#endif  // REGISTRATOR_SERVICE_JSON_H_
+#endif  // REGISTRATOR_MODEL_SERVICE_JSON_H_

@@ -1,7 +1,7 @@
 // The one interface every backend implements. The bridge calls it from worker threads, never
 // while holding its own locks; implementations must be thread-safe.
-#ifndef ADAPTERS_REGISTRY_ADAPTER_H_
-#define ADAPTERS_REGISTRY_ADAPTER_H_
+#ifndef REGISTRATOR_MODEL_REGISTRY_ADAPTER_H_
+#define REGISTRATOR_MODEL_REGISTRY_ADAPTER_H_
 
 #include <functional>
 #include <string>
@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "registrator/service.h"
+#include "registrator/model/service.h"
 
 namespace registrator {
 
@@ -49,4 +49,4 @@ class RegistryAdapter {
 
 }  // namespace registrator
 
-#endif  // ADAPTERS_REGISTRY_ADAPTER_H_
+#endif  // REGISTRATOR_MODEL_REGISTRY_ADAPTER_H_

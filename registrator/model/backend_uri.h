@@ -1,8 +1,7 @@
 // Parses the registry URI given on the command line: <scheme>://[user:pass@]<hosts>[/<path>].
-#ifndef ADAPTERS_BACKEND_URI_H_
-#define ADAPTERS_BACKEND_URI_H_
+#ifndef REGISTRATOR_MODEL_BACKEND_URI_H_
+#define REGISTRATOR_MODEL_BACKEND_URI_H_
 
-#include <map>
 #include <string>
 #include <vector>
 
@@ -23,20 +22,6 @@ struct BackendUri {
 // ("consul-unix:///run/consul.sock" -> host "", path "/run/consul.sock").
 absl::StatusOr<BackendUri> ParseBackendUri(absl::string_view uri);
 
-// Settings every adapter may need, filled by main from flags and the environment.
-struct AdapterOptions {
-  std::string hostname;  // This Docker host's name: the first part of every service ID.
-  int ttl = 0;
-  int ttl_refresh = 0;
-  // The process environment (CONSUL_HTTP_TOKEN, ETCDCTL_CACERT, ...), injected for tests.
-  std::map<std::string, std::string> env;
-
-  std::string Env(const std::string& key) const {
-    auto it = env.find(key);
-    return it == env.end() ? std::string() : it->second;
-  }
-};
-
 }  // namespace registrator
 
-#endif  // ADAPTERS_BACKEND_URI_H_
+#endif  // REGISTRATOR_MODEL_BACKEND_URI_H_

@@ -24,13 +24,14 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "adapters/adapter_factory.h"
-#include "adapters/backend_uri.h"
 #include "adapters/etcd/etcd_codec.h"
 #include "adapters/zookeeper/znode.h"
 #include "docker_client/decode.h"
 #include "registrator/common/json.h"
 #include "registrator/config.h"
-#include "registrator/service.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
+#include "registrator/model/service.h"
 #include "simdjson.h"
 
 namespace registrator {
