@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "registrator/common/log.h"
 #include "registrator/model/service_json.h"
@@ -19,9 +20,11 @@ void AppendCounter(std::string* out, const char* name, const char* help, uint64_
                   " ", value, "\n");
 }
 
+// Full precision: absl::StrCat prints doubles with 6 significant digits, which would round a
+// Unix timestamp by up to ~5,000 s.
 void AppendGauge(std::string* out, const char* name, const char* help, double value) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ", value,
-                  "\n");
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ",
+                  absl::StrFormat("%.17g", value), "\n");
 }
 
 }  // namespace
@@ -82,15 +85,25 @@ void StatusServer::Stop() {
 
 std::pair<int, std::string> StatusServer::Health() {
   const BridgeStats stats = bridge_->stats();
+  // The ping is a network call: never under mu_. One probe refreshes the cached result while
+  // concurrent probes answer from the cache instead of queueing behind a slow backend.
   absl::Status backend;
+  bool ping_now = false;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
-    if (now - last_ping_ >= ping_cache_) {
-      last_ping_status_ = backend_ping_ ? backend_ping_() : absl::OkStatus();
-      last_ping_ = now;
+    if (now - last_ping_ >= ping_cache_ && !ping_in_flight_) {
+      ping_in_flight_ = true;
+      ping_now = true;
     }
     backend = last_ping_status_;
+  }
+  if (ping_now) {
+    backend = backend_ping_ ? backend_ping_() : absl::OkStatus();
+    absl::MutexLock lock(&mu_);
+    last_ping_status_ = backend;
+    last_ping_ = absl::Now();
+    ping_in_flight_ = false;
   }
   std::string reasons;
   if (!stats.docker_connected) reasons.append("docker: event stream not connected\n");
@@ -130,7 +143,9 @@ std::string StatusServer::MetricsText() const {
               s.docker_connected ? 1 : 0);
   AppendGauge(&out, "registrator_last_sync_timestamp_seconds",
               "Unix time of the last successful resync (0 = never).",
-              s.last_sync == absl::InfinitePast() ? 0 : absl::ToUnixSeconds(s.last_sync));
+              s.last_sync == absl::InfinitePast()
+                  ? 0
+                  : absl::ToDoubleSeconds(s.last_sync - absl::UnixEpoch()));
   return out;
 }
 

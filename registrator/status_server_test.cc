@@ -2,8 +2,11 @@
 #include "registrator/status_server.h"
 
 #include <memory>
+#include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "docker_client/fake_docker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -106,6 +109,50 @@ TEST_F(StatusServerTest, HealthNeedsDockerAndBackend) {
   response = Get("/health");
   EXPECT_EQ(response.status, 503);
   EXPECT_THAT(response.body, HasSubstr("backend: connection refused"));
+}
+
+TEST_F(StatusServerTest, LastSyncTimestampHasFullPrecision) {
+  const HttpResponse response = Get("/metrics");
+  const std::string name = "registrator_last_sync_timestamp_seconds ";
+  const size_t at = response.body.find("\n" + name);
+  ASSERT_NE(at, std::string::npos) << response.body;
+  const size_t begin = at + 1 + name.size();
+  const std::string value = response.body.substr(begin, response.body.find('\n', begin) - begin);
+  double seconds = 0;
+  ASSERT_TRUE(absl::SimpleAtod(value, &seconds)) << value;
+  // Six significant digits (the old rendering, "1.79622e+09") are off by up to ~5,000 s.
+  EXPECT_NEAR(seconds, absl::ToDoubleSeconds(bridge_->stats().last_sync - absl::UnixEpoch()), 1e-3)
+      << value;
+}
+
+// A slow backend ping must not queue other /health probes behind it: one probe pings, the others
+// answer from the last result.
+TEST(StatusServerHealthTest, ProbesDoNotWaitForASlowPing) {
+  fakes::FakeDocker docker;
+  fakes::FakeAdapter adapter;
+  Bridge bridge(&docker, &adapter, OnePerPort, BridgeConfig{});
+  absl::Notification ping_entered;
+  absl::Notification release_ping;
+  StatusServer server(
+      &bridge,
+      [&] {
+        ping_entered.Notify();
+        release_ping.WaitForNotification();
+        return absl::OkStatus();
+      },
+      absl::ZeroDuration());
+  std::thread slow([&] { server.Health(); });
+  ping_entered.WaitForNotification();
+  absl::Notification second_done;
+  std::thread second([&] {
+    server.Health();
+    second_done.Notify();
+  });
+  const bool answered = second_done.WaitForNotificationWithTimeout(absl::Seconds(10));
+  release_ping.Notify();
+  slow.join();
+  second.join();
+  EXPECT_TRUE(answered) << "a second /health probe waited for the first one's backend ping";
 }
 
 TEST(StatusServerAddressTest, RejectsBadAddresses) {
