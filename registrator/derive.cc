@@ -3,6 +3,8 @@
 #include "registrator/derive.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -15,74 +17,26 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
 #include "registrator/common/host_port.h"
 #include "registrator/shell_split.h"
+#include "registrator/tags_template.h"
 
 namespace registrator {
 
 namespace derive_internal {
-namespace {
-
-// Nanoseconds per unit, as Go's time.ParseDuration knows them.
-std::optional<long double> UnitNanos(absl::string_view unit) {
-  if (unit == "ns") return 1.0L;
-  if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
-    return 1e3L;  // µ (U+00B5, U+03BC)
-  if (unit == "ms") return 1e6L;
-  if (unit == "s") return 1e9L;
-  if (unit == "m") return 60e9L;
-  if (unit == "h") return 3600e9L;
-  return std::nullopt;
-}
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-// Go's time.ParseDuration grammar: [-+]?("0" | (number unit)+), number = digits[.digits].
-std::optional<long double> ParseGoDurationNanos(absl::string_view s) {
-  bool negative = false;
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
-    negative = s[0] == '-';
-    s.remove_prefix(1);
-  }
-  if (s == "0") return 0.0L;
-  if (s.empty()) return std::nullopt;
-  long double total = 0;
-  while (!s.empty()) {
-    size_t i = 0;
-    long double value = 0;
-    bool digits = false;
-    while (i < s.size() && IsDigit(s[i])) {
-      value = value * 10 + (s[i] - '0');
-      digits = true;
-      ++i;
-    }
-    if (i < s.size() && s[i] == '.') {
-      ++i;
-      long double scale = 0.1L;
-      while (i < s.size() && IsDigit(s[i])) {
-        value += (s[i] - '0') * scale;
-        scale /= 10;
-        digits = true;
-        ++i;
-      }
-    }
-    if (!digits) return std::nullopt;
-    size_t u = i;
-    while (u < s.size() && s[u] != '.' && !IsDigit(s[u])) ++u;
-    std::optional<long double> unit = UnitNanos(s.substr(i, u - i));
-    if (!unit) return std::nullopt;
-    total += value * *unit;
-    if (total > 9223372036854775807.0L) return std::nullopt;  // Go: "invalid duration".
-    s.remove_prefix(u);
-  }
-  return negative ? -total : total;
-}
-
-}  // namespace
 
 bool IsValidGoDuration(absl::string_view text) {
-  std::optional<long double> nanos = ParseGoDurationNanos(text);
-  return nanos.has_value() && *nanos >= 0;
+  // absl::ParseDuration reads Go's grammar except for the micro sign and "inf", and allows
+  // durations beyond Go's int64 nanoseconds.
+  if (absl::StrContains(text, "inf")) return false;
+  const std::string ascii =
+      absl::StrReplaceAll(text, {{"\xC2\xB5s", "us"}, {"\xCE\xBCs", "us"}});  // µ (U+00B5, U+03BC)
+  absl::Duration duration;
+  if (!absl::ParseDuration(ascii, &duration)) return false;
+  return duration >= absl::ZeroDuration() &&
+         duration <= absl::Nanoseconds(std::numeric_limits<int64_t>::max());
 }
 
 std::string ImageBaseName(absl::string_view image) {
@@ -504,7 +458,6 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   // Tags: the user's, then -tags, then "udp".
   s.tags = SplitTags(get("tags"));
   s.tags.insert(s.tags.end(), template_tags_.begin(), template_tags_.end());
-  s.tags.insert(s.tags.end(), cfg_.extra_tags.begin(), cfg_.extra_tags.end());
   if (entry.protocol == "udp") s.tags.push_back("udp");
 
   for (const auto& [key, value] : meta) {

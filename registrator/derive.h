@@ -25,7 +25,7 @@
 //   "-<exposed port>". ID: "<hostname>:<container name>:<exposed port>[:udp]" unless the id key.
 //   A second service with an ID already used by this container is dropped with a warning.
 // - Tags: the tags key (comma list, "\," is a comma, empty pieces dropped, order kept), then the
-//   -tags template evaluated and split the same way, then extra_tags, then "udp" for udp ports.
+//   -tags template evaluated and split the same way, then "udp" for udp ports.
 // - attrs: every other key, sorted. meta: attrs without check_* and without what Consul rejects
 //   (key not [A-Za-z0-9_-], longer than 64, "consul-" prefix, value over 512 bytes, beyond 64
 //   keys), each drop warned.
@@ -49,7 +49,6 @@
 #include "absl/strings/string_view.h"
 #include "docker_client/types.h"
 #include "registrator/model/service.h"
-#include "registrator/tags_template.h"  // ValidateTagsTemplate(), for startup checks of -tags.
 
 namespace registrator {
 
@@ -60,10 +59,8 @@ struct DeriveConfig {
   bool internal = false;          // -internal
   bool explicit_only = false;     // -explicit
   std::string use_ip_from_label;  // -useIpFromLabel
-  // Literal tags appended after the evaluated tags_template (not split, not evaluated).
-  std::vector<std::string> extra_tags;
-  std::string tags_template;  // Raw -tags flag value, evaluated per container.
-  int ttl = 0;                // -ttl, copied into every Service.
+  std::string tags_template;      // Raw -tags flag value, evaluated per container.
+  int ttl = 0;                    // -ttl, copied into every Service.
 };
 
 struct DeriveResult {

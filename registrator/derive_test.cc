@@ -548,8 +548,7 @@ TEST(DeriveTagsTest, OrderEscapesTemplateExtraAndUdp) {
   c.env = {R"(SERVICE_TAGS=z,a\,b,,m)"};
   c.raw_json = R"({"Config":{"Hostname":"c0ffee","Labels":{"team":"core"}}})";
   DeriveConfig config = Config();
-  config.tags_template = R"(h-{{.Config.Hostname}},{{index .Config.Labels "team"}})";
-  config.extra_tags = {"extra"};
+  config.tags_template = R"(h-{{.Config.Hostname}},{{index .Config.Labels "team"}},extra)";
   EXPECT_THAT(Only(DeriveServices(c, config)).tags,
               ElementsAre("z", "a,b", "m", "h-c0ffee", "core", "extra", "udp"));
 }

@@ -145,8 +145,6 @@ Case ParseCase(const std::string& name, const std::string& text) {
         cfg.explicit_only = v == "true";
       } else if (kv.first == "use_ip_from_label") {
         cfg.use_ip_from_label = v;
-      } else if (kv.first == "extra_tags") {
-        cfg.extra_tags = absl::StrSplit(v, ',', absl::SkipEmpty());
       } else if (kv.first == "tags_template") {
         cfg.tags_template = v;
       } else if (kv.first == "ttl" && absl::SimpleAtoi(v, &cfg.ttl)) {

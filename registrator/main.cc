@@ -21,6 +21,7 @@
 #include "registrator/config.h"
 #include "registrator/derive.h"
 #include "registrator/status_server.h"
+#include "registrator/tags_template.h"
 
 extern char** environ;
 
