@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,6 +21,7 @@
 #include "registrator/common/log.h"
 #include "registrator/derive.h"
 #include "registrator/model/fake_adapter.h"
+#include "testing/process.h"
 
 namespace registrator {
 namespace {
@@ -36,13 +36,6 @@ std::pair<long, long> MemoryKiB() {
     if (line.rfind("VmHWM:", 0) == 0) hwm = std::stol(line.substr(6));
   }
   return {rss, hwm};
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A backend that records when each service was registered, for latency.
@@ -213,7 +206,7 @@ class Bench {
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "testdata/docker/inspect-sample-api.json";
   absl::StatusOr<registrator::docker::Container> prototype =
-      registrator::docker::ParseContainerJson(registrator::ReadFile(path));
+      registrator::docker::ParseContainerJson(registrator::fakes::ReadFileOrEmpty(path));
   if (!prototype.ok()) {
     std::fprintf(stderr, "cannot read %s: %s\n", path.c_str(),
                  std::string(prototype.status().message()).c_str());

@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,13 +66,6 @@ double CpuSeconds() {
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
          (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A Docker Engine that only answers what the bridge asks, from bodies computed up front:
@@ -531,7 +523,7 @@ Options ParseFlags(int argc, char** argv, std::string* sample_path) {
 int Main(int argc, char** argv) {
   std::string path = "testdata/docker/inspect-sample-api.json";
   const Options options = ParseFlags(argc, argv, &path);
-  const std::string sample = ReadFile(path);
+  const std::string sample = registrator::fakes::ReadFileOrEmpty(path);
   if (absl::StatusOr<docker::Container> parsed = docker::ParseContainerJson(sample); !parsed.ok()) {
     std::fprintf(stderr, "cannot read %s: %s\n", path.c_str(),
                  std::string(parsed.status().message()).c_str());

@@ -4,9 +4,7 @@
 
 #include <simdjson.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/process.h"
 
 namespace registrator::docker {
 namespace {
@@ -25,11 +24,9 @@ using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
 std::string ReadTestdata(const std::string& name) {
-  std::ifstream in("testdata/docker/" + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing testdata/docker/" << name;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  std::string text = fakes::ReadFileOrEmpty("testdata/docker/" + name);
+  EXPECT_FALSE(text.empty()) << "missing testdata/docker/" << name;
+  return text;
 }
 
 Container Inspect(const std::string& file) {

@@ -3,10 +3,8 @@
 // The payload goes through the real decoder, so this also checks decoder + derivation together.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,18 +18,14 @@
 #include "docker_client/decode.h"
 #include "gtest/gtest.h"
 #include "registrator/derive.h"
+#include "testing/process.h"
 
 namespace registrator {
 namespace {
 
 constexpr char kDir[] = "testdata/derive";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using fakes::ReadFileOrEmpty;
 
 std::string Q(const std::string& v) {
   std::string out = "\"";
@@ -174,9 +168,9 @@ class DeriveTestdataTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DeriveTestdataTest, MatchesExpectation) {
   const std::string path = absl::StrCat(kDir, "/cases/", GetParam(), ".case");
-  Case c = ParseCase(GetParam(), ReadFile(path));
+  Case c = ParseCase(GetParam(), ReadFileOrEmpty(path));
   ASSERT_EQ(c.parse_error, "") << path;
-  const std::string json = ReadFile(absl::StrCat(kDir, "/inspect/", c.input));
+  const std::string json = ReadFileOrEmpty(absl::StrCat(kDir, "/inspect/", c.input));
   ASSERT_FALSE(json.empty()) << "missing input " << c.input;
   absl::StatusOr<docker::Container> container = docker::ParseContainerJson(json);
   ASSERT_TRUE(container.ok()) << container.status();
@@ -214,7 +208,8 @@ TEST_P(DeriveTestdataTest, MatchesExpectation) {
 TEST(DeriveTestdataTest, EveryInputHasACase) {
   std::set<std::string> used;
   for (const std::string& name : CaseNames()) {
-    used.insert(ParseCase(name, ReadFile(absl::StrCat(kDir, "/cases/", name, ".case"))).input);
+    used.insert(
+        ParseCase(name, ReadFileOrEmpty(absl::StrCat(kDir, "/cases/", name, ".case"))).input);
   }
   std::error_code ec;
   int inputs = 0;

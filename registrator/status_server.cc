@@ -4,10 +4,10 @@
 
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "registrator/common/host_port.h"
 #include "registrator/common/log.h"
 #include "registrator/model/service_json.h"
 
@@ -36,16 +36,11 @@ StatusServer::StatusServer(const Bridge* bridge, std::function<absl::Status()> b
 StatusServer::~StatusServer() { Stop(); }
 
 absl::Status StatusServer::Start(const std::string& address) {
-  const size_t colon = address.rfind(':');
+  std::string host;
   int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
+  if (!SplitHostPort(address, &host, &port)) {
     return absl::InvalidArgumentError(
         absl::StrCat("-http \"", address, "\" must be host:port, e.g. 127.0.0.1:9090"));
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
   }
   if (host.empty()) host = "0.0.0.0";
 
