@@ -1,3 +1,4 @@
+// The command line: upstream's Go-style flags, their validation, and the usage text.
 #include "registrator/config.h"
 
 #include <algorithm>

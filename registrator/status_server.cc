@@ -1,3 +1,4 @@
+// The -http endpoint: /health, /metrics (Prometheus text) and /services.
 #include "registrator/status_server.h"
 
 #include <httplib.h>

@@ -1,3 +1,4 @@
+// Splits a registry URI into scheme, userinfo, hosts and path.
 #include "registrator/model/backend_uri.h"
 
 #include "absl/strings/ascii.h"
