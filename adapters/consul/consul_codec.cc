@@ -136,7 +136,9 @@ std::string ServiceFingerprint(const Service& service, int ttl_seconds) {
 absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(absl::string_view body) {
   simdjson::dom::parser parser;
   simdjson::dom::object services;
-  if (parser.parse(body.data(), body.size()).get_object().get(services) != simdjson::SUCCESS) {
+  // A default-constructed string_view has a null data(), which simdjson must not be given.
+  if (parser.parse(body.empty() ? "" : body.data(), body.size()).get_object().get(services) !=
+      simdjson::SUCCESS) {
     return absl::UnavailableError("consul list services: /v1/agent/services is not an object");
   }
   std::vector<RegisteredService> result;
@@ -179,7 +181,8 @@ absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(absl::string_v
 absl::StatusOr<std::string> ParseLeader(absl::string_view body) {
   simdjson::dom::parser parser;
   std::string_view leader;
-  if (parser.parse(body.data(), body.size()).get_string().get(leader) != simdjson::SUCCESS) {
+  if (parser.parse(body.empty() ? "" : body.data(), body.size()).get_string().get(leader) !=
+      simdjson::SUCCESS) {
     return absl::UnavailableError(
         absl::StrCat("unexpected /v1/status/leader answer: ", body.substr(0, 200)));
   }

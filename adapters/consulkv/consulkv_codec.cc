@@ -52,7 +52,9 @@ absl::StatusOr<std::vector<RegisteredService>> ParseListing(absl::string_view pr
                                                             absl::string_view body) {
   simdjson::dom::parser parser;
   simdjson::dom::array entries;
-  if (parser.parse(body.data(), body.size()).get_array().get(entries) != simdjson::SUCCESS) {
+  // A default-constructed string_view has a null data(), which simdjson must not be given.
+  if (parser.parse(body.empty() ? "" : body.data(), body.size()).get_array().get(entries) !=
+      simdjson::SUCCESS) {
     return absl::UnavailableError("consulkv list: the answer is not a JSON array");
   }
   const std::string start = KeyStart(prefix);
