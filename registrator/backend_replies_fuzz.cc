@@ -25,7 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "adapters/adapter_factory.h"
 #include "adapters/etcd/etcd_codec.h"
-#include "adapters/zookeeper/znode.h"
+#include "adapters/zookeeper/zookeeper_codec.h"
 #include "docker_client/decode.h"
 #include "registrator/common/json.h"
 #include "registrator/config.h"

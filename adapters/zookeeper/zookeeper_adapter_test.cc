@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -16,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "adapters/zookeeper/zookeeper_adapter_testing.h"
+#include "adapters/zookeeper/zookeeper_session.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registrator/model/adapter_options.h"
@@ -27,6 +30,9 @@ namespace registrator {
 namespace {
 
 using ::registrator::fakes::WaitFor;
+using ::registrator::zookeeper::AdapterForTesting;
+using ::registrator::zookeeper::NewZookeeperAdapterForTesting;
+using ZookeeperSettings = ::registrator::zookeeper::SessionSettings;
 using ::registrator::fakes::ZookeeperServer;
 using ::testing::UnorderedElementsAre;
 
@@ -132,14 +138,20 @@ class ZookeeperAdapterTest : public ::testing::Test {
     EXPECT_TRUE(uri.ok()) << uri.status();
     AdapterOptions options;
     options.hostname = "host1";
-    absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-        NewZookeeperAdapterWithSettings(*uri, options, settings);
+    absl::StatusOr<AdapterForTesting> adapter =
+        NewZookeeperAdapterForTesting(*uri, options, settings, before_session_open_);
     EXPECT_TRUE(adapter.ok()) << adapter.status();
-    return adapter.ok() ? std::move(*adapter) : nullptr;
+    if (!adapter.ok()) return nullptr;
+    session_credentials_ = std::move(adapter->session_credentials);
+    return std::move(adapter->adapter);
   }
 
   static ZookeeperServer* server_;
   std::unique_ptr<RawZk> raw_;
+  // Of the adapter MakeAdapter made last.
+  std::function<absl::StatusOr<std::pair<int64_t, std::string>>()> session_credentials_;
+  // Passed to the next MakeAdapter.
+  std::function<void()> before_session_open_;
 };
 
 ZookeeperServer* ZookeeperAdapterTest::server_ = nullptr;
@@ -351,7 +363,7 @@ TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
   ASSERT_TRUE(raw_->Get("/expiry/web/10.0.4.1:80", &first).has_value());
 
   // Take the session over with a second handle and close it: the server ends the session.
-  absl::StatusOr<std::pair<int64_t, std::string>> id = ZookeeperSessionForTesting(*adapter);
+  absl::StatusOr<std::pair<int64_t, std::string>> id = session_credentials_();
   ASSERT_TRUE(id.ok()) << id.status();
   clientid_t client{};
   client.client_id = id->first;
@@ -480,16 +492,58 @@ TEST(ZookeeperUnreachableTest, NoServerMeansUnavailableNotAHang) {
   ASSERT_TRUE(uri.ok());
   ZookeeperSettings settings;
   settings.connect_timeout = absl::Seconds(1);
-  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-      NewZookeeperAdapterWithSettings(*uri, AdapterOptions(), settings);
-  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  absl::StatusOr<AdapterForTesting> made =
+      NewZookeeperAdapterForTesting(*uri, AdapterOptions(), settings);
+  ASSERT_TRUE(made.ok()) << made.status();
+  RegistryAdapter& adapter = *made->adapter;
   const absl::Time start = absl::Now();
-  const absl::Status ping = (*adapter)->Ping();
+  const absl::Status ping = adapter.Ping();
   EXPECT_EQ(ping.code(), absl::StatusCode::kUnavailable) << ping;
-  EXPECT_EQ((*adapter)->Register(MakeService("web", "10.0.0.1", 80)).code(),
+  EXPECT_EQ(adapter.Register(MakeService("web", "10.0.0.1", 80)).code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ((*adapter)->Services().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(adapter.Services().status().code(), absl::StatusCode::kUnavailable);
   std::cout << "three calls against a dead server took " << absl::Now() - start << "\n";
+}
+
+// The factory and the fingerprint need no server (the factory must not touch the network, so an
+// address nobody listens on is fine).
+TEST(ZookeeperFactoryTest, FactoryValidatesWithoutConnecting) {
+  absl::StatusOr<BackendUri> uri = ParseBackendUri("zookeeper://127.0.0.1:1/base");
+  ASSERT_TRUE(uri.ok());
+  // Usable as a plain (uri, options) factory, as the bridge registers them by scheme.
+  std::function<absl::StatusOr<std::unique_ptr<RegistryAdapter>>(const BackendUri&,
+                                                                 const AdapterOptions&)>
+      factory = &NewZookeeperAdapter;
+  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = factory(*uri, AdapterOptions());
+  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  absl::StatusOr<BackendUri> bad = ParseBackendUri("zookeeper://127.0.0.1:1/a//b");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(NewZookeeperAdapter(*bad, AdapterOptions()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ZookeeperFactoryTest, FingerprintIsTheNodeDataAndFollowsTheService) {
+  absl::StatusOr<BackendUri> uri = ParseBackendUri("zookeeper://127.0.0.1:1/base");
+  ASSERT_TRUE(uri.ok());
+  auto adapter = NewZookeeperAdapter(*uri, AdapterOptions());
+  ASSERT_TRUE(adapter.ok());
+  Service s;
+  s.id = "h:c:80";
+  s.name = "web";
+  s.ip = "1.2.3.4";
+  s.port = 8080;
+  s.exposed_port = 80;
+  const std::string fp = (*adapter)->Fingerprint(s);
+  EXPECT_EQ(fp, (*adapter)->Fingerprint(s));
+  EXPECT_EQ(fp,
+            R"({"Name":"web","IP":"1.2.3.4","PublicPort":8080,"PrivatePort":80,"ContainerID":"",)"
+            R"("Tags":[],"Attrs":{},"ID":"h:c:80"})");
+  Service changed = s;
+  changed.tags = {"x"};
+  EXPECT_NE((*adapter)->Fingerprint(changed), fp);
+  changed = s;
+  changed.port = 8081;
+  EXPECT_NE((*adapter)->Fingerprint(changed), fp);
 }
 
 }  // namespace
