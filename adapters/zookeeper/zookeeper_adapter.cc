@@ -21,7 +21,12 @@
 namespace registrator::zookeeper {
 namespace {
 
-// Holds the state-lost callback.
+// Holds the state-lost callback. Notify calls it with the lock held, so once Set(nullptr) has
+// returned the old callback is not running and never will: its owner may be destroyed (a copy
+// called outside the lock could still be running then). The price, documented in the header:
+// the callback must not call Set, and Set must not be called holding a lock the callback takes.
+// The same contract as registrator::StateLostNotifier (branch shape), which will replace this
+// class: then only the type of the member state_lost_ changes.
 class StateLostHolder {
  public:
   void Set(std::function<void()> callback) {
@@ -29,12 +34,8 @@ class StateLostHolder {
     callback_ = std::move(callback);
   }
   void Notify() {
-    std::function<void()> callback;
-    {
-      absl::MutexLock lock(&mu_);
-      callback = callback_;
-    }
-    if (callback) callback();
+    absl::MutexLock lock(&mu_);
+    if (callback_) callback_();
   }
 
  private:
@@ -83,18 +84,17 @@ class ZookeeperAdapter : public RegistryAdapter {
     Session& session = **connected;
     const absl::Time deadline = CallDeadline();
     const std::string path = NodePath(target_.base, service);
-    std::shared_ptr<Reply> reply = session.Delete(path, -1);
-    if (absl::Status s = Await(deadline, *reply, "delete", path); !s.ok()) return s;
-    if (reply->rc != ZOK && reply->rc != ZNONODE) return ToStatus(reply->rc, "delete", path);
+    if (absl::Status s = DeleteIfHeldBy(session, path, service.id, deadline); !s.ok()) return s;
     // Upstream removes the Name node once it has no children left. A sibling registered
-    // meanwhile makes this fail with ZNOTEMPTY, which is exactly right.
+    // meanwhile (or the node we left to another service) makes this fail with ZNOTEMPTY, which
+    // is exactly right; a Register that just re-created the Name node and loses it here
+    // re-creates it again (RegisterWith).
     const std::string name_path = NamePath(target_.base, service.name);
-    reply = session.Delete(name_path, -1);
+    std::shared_ptr<Reply> reply = session.Delete(name_path, -1);
     if (absl::Status s = Await(deadline, *reply, "delete", name_path); !s.ok()) return s;
     if (reply->rc != ZOK && reply->rc != ZNONODE && reply->rc != ZNOTEMPTY) {
       return ToStatus(reply->rc, "delete", name_path);
     }
-    REG_LOG_DEBUG("zookeeper: deregistered ", service.id, " at ", path);
     return absl::OkStatus();
   }
 
@@ -246,29 +246,50 @@ class ZookeeperAdapter : public RegistryAdapter {
   }
 
  private:
-  // The current session, connected; a new one when the old one expired.
+  // The current session, connected; a new one when the old one expired. Opening one (DNS,
+  // thread start-up) and closing one (joins threads) happen outside the lock; one thread opens
+  // while the others wait for it, as for a connection, at most the connect timeout.
   absl::StatusOr<std::shared_ptr<Session>> Connected() {
+    absl::Time deadline = absl::Now() + settings_.connect_timeout;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      std::shared_ptr<Session> stale;  // Closed outside the lock: closing joins threads.
+      std::shared_ptr<Session> stale;
       std::shared_ptr<Session> session;
+      bool open_here = false;
       {
         absl::MutexLock lock(&mu_);
+        mu_.AwaitWithDeadline(absl::Condition(
+                                  +[](bool* opening) { return !*opening; }, &opening_),
+                              deadline);
+        if (opening_) {
+          return absl::UnavailableError(
+              absl::StrCat("zookeeper: still opening a session to ", target_.connect_string,
+                           " after ", absl::FormatDuration(settings_.connect_timeout)));
+        }
         if (session_ != nullptr && session_->Unrecoverable()) {
           REG_LOG_INFO("zookeeper: ", session_->StateName(), "; opening a new session to ",
                        target_.connect_string);
           stale = std::move(session_);
         }
         if (session_ == nullptr) {
-          if (before_session_open_) before_session_open_();
-          absl::StatusOr<std::shared_ptr<Session>> opened =
-              Session::Open(target_, settings_.session_timeout, [this] { OnSessionExpired(); });
-          if (!opened.ok()) return opened.status();
-          session_ = std::move(*opened);
+          opening_ = true;
+          open_here = true;
         }
         session = session_;
       }
       stale.reset();
-      if (session->WaitConnected(settings_.connect_timeout)) return session;
+      if (open_here) {
+        if (before_session_open_) before_session_open_();
+        absl::StatusOr<std::shared_ptr<Session>> opened =
+            Session::Open(target_, settings_.session_timeout, [this] { OnSessionExpired(); });
+        absl::MutexLock lock(&mu_);
+        opening_ = false;
+        if (!opened.ok()) return opened.status();
+        session_ = std::move(*opened);
+        session = session_;
+        // The wait for the connection starts now: a slow open (DNS) is not the server's fault.
+        deadline = absl::Now() + settings_.connect_timeout;
+      }
+      if (session->WaitConnected(deadline - absl::Now())) return session;
       if (!session->Unrecoverable()) {
         return absl::UnavailableError(absl::StrCat(
             "zookeeper: not connected to ", target_.connect_string, " after ",
@@ -290,6 +311,35 @@ class ZookeeperAdapter : public RegistryAdapter {
   // the library fails a single request after 2/3 of that without an answer, and this keeps a
   // call of several requests (Register, Services) within the same bound.
   absl::Time CallDeadline() const { return absl::Now() + settings_.session_timeout; }
+
+  // Deletes the node at `path` only while it holds `service_id`: the path has no ID in it, so
+  // after a rename (register new, then deregister old) the node belongs to the new service.
+  // Deletes the version it read, so a Register between the read and the delete is not undone
+  // (ZBADVERSION: read again). Anything else there (another ID, no ID, not our JSON) is left.
+  absl::Status DeleteIfHeldBy(Session& session, const std::string& path,
+                              const std::string& service_id, absl::Time deadline) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      std::shared_ptr<Reply> existing = session.Get(path);
+      if (absl::Status s = Await(deadline, *existing, "read", path); !s.ok()) return s;
+      if (existing->rc == ZNONODE) return absl::OkStatus();
+      if (existing->rc != ZOK) return ToStatus(existing->rc, "read", path);
+      absl::StatusOr<ZnodeBody> body = DecodeBody(existing->value);
+      if (!body.ok() || !HoldsId(*body, service_id)) {
+        REG_LOG_INFO("zookeeper: not deleting ", path, " for ", service_id, ": it now holds ",
+                     body.ok() ? absl::StrCat("\"", body->id, "\"") : "data not written by us");
+        return absl::OkStatus();
+      }
+      std::shared_ptr<Reply> deleted = session.Delete(path, existing->stat.version);
+      if (absl::Status s = Await(deadline, *deleted, "delete", path); !s.ok()) return s;
+      if (deleted->rc == ZOK || deleted->rc == ZNONODE) {
+        REG_LOG_DEBUG("zookeeper: deregistered ", service_id, " at ", path);
+        return absl::OkStatus();
+      }
+      if (deleted->rc != ZBADVERSION) return ToStatus(deleted->rc, "delete", path);
+    }
+    return absl::AbortedError(absl::StrCat("zookeeper: deregister ", service_id, " at ", path,
+                                           ": the node kept changing under us"));
+  }
 
   // Creates `path` and every missing ancestor as persistent, empty nodes.
   absl::Status CreatePersistent(Session& session, const std::string& path, absl::Time deadline) {
@@ -368,6 +418,7 @@ class ZookeeperAdapter : public RegistryAdapter {
   StateLostHolder state_lost_;
   absl::Mutex mu_;
   std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
+  bool opening_ ABSL_GUARDED_BY(mu_) = false;  // A thread is opening session_, unlocked.
 };
 
 absl::StatusOr<std::unique_ptr<ZookeeperAdapter>> MakeAdapter(

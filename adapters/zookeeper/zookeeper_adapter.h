@@ -9,12 +9,27 @@
 // An empty path (or "/") means base "/", i.e. nodes at /<Name>/<IP>:<Port> (upstream allows it).
 // A port-less host gets ZooKeeper's default 2181.
 //
+// The node path holds no service ID, so two services (a container renamed, or re-created with a
+// new ID but the same name, IP and port) share one node: the last Register owns it, and a
+// Deregister removes the node only while its "ID" is still the deregistered service's (it reads
+// the node and deletes that version). A node without that ID (upstream's bodies have none) is
+// not ours to delete either.
+//
 // Sessions: the handle is opened lazily (first call, normally Ping) and kept. When the server
 // reports the session expired (its ephemeral nodes are gone), the next call closes the handle and
 // opens a new session, and the state-lost callback is invoked right away so the bridge rewrites
 // this host's services. Plain connection loss is the client library's business: it reconnects
 // to the same session and nothing is re-created. Every call waits for a connection at most
 // `connect_timeout` and for an answer at most `session_timeout`, then fails with UNAVAILABLE.
+// Opening a session (DNS, thread start-up) holds no lock: other calls meanwhile wait for it at
+// most their connect timeout.
+//
+// The state-lost callback runs on the ZooKeeper client library's thread with the callback
+// holder's lock held, so that once SetStateLostCallback(nullptr) has returned it is not running
+// and will not run again (its owner may then be destroyed). Hence it must only record work (as
+// the bridge's does): calling SetStateLostCallback from it deadlocks, calling the adapter's other
+// methods from it would close the expired handle from that handle's own thread; and whoever
+// calls SetStateLostCallback must not hold a lock the callback takes.
 //
 // TTL: ephemeral nodes live as long as the session, so -ttl does not apply. Refresh(services)
 // re-creates those of the given services' nodes that are missing (or held by another, dying
