@@ -147,6 +147,18 @@ class ZookeeperAdapterTest : public ::testing::Test {
     return std::move(adapter->adapter);
   }
 
+  // Ends the session of the adapter MakeAdapter made last: takes it over with a second handle
+  // and closes that, so the server expires it.
+  void ExpireSession() {
+    absl::StatusOr<std::pair<int64_t, std::string>> id = session_credentials_();
+    ASSERT_TRUE(id.ok()) << id.status();
+    clientid_t client{};
+    client.client_id = id->first;
+    memcpy(client.passwd, id->second.data(), sizeof(client.passwd));
+    RawZk thief(server_->address(), &client, 2000);
+    ASSERT_TRUE(thief.WaitConnected());
+  }
+
   static ZookeeperServer* server_;
   std::unique_ptr<RawZk> raw_;
   // Of the adapter MakeAdapter made last.
@@ -363,16 +375,7 @@ TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
   Stat first{};
   ASSERT_TRUE(raw_->Get("/expiry/web/10.0.4.1:80", &first).has_value());
 
-  // Take the session over with a second handle and close it: the server ends the session.
-  absl::StatusOr<std::pair<int64_t, std::string>> id = session_credentials_();
-  ASSERT_TRUE(id.ok()) << id.status();
-  clientid_t client{};
-  client.client_id = id->first;
-  memcpy(client.passwd, id->second.data(), sizeof(client.passwd));
-  {
-    RawZk thief(server_->address(), &client, 2000);
-    ASSERT_TRUE(thief.WaitConnected());
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpireSession());
   ASSERT_TRUE(WaitFor([&] { return lost.load() > 0; }, absl::Seconds(15)))
       << "state-lost callback not called";
   EXPECT_EQ(lost.load(), 1);
@@ -554,16 +557,7 @@ TEST_F(ZookeeperAdapterTest, ClearingTheStateLostCallbackWaitsForARunningOne) {
     if (!owner_alive.load()) used_after_clear = true;  // A real owner would be freed memory.
     left.Notify();
   });
-  auto expire = [&] {
-    absl::StatusOr<std::pair<int64_t, std::string>> id = session_credentials_();
-    ASSERT_TRUE(id.ok()) << id.status();
-    clientid_t client{};
-    client.client_id = id->first;
-    memcpy(client.passwd, id->second.data(), sizeof(client.passwd));
-    RawZk thief(server_->address(), &client, 2000);
-    ASSERT_TRUE(thief.WaitConnected());
-  };
-  expire();
+  ASSERT_NO_FATAL_FAILURE(ExpireSession());
   ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(15)));
   adapter->SetStateLostCallback(nullptr);  // What Bridge::Stop does...
   owner_alive = false;                     // ...before the Bridge is destroyed.
@@ -574,7 +568,7 @@ TEST_F(ZookeeperAdapterTest, ClearingTheStateLostCallbackWaitsForARunningOne) {
   ASSERT_TRUE(WaitFor([&] { return adapter->Register(s).ok(); }, absl::Seconds(15)));
   Stat stat{};
   ASSERT_TRUE(raw_->Get("/lifetime/web/10.0.4.2:80", &stat).has_value());
-  expire();
+  ASSERT_NO_FATAL_FAILURE(ExpireSession());
   ASSERT_TRUE(WaitFor(
       [&] {
         Stat now{};
