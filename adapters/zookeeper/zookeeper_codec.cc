@@ -51,21 +51,6 @@ absl::Status BadUri(const BackendUri& uri, absl::string_view why) {
                                                  uri.host, uri.path, "\": ", why));
 }
 
-// SplitHostPort with ZooKeeper's default port for a server given without one ("zk", "[::1]").
-// A local stand-in for SplitHostPort(text, default_port) until registrator/common has it.
-bool SplitServer(absl::string_view text, std::string* host, int* port) {
-  if (SplitHostPort(text, host, port)) return true;
-  if (absl::StartsWith(text, "[") && absl::EndsWith(text, "]")) {
-    *host = std::string(text.substr(1, text.size() - 2));
-  } else if (!absl::StrContains(text, ':')) {
-    *host = std::string(text);
-  } else {
-    return false;  // A bad port, or IPv6 without brackets.
-  }
-  *port = kDefaultPort;
-  return true;
-}
-
 }  // namespace
 
 absl::StatusOr<Target> ParseUri(const BackendUri& uri) {
@@ -74,15 +59,9 @@ absl::StatusOr<Target> ParseUri(const BackendUri& uri) {
   Target target;
   std::vector<std::string> servers;
   for (const std::string& server : uri.hosts) {
-    std::string host;
-    int port = 0;
-    if (!SplitServer(server, &host, &port)) {
-      return BadUri(uri, absl::StrCat("bad server \"", server,
-                                      "\" (host[:port], IPv6 as [addr]:port, port 1-65535)"));
-    }
-    if (host.empty()) return BadUri(uri, absl::StrCat("empty host name in \"", server, "\""));
-    if (port == 0) return BadUri(uri, absl::StrCat("port 0 in \"", server, "\""));
-    servers.push_back(JoinHostPort(host, port));
+    absl::StatusOr<HostPort> address = SplitHostPort(server, kDefaultPort);
+    if (!address.ok()) return BadUri(uri, address.status().message());
+    servers.push_back(address->ToString());
   }
   target.connect_string = absl::StrJoin(servers, ",");
   target.base = uri.path.empty() ? "/" : uri.path;
