@@ -17,31 +17,10 @@
 #include "adapters/zookeeper/zookeeper_codec.h"
 #include "adapters/zookeeper/zookeeper_session.h"
 #include "registrator/common/log.h"
+#include "registrator/model/state_lost_notifier.h"
 
 namespace registrator::zookeeper {
 namespace {
-
-// Holds the state-lost callback. Notify calls it with the lock held, so once Set(nullptr) has
-// returned the old callback is not running and never will: its owner may be destroyed (a copy
-// called outside the lock could still be running then). The price, documented in the header:
-// the callback must not call Set, and Set must not be called holding a lock the callback takes.
-// The same contract as registrator::StateLostNotifier (branch shape), which will replace this
-// class: then only the type of the member state_lost_ changes.
-class StateLostHolder {
- public:
-  void Set(std::function<void()> callback) {
-    absl::MutexLock lock(&mu_);
-    callback_ = std::move(callback);
-  }
-  void Notify() {
-    absl::MutexLock lock(&mu_);
-    if (callback_) callback_();
-  }
-
- private:
-  absl::Mutex mu_;
-  std::function<void()> callback_ ABSL_GUARDED_BY(mu_);
-};
 
 class ZookeeperAdapter : public RegistryAdapter {
  public:
@@ -415,7 +394,7 @@ class ZookeeperAdapter : public RegistryAdapter {
   const Target target_;
   const SessionSettings settings_;
   const std::function<void()> before_session_open_;  // Tests only.
-  StateLostHolder state_lost_;
+  StateLostNotifier state_lost_;
   absl::Mutex mu_;
   std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
   bool opening_ ABSL_GUARDED_BY(mu_) = false;  // A thread is opening session_, unlocked.

@@ -24,12 +24,12 @@
 // Opening a session (DNS, thread start-up) holds no lock: other calls meanwhile wait for it at
 // most their connect timeout.
 //
-// The state-lost callback runs on the ZooKeeper client library's thread with the callback
-// holder's lock held, so that once SetStateLostCallback(nullptr) has returned it is not running
-// and will not run again (its owner may then be destroyed). Hence it must only record work (as
-// the bridge's does): calling SetStateLostCallback from it deadlocks, calling the adapter's other
-// methods from it would close the expired handle from that handle's own thread; and whoever
-// calls SetStateLostCallback must not hold a lock the callback takes.
+// The state-lost callback is kept in a StateLostNotifier: once SetStateLostCallback(nullptr)
+// has returned, the old callback is not running and will not run again (its owner may then be
+// destroyed), so whoever calls SetStateLostCallback must not hold a lock the callback takes. The
+// callback runs on the ZooKeeper client library's thread of the expired session: it must only
+// record work (as the bridge's does); calling the adapter's other methods from it would make
+// them close that session from its own thread.
 //
 // TTL: ephemeral nodes live as long as the session, so -ttl does not apply. Refresh(services)
 // re-creates those of the given services' nodes that are missing (or held by another, dying
