@@ -1,5 +1,4 @@
-// The ZooKeeper RegistryAdapter: services as ephemeral nodes under <base>/<Name>, over the
-// bounded sessions of zookeeper_session.h and the encodings of zookeeper_codec.h.
+// The ZooKeeper RegistryAdapter: services as ephemeral nodes, over zookeeper_session.h.
 #include "adapters/zookeeper/zookeeper_adapter.h"
 
 #include <zookeeper/zookeeper.h>
