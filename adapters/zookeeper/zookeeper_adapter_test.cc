@@ -443,6 +443,29 @@ TEST_F(ZookeeperAdapterTest, DeregisterLeavesTheNodeToTheServiceThatTookItOver) 
   EXPECT_FALSE(raw_->Exists("/rename/web"));
 }
 
+// The same with both writes at once (two workers: the old container's and the new one's): the
+// Deregister deletes only the version it read and found its own, so a Register in between wins.
+TEST_F(ZookeeperAdapterTest, ConcurrentRenameKeepsTheNewNode) {
+  auto adapter = MakeAdapter("/rename-race");
+  Service old_service = MakeService("web", "10.0.9.5", 80);
+  old_service.id = "host1:web-old:80";
+  Service new_service = old_service;
+  new_service.id = "host1:web-new:80";
+  const std::string path = "/rename-race/web/10.0.9.5:80";
+  for (int round = 0; round < 40; ++round) {
+    ASSERT_TRUE(adapter->Register(old_service).ok());
+    absl::Status deregistered;
+    std::thread old_worker([&] { deregistered = adapter->Deregister(old_service); });
+    const absl::Status registered = adapter->Register(new_service);
+    old_worker.join();
+    ASSERT_TRUE(registered.ok()) << registered;
+    ASSERT_TRUE(deregistered.ok()) << deregistered;
+    std::optional<std::string> data = raw_->Get(path);
+    ASSERT_TRUE(data.has_value()) << "round " << round << ": the new service's node was deleted";
+    ASSERT_EQ(*data, adapter->Fingerprint(new_service)) << "round " << round;
+  }
+}
+
 TEST_F(ZookeeperAdapterTest, DeregisterLeavesANodeWithoutOurId) {
   auto adapter = MakeAdapter("/notours");
   const Service s = MakeService("web", "10.0.9.3", 80);
