@@ -36,7 +36,7 @@
 #include "adapters/etcd/etcd_codec.h"
 #include "adapters/log/log_codec.h"
 #include "adapters/skydns2/skydns2_codec.h"
-#include "adapters/zookeeper/znode.h"
+#include "adapters/zookeeper/zookeeper_codec.h"
 #include "docker_client/decode.h"
 #include "registrator/common/json.h"
 #include "registrator/config.h"
