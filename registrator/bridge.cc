@@ -96,82 +96,86 @@ void Bridge::Stop() {
     work_cv_.SignalAll();
     sched_cv_.SignalAll();
     idle_cv_.SignalAll();
-    // Workers finish the call they are in (until the deadline); queued work is dropped: the
-    // next start resyncs from scratch anyway.
-    while (live_threads_ > 0 && !stop_cv_.WaitWithDeadline(&mu_, deadline)) {
-    }
   }
-  if (config_.deregister_on_exit) DeregisterOnExit(deadline);
+  // Workers finish the call they are in and take no more work; queued work is dropped: the
+  // next start resyncs from scratch anyway.
+  std::shared_ptr<std::deque<std::string>> left;
+  if (config_.deregister_on_exit) left = DeregisterOnExit(deadline);
   bool stuck = false;
   {
     absl::MutexLock lock(&mu_);
+    while (live_threads_ > 0 && !stop_cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
     stuck = live_threads_ > 0;
     if (stuck) {
-      REG_LOG_WARN("stopping: ", live_threads_, " calls still running after ",
-                   absl::FormatDuration(config_.stop_timeout), "; aborting them");
+      REG_LOG_WARN("stopping: ", live_threads_, " threads still busy after ",
+                   absl::FormatDuration(config_.stop_timeout), "; aborting their calls");
     }
   }
   if (stuck && config_.cancel_calls) config_.cancel_calls();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
+  if (left != nullptr && !left->empty()) {
+    REG_LOG_WARN("stopping: ", left->size(),
+                 " services left registered (-deregister-on-exit ran out of time)");
+  }
   // The adapter outlives the bridge in main: it must not call back into a destroyed bridge.
   adapter_->SetStateLostCallback(nullptr);
 }
 
-void Bridge::DeregisterOnExit(absl::Time deadline) {
-  std::vector<Service> all;
+std::shared_ptr<std::deque<std::string>> Bridge::DeregisterOnExit(absl::Time deadline) {
+  // Shared with the threads, which Stop() joins (after aborting their calls if need be).
+  auto pending = std::make_shared<std::deque<std::string>>();
+  size_t parallel = 0;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [service_id, slot] : slots_) {
-      // A slot a stuck worker still writes is left alone: its write may land after ours.
-      if (slot.claims.empty() || !slot.held || busy_slots_.contains(service_id)) continue;
-      all.push_back(*slot.held);
+      if (!slot.claims.empty() && slot.held) pending->push_back(service_id);
     }
-  }
-  if (all.empty()) return;
-  // In parallel, under the one deadline: N services must not take N round trips. The list is
-  // shared with the threads, which may outlive this frame until Stop() aborts and joins them.
-  struct Work {
-    std::vector<Service> all;
-    std::atomic<size_t> next{0};
-    std::atomic<size_t> done{0};
-  };
-  auto work = std::make_shared<Work>();
-  work->all = std::move(all);
-  const size_t total = work->all.size();
-  const size_t parallel = std::min(total, static_cast<size_t>(std::max(1, config_.workers)));
-  {
-    absl::MutexLock lock(&mu_);
+    if (pending->empty()) return pending;
+    // In parallel, under the one deadline: N services must not take N round trips.
+    parallel = std::min(pending->size(), static_cast<size_t>(std::max(1, config_.workers)));
     live_threads_ += static_cast<int>(parallel);
   }
   for (size_t i = 0; i < parallel; ++i) {
-    threads_.emplace_back([this, work, deadline] {
-      for (size_t k = work->next++; k < work->all.size() && absl::Now() < deadline;
-           k = work->next++) {
-        const Service& service = work->all[k];
+    threads_.emplace_back([this, pending, deadline] {
+      absl::MutexLock lock(&mu_);
+      while (!pending->empty() && absl::Now() < deadline) {
+        // A slot a worker still writes waits for that write: ours must land after it.
+        auto next = std::find_if(pending->begin(), pending->end(),
+                                 [this](const std::string& id) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                   return !busy_slots_.contains(id);
+                                 });
+        if (next == pending->end()) {
+          idle_cv_.WaitWithDeadline(&mu_, deadline);
+          continue;
+        }
+        const std::string id = std::move(*next);
+        pending->erase(next);
+        auto slot = slots_.find(id);
+        if (slot == slots_.end() || !slot->second.held) continue;
+        const Service service = *slot->second.held;
+        busy_slots_.insert(id);
+        mu_.Unlock();
         const absl::Status status = adapter_->Deregister(service);
-        absl::MutexLock lock(&mu_);
+        mu_.Lock();
+        busy_slots_.erase(id);
+        idle_cv_.SignalAll();
         if (status.ok()) {
           ++stats_.deregisters;
-          auto it = slots_.find(service.id);
-          if (it != slots_.end()) it->second.held.reset();
-          REG_LOG_INFO("deregistered ", service.id, " on exit");
+          slot = slots_.find(id);
+          if (slot != slots_.end()) slot->second.held.reset();
+          REG_LOG_INFO("deregistered ", id, " on exit");
         } else {
           ++stats_.deregister_failures;
-          REG_LOG_WARN("deregister ", service.id, " on exit failed: ", status.message());
+          REG_LOG_WARN("deregister ", id, " on exit failed: ", status.message());
         }
-        ++work->done;
       }
-      ThreadExited();
+      --live_threads_;
+      stop_cv_.SignalAll();
     });
   }
-  absl::MutexLock lock(&mu_);
-  while (live_threads_ > 0 && !stop_cv_.WaitWithDeadline(&mu_, deadline)) {
-  }
-  const size_t left = total - work->done.load();
-  if (left > 0) {
-    REG_LOG_WARN("stopping: ", left, " services left registered (-deregister-on-exit deadline)");
-  }
+  return pending;
 }
 
 void Bridge::OnEvent(const docker::Event& event) {

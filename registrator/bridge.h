@@ -206,7 +206,9 @@ class Bridge : public docker::EventSink {
   absl::Status RunResync();
   void CleanupLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WaitUntilDrained(absl::Duration timeout, bool include_resync);
-  void DeregisterOnExit(absl::Time deadline);
+  // Starts threads that deregister every claimed service until `deadline`; returns the IDs not
+  // yet taken (final once Stop() has joined the threads).
+  std::shared_ptr<std::deque<std::string>> DeregisterOnExit(absl::Time deadline);
   // Upstream's pattern for IDs registrator generated on this host: the only ones -cleanup
   // may remove.
   bool IsThisHostsId(absl::string_view id) const;
