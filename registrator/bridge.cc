@@ -502,11 +502,15 @@ void Bridge::ProcessSlot(const std::string& id) {
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
     service = *target;
-    // A refresh running now may re-create what this write changes: it is written again after.
-    for (auto& touched : refreshes_) touched.insert(id);
   }
   const bool is_register = action == Action::kRegister;
   const std::string fingerprint = is_register ? adapter_->Fingerprint(service) : "";
+  {
+    absl::MutexLock lock(&mu_);
+    // A refresh running now may re-create what this write replaces or removes: note what we
+    // write, so the refresh can tell whether to write again after it.
+    for (auto& touched : refreshes_) touched[id] = fingerprint;
+  }
   const absl::Status status =
       is_register ? adapter_->Register(service) : adapter_->Deregister(service);
 
@@ -733,7 +737,7 @@ absl::Status Bridge::SyncNow(absl::Duration timeout) {
 
 absl::Status Bridge::RefreshNow() {
   std::vector<Service> live;
-  std::list<absl::flat_hash_set<std::string>>::iterator touched;
+  std::list<absl::flat_hash_map<std::string, std::string>>::iterator touched;
   {
     absl::MutexLock lock(&mu_);
     live.reserve(slots_.size());
@@ -742,7 +746,7 @@ absl::Status Bridge::RefreshNow() {
       // removed (a refresh would re-create it).
       const Claim* owner = Owner(slot);
       if (owner == nullptr || !slot.held || slot.held_fingerprint != owner->fingerprint ||
-          busy_slots_.contains(service_id)) {
+          busy_slots_.contains(service_id) || dirty_slots_.contains(service_id)) {
         continue;
       }
       live.push_back(*slot.held);
@@ -755,8 +759,10 @@ absl::Status Bridge::RefreshNow() {
   absl::MutexLock lock(&mu_);
   ++stats_.refreshes;
   for (const Service& service : live) {
-    if (!touched->contains(service.id)) continue;
-    // Written while this refresh ran: the refresh may have re-created the old entry.
+    auto written = touched->find(service.id);
+    // Written while this refresh ran: unless that write put back the very entry the refresh
+    // renewed, the refresh may have re-created a removed or replaced entry.
+    if (written == touched->end() || written->second == adapter_->Fingerprint(service)) continue;
     Slot& slot = SlotLocked(service.id);
     if (!slot.held) slot.held = service;
     slot.held_fingerprint.clear();
@@ -774,8 +780,10 @@ bool Bridge::WaitUntilDrained(absl::Duration timeout, bool include_resync) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
   auto drained = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return queue_.empty() && dirty_containers_.empty() && dirty_slots_.empty() &&
-           busy_containers_.empty() && busy_slots_.empty() &&
+    // queue_ is not looked at: besides what is dirty it holds only stale entries, which a
+    // worker drops without signalling anyone.
+    return dirty_containers_.empty() && dirty_slots_.empty() && busy_containers_.empty() &&
+           busy_slots_.empty() &&
            !(include_resync && (resync_requested_ || resync_starting_ || resyncs_running_ > 0));
   };
   while (!drained()) {
@@ -790,6 +798,7 @@ void Bridge::ResyncLoop() {
                                ? absl::Now() + config_.resync_interval
                                : absl::InfiniteFuture();
   absl::Time backoff_until = absl::InfinitePast();
+  int failures = 0;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -804,14 +813,20 @@ void Bridge::ResyncLoop() {
       resync_requested_ = false;
       // Until SyncNow counts itself, so WaitIdle never sees a gap.
       resync_starting_ = true;
-      if (absl::Now() >= next_resync) next_resync = absl::Now() + config_.resync_interval;
     }
     const absl::Status status = SyncNow(absl::Seconds(60));
     absl::MutexLock lock(&mu_);
+    // The period runs from the end of a resync: a resync slower than the period never runs
+    // back to back with the next one.
+    if (config_.resync_interval > absl::ZeroDuration()) {
+      next_resync = absl::Now() + config_.resync_interval;
+    }
     if (!status.ok() && !absl::IsDeadlineExceeded(status)) {
-      // Docker unreachable: try again soon (the event stream's reconnect also asks).
+      // Docker unreachable: try again with backoff (the event stream's reconnect also asks).
       resync_requested_ = true;
-      backoff_until = absl::Now() + absl::Seconds(2);
+      backoff_until = absl::Now() + NextDelayLocked(++failures);
+    } else {
+      failures = 0;
     }
   }
   ThreadExited();
@@ -854,6 +869,19 @@ void Bridge::RetryLoop() {
     RetryDueNow();
   }
   ThreadExited();
+}
+
+std::string Bridge::PendingWork() const {
+  absl::MutexLock lock(&mu_);
+  std::string out = absl::StrCat(
+      "queue=", queue_.size(), " dirty_containers=", dirty_containers_.size(),
+      " dirty_slots=", dirty_slots_.size(), " busy_containers=", busy_containers_.size(),
+      " busy_slots=", busy_slots_.size(), " resync_requested=", resync_requested_,
+      " resync_starting=", resync_starting_, " resyncs_running=", resyncs_running_, " slots:");
+  for (const auto& id : busy_slots_) absl::StrAppend(&out, " busy:", id);
+  for (const auto& id : dirty_slots_) absl::StrAppend(&out, " dirty:", id);
+  for (const auto& id : busy_containers_) absl::StrAppend(&out, " busy-container:", id);
+  return out;
 }
 
 BridgeStats Bridge::stats() const {

@@ -131,6 +131,8 @@ class Bridge : public docker::EventSink {
   bool WaitIdle(absl::Duration timeout);
 
   BridgeStats stats() const;
+  // A one-line summary of pending work (queue, dirty, busy, resync flags), for test reports.
+  std::string PendingWork() const;
   // What this bridge believes is registered, sorted by service ID.
   std::vector<Service> RegisteredServices() const;
 
@@ -249,9 +251,10 @@ class Bridge : public docker::EventSink {
   uint64_t write_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int listings_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, uint64_t> erased_at_ ABSL_GUARDED_BY(mu_);
-  // Per refresh in progress: the IDs written since it took its snapshot. Refresh re-creates
-  // missing entries (ZooKeeper, etcd), so such an ID is written again after the refresh.
-  std::list<absl::flat_hash_set<std::string>> refreshes_ ABSL_GUARDED_BY(mu_);
+  // Per refresh in progress: the IDs written since it took its snapshot, with the fingerprint
+  // written ("" = deregistered). Refresh re-creates missing entries (ZooKeeper, etcd), so an ID
+  // removed or replaced meanwhile is written again after the refresh.
+  std::list<absl::flat_hash_map<std::string, std::string>> refreshes_ ABSL_GUARDED_BY(mu_);
   // Containers whose inspect failed (Docker unreachable): retried with backoff.
   absl::flat_hash_map<std::string, InspectRetry> inspect_retry_ ABSL_GUARDED_BY(mu_);
   // Names of the running containers at the last listing (for -cleanup's guard).
