@@ -17,6 +17,7 @@
 #include "docker_client/docker_client.h"
 #include "docker_client/event_stream.h"
 #include "registrator/bridge.h"
+#include "registrator/common/http_client.h"
 #include "registrator/common/log.h"
 #include "registrator/config.h"
 #include "registrator/derive.h"
@@ -176,6 +177,8 @@ int Run(const Config& config) {
   bridge_config.refresh_interval = absl::Seconds(config.ttl_refresh);
   bridge_config.deregister_on_exit = config.deregister_on_exit;
   bridge_config.workers = config.workers;
+  // Stop() is bounded: what still runs at its deadline is aborted.
+  bridge_config.cancel_calls = [] { AbortHttpTransfers(); };
 
   Bridge bridge(docker_client, adapter->get(), std::move(derive), bridge_config);
   bridge.Start();

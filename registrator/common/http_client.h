@@ -99,6 +99,11 @@ class HttpClient {
   std::vector<void*> idle_handles_ ABSL_GUARDED_BY(mu_);
 };
 
+// Aborts every HttpClient::Send in flight in this process, promptly: their sockets are shut
+// down (waking a blocked poll) and their progress callbacks fail; they return CANCELLED. Sends
+// started afterwards run normally. For a bounded shutdown (Bridge::Stop's deadline).
+void AbortHttpTransfers();
+
 // Percent-encodes `text` for use in a URL path segment or query value.
 std::string UrlEncode(absl::string_view text);
 
