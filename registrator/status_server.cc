@@ -94,7 +94,10 @@ std::pair<int, std::string> StatusServer::Health() {
   }
   std::string reasons;
   if (!stats.docker_connected) reasons.append("docker: event stream not connected\n");
-  if (!backend.ok()) absl::StrAppend(&reasons, "backend: ", backend.message(), "\n");
+  // An error text may quote a URI or a server's answer: never let it carry a secret.
+  if (!backend.ok()) {
+    absl::StrAppend(&reasons, "backend: ", RedactSecrets(backend.message()), "\n");
+  }
   if (reasons.empty()) return {200, "ok\n"};
   return {503, reasons};
 }
