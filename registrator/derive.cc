@@ -571,6 +571,16 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
     return std::nullopt;
   }
   s.ip = std::move(ip);
+  // Name, ID and IP become keys and URL paths in the backend: nothing the container says may
+  // reach outside its own entry (service_validation.h). Checked before anything else is built,
+  // so this warning is the service's first.
+  if (absl::Status valid = ValidateServiceKeys(s); !valid.ok()) {
+    AddWarning(absl::StrCat(who_, ": port ", entry.key, ": service name ", Quote(s.name), ", ID ",
+                            Quote(s.id), ", IP ", Quote(s.ip), ": invalid ", valid.message(),
+                            "; service skipped"));
+    ++failed_;
+    return std::nullopt;
+  }
 
   // Tags: the user's, then -tags, then "udp".
   s.tags = SplitTags(get("tags"));
@@ -745,15 +755,6 @@ DeriveResult Deriver::Run() {
   for (const KeptPort& k : kept) {
     std::optional<Service> s = BuildService(k, is_group);
     if (!s) continue;
-    // Name, ID and IP become keys and URL paths in the backend: nothing the container says may
-    // reach outside its own entry (service_validation.h).
-    if (absl::Status valid = ValidateServiceKeys(*s); !valid.ok()) {
-      AddWarning(absl::StrCat(who_, ": port ", k.entry->key, ": service name ", Quote(s->name),
-                              ", ID ", Quote(s->id), ", IP ", Quote(s->ip), ": invalid ",
-                              valid.message(), "; service skipped"));
-      ++failed_;
-      continue;
-    }
     if (!ids.insert(s->id).second) {
       Warn("service ID", s->id,
            absl::StrCat("already used by another port of this container; port ", k.entry->key,
