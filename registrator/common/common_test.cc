@@ -111,5 +111,16 @@ TEST(HostPortTest, EndpointWithDefaultPort) {
   }
 }
 
+TEST(LogSecretsTest, EverySecretIsScrubbedShortOnesAreIgnored) {
+  SetLogSecrets({"hunter22", "tok-123456", "pw", ""});
+  EXPECT_EQ(RedactSecrets("auth hunter22 failed; token tok-123456; pw stays"),
+            "auth *** failed; token ***; pw stays");
+  // The longest secret first: one that contains another is replaced whole.
+  SetLogSecrets({"abcd", "abcdefgh"});
+  EXPECT_EQ(RedactSecrets("x abcdefgh y abcd"), "x *** y ***");
+  SetLogSecrets({});
+  EXPECT_EQ(RedactSecrets("hunter22"), "hunter22");
+}
+
 }  // namespace
 }  // namespace registrator

@@ -1,3 +1,5 @@
+// HttpClient over libcurl (see http_client.h): pooled easy handles for requests, a multi handle
+// per stream so another thread can cancel it promptly.
 #include "registrator/common/http_client.h"
 
 #include <curl/curl.h>
@@ -33,8 +35,19 @@ struct MultiDeleter {
 };
 using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
 
+struct BoundedBody {
+  std::string* body;
+  size_t limit;
+  bool exceeded = false;
+};
+
 size_t AppendToString(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
+  auto* out = static_cast<BoundedBody*>(user);
+  if (out->body->size() + size * count > out->limit) {
+    out->exceeded = true;
+    return CURL_WRITEFUNC_ERROR;
+  }
+  out->body->append(data, size * count);
   return size * count;
 }
 
@@ -139,6 +152,10 @@ void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** h
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(endpoint_.connect_timeout)));
+  // Send the path exactly as built: libcurl would otherwise resolve "." and ".." segments, and a
+  // key segment of ".." would move the request to another endpoint of the server (a second
+  // wall behind ValidateServiceKeys; see README "Security model").
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
   // Never follow redirects or use a proxy from the environment: we only talk to the one server.
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_PROXY, "");
@@ -183,8 +200,9 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   HttpResponse response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  BoundedBody body{&response.body, request.max_body_bytes};
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
   uint64_t generation = g_abort_generation.load();
@@ -199,7 +217,11 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     return absl::CancelledError(absl::StrCat(request.method, " ", request.path, ": aborted"));
   }
   if (code != CURLE_OK) {
-    absl::Status status = TransportError(code, error_buffer, request);
+    absl::Status status = body.exceeded
+                              ? absl::ResourceExhaustedError(absl::StrCat(
+                                    request.method, " ", request.path, ": response body over ",
+                                    request.max_body_bytes, " bytes; refused"))
+                              : TransportError(code, error_buffer, request);
     // A failed handle may hold a broken connection; do not pool it.
     curl_easy_cleanup(curl);
     return status;

@@ -43,6 +43,9 @@ struct HttpRequest {
   std::vector<std::string> headers;
   // Whole-request timeout; ignored by Stream (streams last until cancelled or closed).
   absl::Duration timeout = absl::Seconds(10);
+  // Send fails (RESOURCE_EXHAUSTED) rather than hold a bigger body: a Docker inspect carries
+  // whatever labels a container's author wrote. Ignored by Stream (it hands data on as it comes).
+  size_t max_body_bytes = 64 << 20;
 };
 
 struct HttpResponse {
@@ -75,7 +78,8 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends one request and returns the status and body. Transport failures (refused, timeout,
-  // TLS) are UNAVAILABLE or DEADLINE_EXCEEDED; any HTTP status is returned as a response.
+  // TLS) are UNAVAILABLE or DEADLINE_EXCEEDED, a body over max_body_bytes RESOURCE_EXHAUSTED;
+  // any HTTP status is returned as a response. The path is sent as is (no dot-segment removal).
   // Thread-safe: handles (and their kept-alive connections) are pooled.
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request);
 
