@@ -532,6 +532,7 @@ void Bridge::ProcessSlot(const std::string& id) {
     } else {
       REG_LOG_INFO("deregistered ", id, " (", service.name, ") of container ",
                    ShortId(service.container_id), " (", service.container_name, ")");
+      if (slot.doomed) REG_LOG_INFO("cleanup: removed dangling ", id);
       ++stats_.deregisters;
       slot.held.reset();
       slot.held_fingerprint.clear();
@@ -544,9 +545,10 @@ void Bridge::ProcessSlot(const std::string& id) {
   const absl::Duration delay = NextDelayLocked(slot.failures);
   slot.next_retry = Now() + delay;
   ScheduleRetryLocked(slot.next_retry);
-  REG_LOG_ERROR(is_register ? "register " : "deregister ", id, " for container ",
-                ShortId(service.container_id), " (", service.container_name,
-                ") failed: ", status.message(), "; retrying in ", absl::FormatDuration(delay));
+  // "<verb> <id> failed: ..." as before: operators (and the e2e tests) grep for it.
+  REG_LOG_ERROR(is_register ? "register " : "deregister ", id, " failed: ", status.message(),
+                " (container ", ShortId(service.container_id), " (", service.container_name,
+                ")); retrying in ", absl::FormatDuration(delay));
   // A failed call may still have been applied: the backend holds this, or what it had.
   slot.held = std::move(service);
   slot.held_fingerprint.clear();

@@ -129,8 +129,7 @@ void CheckEveryBackend(const Service& s) {
     std::string id;
     Check(etcd::SplitServiceKey(prefix, key, &name, &id));
     Check(name == s.name && id == s.id);
-    CheckExactPath(etcd::V2KeyPath(key),
-                   absl::StrCat("/v2/keys", prefix), {s.name, s.id});
+    CheckExactPath(etcd::V2KeyPath(key), absl::StrCat("/v2/keys", prefix), {s.name, s.id});
   }
 
   // ZooKeeper: the codec's "<base>/<Name>" and "<base>/<Name>/<ip>:<port>" paths.
