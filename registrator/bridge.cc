@@ -367,14 +367,7 @@ void Bridge::ClaimServices(const std::string& id, const docker::Container& conta
     MarkSlotDirtyLocked(claim->service.id);
   }
   for (const std::string& service_id : record.claimed) {
-    if (wanted_ids.contains(service_id)) continue;
-    auto slot = slots_.find(service_id);
-    if (slot == slots_.end()) continue;
-    std::vector<Claim>& claims = slot->second.claims;
-    claims.erase(std::remove_if(claims.begin(), claims.end(),
-                                [&id](const Claim& c) { return c.container_id == id; }),
-                 claims.end());
-    MarkSlotDirtyLocked(service_id);
+    if (!wanted_ids.contains(service_id)) DropClaimLocked(service_id, id);
   }
   record.claimed = std::move(claimed);
 }
@@ -408,15 +401,19 @@ void Bridge::Release(const std::string& id) {
   auto record = containers_.find(id);
   if (record == containers_.end()) return;
   for (const std::string& service_id : record->second.claimed) {
-    auto slot = slots_.find(service_id);
-    if (slot == slots_.end()) continue;
-    std::vector<Claim>& claims = slot->second.claims;
-    claims.erase(std::remove_if(claims.begin(), claims.end(),
-                                [&id](const Claim& c) { return c.container_id == id; }),
-                 claims.end());
-    MarkSlotDirtyLocked(service_id);
+    DropClaimLocked(service_id, id);
   }
   containers_.erase(record);
+}
+
+void Bridge::DropClaimLocked(const std::string& service_id, const std::string& container_id) {
+  auto slot = slots_.find(service_id);
+  if (slot == slots_.end()) return;
+  std::vector<Claim>& claims = slot->second.claims;
+  claims.erase(std::remove_if(claims.begin(), claims.end(),
+                              [&](const Claim& c) { return c.container_id == container_id; }),
+               claims.end());
+  MarkSlotDirtyLocked(service_id);
 }
 
 const Bridge::Claim* Bridge::Owner(const Slot& slot) {

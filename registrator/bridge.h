@@ -194,6 +194,9 @@ class Bridge : public docker::EventSink {
   void Keep(const std::string& id, const std::string& name, int64_t exit_code);
   // The container is gone or exited: it claims nothing any more.
   void Release(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes `container_id`'s claim on `service_id` and lets the slot settle who owns it now.
+  void DropClaimLocked(const std::string& service_id, const std::string& container_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The running claim that owns the slot, or null.
   static const Claim* Owner(const Slot& slot);
