@@ -4,17 +4,20 @@
 #include "gtest/gtest.h"
 #include "registrator/model/adapter_options.h"
 #include "registrator/model/backend_uri.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(BackendUriTest, SplitsSchemeHostsAndPath) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri("etcd://a:2379,b:2379/services/x/");
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   EXPECT_EQ(uri->scheme, "etcd");
   EXPECT_EQ(uri->host, "a:2379,b:2379");
   EXPECT_THAT(uri->hosts, ElementsAre("a:2379", "b:2379"));
@@ -24,7 +27,7 @@ TEST(BackendUriTest, SplitsSchemeHostsAndPath) {
 
 TEST(BackendUriTest, UserinfoAndNoPath) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri("ZooKeeper://user:pw@127.0.0.1:2181");
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   EXPECT_EQ(uri->scheme, "zookeeper");
   EXPECT_EQ(uri->userinfo, "user:pw");
   EXPECT_EQ(uri->host, "127.0.0.1:2181");
@@ -33,7 +36,7 @@ TEST(BackendUriTest, UserinfoAndNoPath) {
 
 TEST(BackendUriTest, UnixSocketSchemesKeepThePath) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri("consul-unix:///run/consul/consul.sock");
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   EXPECT_EQ(uri->host, "");
   EXPECT_TRUE(uri->hosts.empty());
   EXPECT_EQ(uri->path, "/run/consul/consul.sock");
@@ -43,15 +46,15 @@ TEST(BackendUriTest, UnixSocketSchemesKeepThePath) {
 
 TEST(BackendUriTest, RejectsWhatIsNotAUri) {
   for (const char* bad : {"", "consul", "consul:/x", "://host", "localhost:8500"}) {
-    EXPECT_FALSE(ParseBackendUri(bad).ok()) << bad;
+    EXPECT_THAT(ParseBackendUri(bad), Not(IsOk())) << bad;
   }
 }
 
 TEST(AdapterFactoryTest, ChoosesByScheme) {
   AdapterOptions options;
-  EXPECT_TRUE(CreateAdapter("log://", options).ok());
+  EXPECT_THAT(CreateAdapter("log://", options), IsOk());
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> unknown = CreateAdapter("nope://x", options);
-  ASSERT_FALSE(unknown.ok());
+  ASSERT_THAT(unknown, Not(IsOk()));
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("unrecognized adapter \"nope\""));
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("log"));
   EXPECT_THAT(SupportedSchemes(), Contains("log"));
@@ -62,10 +65,10 @@ TEST(AdapterFactoryTest, ChoosesByScheme) {
         "etcd2://127.0.0.1:2379", "etcd3://127.0.0.1:2379",
         "skydns2://127.0.0.1:2379/skydns.local"}) {
     auto adapter = CreateAdapter(uri, options);
-    EXPECT_TRUE(adapter.ok()) << uri << ": " << adapter.status();
+    EXPECT_THAT(adapter, IsOk()) << uri << ": " << adapter.status();
   }
   // The factory validates the URI without contacting anything.
-  EXPECT_FALSE(CreateAdapter("skydns2://127.0.0.1:2379", options).ok());
+  EXPECT_THAT(CreateAdapter("skydns2://127.0.0.1:2379", options), Not(IsOk()));
 }
 
 }  // namespace

@@ -14,10 +14,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::docker {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -32,7 +34,7 @@ std::string ReadTestdata(const std::string& name) {
 
 Container Inspect(const std::string& file) {
   absl::StatusOr<Container> c = ParseContainerJson(ReadTestdata(file));
-  EXPECT_TRUE(c.ok()) << file << ": " << c.status();
+  EXPECT_THAT(c, IsOk()) << file << ": " << c.status();
   return c.ok() ? *c : Container{};
 }
 
@@ -47,7 +49,7 @@ std::map<std::string, Container> InspectAllSamples() {
   for (simdjson::dom::element entry : list) {
     const std::string one = simdjson::minify(entry);
     absl::StatusOr<Container> c = ParseContainerJson(one);
-    EXPECT_TRUE(c.ok()) << c.status();
+    EXPECT_THAT(c, IsOk()) << c.status();
     if (!c.ok()) continue;
     EXPECT_EQ(c->raw_json, one);
     by_name[c->name] = *c;
@@ -117,7 +119,7 @@ TEST(ParseContainerJson, AllSamplesRandomPortUdpHostExited) {
 TEST(ParseContainerJson, RawJsonIsTheInput) {
   const std::string text = ReadTestdata("inspect-sample-api.json");
   absl::StatusOr<Container> c = ParseContainerJson(text);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->raw_json, text);
   EXPECT_EQ(c->name, "files1");
 }
@@ -224,7 +226,7 @@ TEST(ParseContainerJson, Ipv6) {
 
 TEST(ParseContainerJson, MissingSectionsAreEmpty) {
   absl::StatusOr<Container> c = ParseContainerJson(R"({"Id":"abc","Name":"/x"})");
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->id, "abc");
   EXPECT_EQ(c->name, "x");
   EXPECT_EQ(c->image, "");
@@ -233,11 +235,11 @@ TEST(ParseContainerJson, MissingSectionsAreEmpty) {
 
   c = ParseContainerJson(
       R"({"Id":"abc","Config":null,"NetworkSettings":null,"State":null,"HostConfig":null})");
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->network_mode, "");
   EXPECT_THAT(c->env, IsEmpty());
 
-  EXPECT_TRUE(ParseContainerJson("{}").ok());
+  EXPECT_THAT(ParseContainerJson("{}"), IsOk());
 }
 
 TEST(ParseContainerJson, WrongTypesAreSkippedSoftly) {
@@ -252,7 +254,7 @@ TEST(ParseContainerJson, WrongTypesAreSkippedSoftly) {
                         "IPAddress": false},
     "State": {"Status": "running", "Running": "yes", "ExitCode": "3", "Health": "x"}
   })");
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->id, "");
   EXPECT_EQ(c->name, "ok");
   EXPECT_EQ(c->image, "");
@@ -296,7 +298,7 @@ std::vector<ContainerSummary> Identities(std::vector<ContainerSummary> list) {
 TEST(ParseContainerListJson, Samples) {
   absl::StatusOr<std::vector<ContainerSummary>> all =
       ParseContainerListJson(ReadTestdata("containers-json-all-sample.json"));
-  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_THAT(all, IsOk()) << all.status();
   EXPECT_THAT(
       Identities(*all),
       ElementsAre(
@@ -313,12 +315,12 @@ TEST(ParseContainerListJson, Samples) {
 
   absl::StatusOr<std::vector<ContainerSummary>> running =
       ParseContainerListJson(ReadTestdata("containers-json-sample.json"));
-  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_THAT(running, IsOk()) << running.status();
   EXPECT_EQ(running->size(), 4u);
 
   absl::StatusOr<std::vector<ContainerSummary>> more =
       ParseContainerListJson(ReadTestdata("containers-json-all-more.json"));
-  ASSERT_TRUE(more.ok()) << more.status();
+  ASSERT_THAT(more, IsOk()) << more.status();
   ASSERT_EQ(more->size(), 9u);
   EXPECT_EQ(Identities(*more)[0],
             (ContainerSummary{"1142caebdb991fd27d5c02e0a184625c88bd186f4084e245a3c28905e1013382",
@@ -328,14 +330,14 @@ TEST(ParseContainerListJson, Samples) {
 
   absl::StatusOr<std::vector<ContainerSummary>> after =
       ParseContainerListJson(ReadTestdata("containers-json-all-more-after-ipv6-restart.json"));
-  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_THAT(after, IsOk()) << after.status();
   EXPECT_FALSE(after->empty());
 }
 
 TEST(ParseContainerListJson, KeepsWhatAFingerprintNeeds) {
   absl::StatusOr<std::vector<ContainerSummary>> running =
       ParseContainerListJson(ReadTestdata("containers-json-sample.json"));
-  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_THAT(running, IsOk()) << running.status();
   const ContainerSummary* multi = nullptr;
   for (const ContainerSummary& s : *running) {
     if (s.name == "multi") multi = &s;
@@ -355,7 +357,7 @@ TEST(StateFingerprint, ListAndInspectAgreeOnCapturedPayloads) {
   std::map<std::string, ContainerSummary> listed;
   for (const char* file : {"containers-json-all-sample.json", "containers-json-all-more.json"}) {
     absl::StatusOr<std::vector<ContainerSummary>> list = ParseContainerListJson(ReadTestdata(file));
-    ASSERT_TRUE(list.ok()) << list.status();
+    ASSERT_THAT(list, IsOk()) << list.status();
     for (const ContainerSummary& s : *list) listed[s.id] = s;
   }
   std::vector<Container> inspected;
@@ -394,15 +396,15 @@ TEST(StateFingerprint, ListAndInspectAgreeOnCapturedPayloads) {
 TEST(ParseContainerListJson, OddEntriesAndMalformed) {
   absl::StatusOr<std::vector<ContainerSummary>> list = ParseContainerListJson(
       R"([1, null, {"Id":"a","Names":[3,"/n1","/n2"],"State":"running"}, {"Names":null}])");
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   EXPECT_THAT(Identities(*list),
               ElementsAre(ContainerSummary{"a", "n1", "", "running"}, ContainerSummary{}));
   list = ParseContainerListJson(R"([{"Id":"b","Names":["/web/db-alias","/db"]},
                                     {"Id":"c","Names":["/x/y"]}])");
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   EXPECT_THAT(Identities(*list), ElementsAre(ContainerSummary{"b", "db", "", ""},
                                              ContainerSummary{"c", "x/y", "", ""}));
-  ASSERT_TRUE(ParseContainerListJson("[]").ok());
+  ASSERT_THAT(ParseContainerListJson("[]"), IsOk());
   EXPECT_THAT(*ParseContainerListJson("[]"), IsEmpty());
   for (const char* bad : {"", "[", "[{]", "{}", "null"}) {
     EXPECT_EQ(ParseContainerListJson(bad).status().code(), absl::StatusCode::kInvalidArgument)
@@ -415,7 +417,7 @@ std::vector<Event> ParseLines(const std::string& file) {
   std::vector<Event> events;
   for (absl::string_view line : absl::StrSplit(ReadTestdata(file), '\n', absl::SkipEmpty())) {
     absl::StatusOr<Event> e = ParseEventJson(line);
-    EXPECT_TRUE(e.ok()) << e.status() << " line: " << line;
+    EXPECT_THAT(e, IsOk()) << e.status() << " line: " << line;
     if (e.ok()) events.push_back(*e);
   }
   return events;
@@ -512,15 +514,15 @@ TEST(ParseEventJson, LegacyFieldsAndFallbacks) {
   // Pre-1.22 shape: only status/id/from/time.
   absl::StatusOr<Event> e =
       ParseEventJson(R"({"status":"start","id":"abc","from":"img:1","time":1700000000})");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(*e, (Event{"", "start", "abc", "", "img:1", "", 1700000000, 1700000000000000000}));
   // Action wins over status; Actor.ID over id.
   e = ParseEventJson(
       R"({"status":"old","Action":"die","id":"x","Actor":{"ID":"y","Attributes":null},"Type":"container","time":"bad","timeNano":5})");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(*e, (Event{"container", "die", "y", "", "", "", 0, 5}));
   e = ParseEventJson(R"({"Actor":{"Attributes":{"exitCode":0,"name":"n"}}})");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->exit_code, "");
   EXPECT_EQ(e->name, "n");
 }
@@ -530,15 +532,15 @@ TEST(ParseEventJson, TimeTooLargeForNanosecondsCountsAsMissing) {
   for (const char* time : {"1791058725078", "9223372036854775807", "-9223372036854775808"}) {
     absl::StatusOr<Event> e =
         ParseEventJson(absl::StrCat(R"({"status":"die","id":"x","time":)", time, "}"));
-    ASSERT_TRUE(e.ok()) << e.status();
+    ASSERT_THAT(e, IsOk()) << e.status();
     EXPECT_EQ(e->time_nano, 0) << time;
   }
   // The largest time that fits still converts; timeNano, when present, is taken as is.
   absl::StatusOr<Event> e = ParseEventJson(R"({"id":"x","time":9223372036})");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->time_nano, 9223372036000000000);
   e = ParseEventJson(R"({"id":"x","time":1791058725078,"timeNano":7})");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->time_nano, 7);
 }
 
@@ -552,13 +554,13 @@ TEST(ParseEventJson, Malformed) {
 TEST(ParseVersionJson, Samples) {
   for (const char* file : {"docker-version.json", "version.json"}) {
     absl::StatusOr<Version> v = ParseVersionJson(ReadTestdata(file));
-    ASSERT_TRUE(v.ok()) << v.status();
+    ASSERT_THAT(v, IsOk()) << v.status();
     EXPECT_EQ(v->version, "20.10.24+dfsg1") << file;
     EXPECT_EQ(v->api_version, "1.41") << file;
     EXPECT_EQ(v->min_api_version, "1.12") << file;
   }
   absl::StatusOr<Version> v = ParseVersionJson(R"({"ApiVersion":1.41})");
-  ASSERT_TRUE(v.ok());
+  ASSERT_THAT(v, IsOk());
   EXPECT_EQ(v->api_version, "");
   EXPECT_EQ(ParseVersionJson("").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseVersionJson("[]").status().code(), absl::StatusCode::kInvalidArgument);

@@ -8,13 +8,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::docker {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 std::string ReadTestdata(const std::string& name) {
   std::string text = fakes::ReadFileOrEmpty("testdata/docker/" + name);
@@ -24,29 +27,29 @@ std::string ReadTestdata(const std::string& name) {
 
 TEST(ParseDockerHost, Forms) {
   absl::StatusOr<HttpEndpoint> e = ParseDockerHost("unix:///var/run/docker.sock");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->unix_socket, "/var/run/docker.sock");
   EXPECT_EQ(e->base_url, "http://localhost");
 
   e = ParseDockerHost("/tmp/d.sock");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->unix_socket, "/tmp/d.sock");
 
   e = ParseDockerHost("tcp://127.0.0.1:2375");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->unix_socket, "");
   EXPECT_EQ(e->base_url, "http://127.0.0.1:2375");
 
   e = ParseDockerHost("tcp://docker.local");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->base_url, "http://docker.local:2375");
 
   e = ParseDockerHost("tcp://[::1]");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->base_url, "http://[::1]:2375");
 
   e = ParseDockerHost("tcp://10.0.0.1:2376/", /*tls=*/true, "/certs");
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_THAT(e, IsOk()) << e.status();
   EXPECT_EQ(e->base_url, "https://10.0.0.1:2376");
   EXPECT_EQ(e->ca_file, "/certs/ca.pem");
   EXPECT_EQ(e->cert_file, "/certs/cert.pem");
@@ -61,18 +64,18 @@ TEST(ParseDockerHost, Forms) {
 
 TEST(DockerClient, FromEnvironment) {
   absl::StatusOr<std::unique_ptr<DockerClient>> c = DockerClient::FromEnvironment({});
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ((*c)->http().endpoint().unix_socket, "/tmp/docker.sock");
 
   c = DockerClient::FromEnvironment({{"DOCKER_HOST", "tcp://127.0.0.1:12375"}});
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ((*c)->http().endpoint().base_url, "http://127.0.0.1:12375");
   EXPECT_EQ((*c)->http().endpoint().ca_file, "");
 
   c = DockerClient::FromEnvironment({{"DOCKER_HOST", "tcp://127.0.0.1:12376"},
                                      {"DOCKER_TLS_VERIFY", "1"},
                                      {"DOCKER_CERT_PATH", "/etc/docker-certs"}});
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ((*c)->http().endpoint().base_url, "https://127.0.0.1:12376");
   EXPECT_EQ((*c)->http().endpoint().ca_file, "/etc/docker-certs/ca.pem");
   EXPECT_EQ((*c)->http().endpoint().cert_file, "/etc/docker-certs/cert.pem");
@@ -80,13 +83,13 @@ TEST(DockerClient, FromEnvironment) {
 
   c = DockerClient::FromEnvironment(
       {{"DOCKER_HOST", "tcp://h:1"}, {"DOCKER_TLS_VERIFY", "1"}, {"HOME", "/root"}});
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ((*c)->http().endpoint().ca_file, "/root/.docker/ca.pem");
 
   // TLS with a unix socket makes no sense; an unknown scheme is refused.
-  EXPECT_FALSE(
-      DockerClient::FromEnvironment({{"DOCKER_HOST", "unix:///x.sock"}, {"DOCKER_TLS_VERIFY", "1"}})
-          .ok());
+  EXPECT_THAT(DockerClient::FromEnvironment(
+                  {{"DOCKER_HOST", "unix:///x.sock"}, {"DOCKER_TLS_VERIFY", "1"}}),
+              Not(IsOk()));
   EXPECT_EQ(DockerClient::FromEnvironment({{"DOCKER_HOST", "ssh://h"}}).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -96,9 +99,9 @@ class DockerClientTest : public ::testing::Test {
   void SetUp() override {
     server_.SetResponse("/version", 200, ReadTestdata("docker-version.json"));
     server_.SetResponse("/_ping", 200, "OK");
-    ASSERT_TRUE(server_.Start().ok());
+    ASSERT_THAT(server_.Start(), IsOk());
     absl::StatusOr<std::unique_ptr<DockerClient>> c = DockerClient::ForHost(server_.host());
-    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_THAT(c, IsOk()) << c.status();
     client_ = *std::move(c);
   }
 
@@ -107,9 +110,9 @@ class DockerClientTest : public ::testing::Test {
 };
 
 TEST_F(DockerClientTest, PingAndVersion) {
-  EXPECT_TRUE(client_->Ping().ok());
+  EXPECT_THAT(client_->Ping(), IsOk());
   absl::StatusOr<Version> v = client_->GetVersion();
-  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_THAT(v, IsOk()) << v.status();
   EXPECT_EQ(v->version, "20.10.24+dfsg1");
   EXPECT_EQ(v->api_version, "1.41");
   EXPECT_THAT(server_.targets(), ElementsAre("/_ping", "/version"));
@@ -118,11 +121,11 @@ TEST_F(DockerClientTest, PingAndVersion) {
 TEST_F(DockerClientTest, ListNegotiatesOnceAndFiltersByStatus) {
   server_.SetResponse("/containers/json", 200, ReadTestdata("containers-json-sample.json"));
   absl::StatusOr<std::vector<ContainerSummary>> list = client_->ListContainers(true, "running");
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   ASSERT_EQ(list->size(), 4u);
   EXPECT_EQ((*list)[0].name, "hostnet");
   list = client_->ListContainers(false);
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   EXPECT_THAT(server_.targets(),
               ElementsAre("/version",
                           "/v1.41/containers/"
@@ -154,7 +157,7 @@ TEST_F(DockerClientTest, InspectDecodes) {
   const std::string body = ReadTestdata("inspect-e-labels-env.json");
   server_.SetResponse("/containers/labels-e/json", 200, body);
   absl::StatusOr<Container> c = client_->InspectContainer("labels-e");
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->id, "c2f4671cb2d26896556d5d3e008fdd8f2cd6fdd517ecb2bc7717771b2c740188");
   EXPECT_EQ(c->name, "labels-e");
   EXPECT_EQ(c->raw_json, body);
@@ -200,7 +203,7 @@ TEST(DockerClientUnreachable, TransportFailuresAreUnavailableAndNegotiationRetri
   fakes::TempDir dir("fdk");
   const std::string socket = dir.path() + "/missing.sock";
   absl::StatusOr<std::unique_ptr<DockerClient>> c = DockerClient::ForHost("unix://" + socket);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ((*c)->Ping().code(), absl::StatusCode::kUnavailable);
   absl::StatusOr<Container> inspect = (*c)->InspectContainer("abc");
   EXPECT_EQ(inspect.status().code(), absl::StatusCode::kUnavailable);
@@ -211,7 +214,7 @@ TEST(DockerClientUnreachable, TransportFailuresAreUnavailableAndNegotiationRetri
   // (A server on another socket path stands in for "Docker came up".)
   FakeDockerServer server;
   server.SetResponse("/version", 200, R"({"ApiVersion":"1.41"})");
-  ASSERT_TRUE(server.Start().ok());
+  ASSERT_THAT(server.Start(), IsOk());
   ASSERT_EQ(::symlink(server.socket_path().c_str(), socket.c_str()), 0);
   EXPECT_EQ((*c)->ApiPath("/x"), "/v1.41/x");
   c->reset();  // Close the kept-alive connection before the server stops.

@@ -20,11 +20,13 @@
 #include "gtest/gtest.h"
 #include "testing/dockerd_fixture.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::docker {
 namespace {
 
 using ::registrator::fakes::DockerdFixture;
+using ::registrator::fakes::IsOk;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -111,7 +113,7 @@ class DockerIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     absl::StatusOr<std::unique_ptr<DockerdFixture>> f = DockerdFixture::Start();
-    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_THAT(f, IsOk()) << f.status();
     fixture_ = f->release();
   }
   static void TearDownTestSuite() {
@@ -121,7 +123,7 @@ class DockerIntegrationTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_NE(fixture_, nullptr);
     absl::StatusOr<std::unique_ptr<DockerClient>> c = DockerClient::ForHost(fixture_->host());
-    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_THAT(c, IsOk()) << c.status();
     client_ = *std::move(c);
   }
   // `docker run -d ...`; returns the container id.
@@ -144,9 +146,9 @@ class DockerIntegrationTest : public ::testing::Test {
 DockerdFixture* DockerIntegrationTest::fixture_ = nullptr;
 
 TEST_F(DockerIntegrationTest, PingAndVersion) {
-  EXPECT_TRUE(client_->Ping().ok());
+  EXPECT_THAT(client_->Ping(), IsOk());
   absl::StatusOr<Version> v = client_->GetVersion();
-  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_THAT(v, IsOk()) << v.status();
   EXPECT_EQ(v->api_version, "1.41");
   EXPECT_THAT(v->version, ::testing::StartsWith("20.10."));
   EXPECT_EQ(client_->ApiPath("/x"), "/v1.41/x");
@@ -165,7 +167,7 @@ TEST_F(DockerIntegrationTest, InspectRealContainers) {
                                 DockerdFixture::kImage, "/bin/busybox", "sleep", "300"});
 
   absl::StatusOr<Container> c = client_->InspectContainer(web);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->id, web);
   EXPECT_EQ(c->name, "it-web");
   EXPECT_EQ(c->image, DockerdFixture::kImage);
@@ -194,7 +196,7 @@ TEST_F(DockerIntegrationTest, InspectRealContainers) {
   EXPECT_EQ(page, "registrator test page\n");
 
   c = client_->InspectContainer("it-udp");
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->id, udp);
   EXPECT_THAT(c->exposed_ports, ElementsAre("5353/udp", "80/tcp"));
   EXPECT_THAT(
@@ -204,7 +206,7 @@ TEST_F(DockerIntegrationTest, InspectRealContainers) {
   EXPECT_THAT(c->env, IsEmpty());
 
   c = client_->InspectContainer(random);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   ASSERT_EQ(c->ports.size(), 1u);
   ASSERT_EQ(c->ports["80/tcp"].size(), 1u);
   EXPECT_EQ(c->ports["80/tcp"][0].host_ip, "127.0.0.1");
@@ -213,7 +215,7 @@ TEST_F(DockerIntegrationTest, InspectRealContainers) {
   EXPECT_GT(random_port, 0);
 
   c = client_->InspectContainer(host);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->network_mode, "host");
   EXPECT_THAT(c->ports, IsEmpty());
   EXPECT_EQ(c->ip_address, "");
@@ -242,23 +244,23 @@ TEST_F(DockerIntegrationTest, ListWithStatusFilter) {
     return out;
   };
   absl::StatusOr<std::vector<ContainerSummary>> list = client_->ListContainers(true, "running");
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   EXPECT_THAT(names(*list), ElementsAre(Pair("ls-running", "running")));
   list = client_->ListContainers(true);
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   EXPECT_THAT(names(*list), ElementsAre(Pair("ls-created", "created"), Pair("ls-exited", "exited"),
                                         Pair("ls-running", "running")));
   list = client_->ListContainers(false);
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].id, running);
   EXPECT_EQ((*list)[0].image, DockerdFixture::kImage);
   list = client_->ListContainers(true, "exited");
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   EXPECT_THAT(names(*list), ElementsAre(Pair("ls-exited", "exited")));
 
   absl::StatusOr<Container> c = client_->InspectContainer(exited);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->state.status, "exited");
   EXPECT_EQ(c->state.exit_code, 3);
   DockerOk({"rm", "-f", running, "ls-created", exited});
@@ -267,7 +269,7 @@ TEST_F(DockerIntegrationTest, ListWithStatusFilter) {
 TEST_F(DockerIntegrationTest, EventsArriveInOrder) {
   Recorder sink;
   EventStream stream(*client_);
-  ASSERT_TRUE(stream.Start(&sink).ok());
+  ASSERT_THAT(stream.Start(&sink), IsOk());
   ASSERT_TRUE(
       registrator::fakes::WaitFor([&] { return sink.connected_first() == 1; }, absl::Seconds(10)));
   const std::string id = Run({"--name", "ev", "--stop-timeout", "1", DockerdFixture::kImage});
@@ -306,18 +308,18 @@ TEST_F(DockerIntegrationTest, ReconnectsAcrossDaemonRestartWithoutDuplicates) {
   options.initial_backoff = absl::Seconds(6);
   options.max_backoff = absl::Seconds(6);
   EventStream stream(*client_, options);
-  ASSERT_TRUE(stream.Start(&sink).ok());
+  ASSERT_THAT(stream.Start(&sink), IsOk());
   ASSERT_TRUE(
       registrator::fakes::WaitFor([&] { return sink.connected_first() == 1; }, absl::Seconds(10)));
   const std::string before =
       Run({"--name", "rs-before", "--stop-timeout", "1", DockerdFixture::kImage});
   ASSERT_TRUE(sink.WaitForAction(before, "start")) << sink.Log();
 
-  ASSERT_TRUE(fixture_->StopDaemon().ok());
+  ASSERT_THAT(fixture_->StopDaemon(), IsOk());
   ASSERT_TRUE(
       registrator::fakes::WaitFor([&] { return sink.disconnected() == 1; }, absl::Seconds(10)))
       << sink.Log();
-  ASSERT_TRUE(fixture_->StartDaemon().ok()) << fixture_->DaemonLog();
+  ASSERT_THAT(fixture_->StartDaemon(), IsOk()) << fixture_->DaemonLog();
   const std::string during = Run({"--name", "rs-during", DockerdFixture::kImage});
   const absl::Time during_done = absl::Now();
 

@@ -13,10 +13,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::docker {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -65,7 +67,7 @@ class EventStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_.SetResponse("/version", 200, R"({"Version":"20.10.24","ApiVersion":"1.41"})");
-    ASSERT_TRUE(server_.Start().ok());
+    ASSERT_THAT(server_.Start(), IsOk());
     client_ = *DockerClient::ForHost(server_.host());
   }
   void TearDown() override {
@@ -74,7 +76,7 @@ class EventStreamTest : public ::testing::Test {
   }
   void StartStream(EventStreamOptions options = {}) {
     stream_ = std::make_unique<EventStream>(*client_, options);
-    ASSERT_TRUE(stream_->Start(&sink_).ok());
+    ASSERT_THAT(stream_->Start(&sink_), IsOk());
   }
 
   FakeDockerServer server_;
@@ -192,7 +194,7 @@ TEST(EventStreamBackoff, StopDuringBackoffReturnsPromptly) {
   options.max_backoff = absl::Seconds(60);
   RecordingSink sink;
   EventStream stream(*client, options);
-  ASSERT_TRUE(stream.Start(&sink).ok());
+  ASSERT_THAT(stream.Start(&sink), IsOk());
   EXPECT_EQ(stream.Start(&sink).code(), absl::StatusCode::kFailedPrecondition);
   absl::SleepFor(absl::Milliseconds(200));  // Let it fail once and enter the 60 s backoff.
   const absl::Time before = absl::Now();

@@ -17,14 +17,17 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registrator/model/fake_adapter.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
 using fakes::FakeAdapter;
 using fakes::FakeDocker;
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 constexpr char kHost[] = "host1";
@@ -127,7 +130,7 @@ TEST_F(BridgeTest, InitialSyncRegistersRunningContainersOnly) {
   docker_.Put(MakeContainer("bbb", "db", {5432}));
   docker_.Put(MakeContainer("ccc", "old", {8080}, /*running=*/false));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:db:5432", "host1:web:443", "host1:web:80"));
   EXPECT_EQ(adapter_.registers(), 3);
   EXPECT_EQ(bridge_->stats().services, 3u);
@@ -137,12 +140,12 @@ TEST_F(BridgeTest, UnchangedResyncMakesZeroWrites) {
   for (int i = 0; i < 50; ++i)
     docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   const int writes = adapter_.writes();
   const int inspects = docker_.inspects();
   EXPECT_EQ(writes, 50);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(adapter_.writes(), writes);
   // Tracked running containers are not inspected again either.
   EXPECT_EQ(docker_.inspects(), inspects);
@@ -152,34 +155,34 @@ TEST_F(BridgeTest, ResyncDoesNotReinspectRunningContainersWithoutServices) {
   docker_.Put(MakeContainer("aaa", "noports", {}));
   docker_.Put(MakeContainer("bbb", "web", {80}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(docker_.inspects(), 2);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(docker_.inspects(), 2);
   // Once it stops, the next resync notices and forgets it.
   docker_.Remove("aaa");
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(docker_.inspects(), 3);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(docker_.inspects(), 3);
 }
 
 TEST_F(BridgeTest, RestartWithPopulatedBackendMakesZeroWrites) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   bridge_->Stop();
   const int writes = adapter_.writes();
   // A new registrator process over the same backend: it lists before writing.
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(adapter_.writes(), writes);
   EXPECT_EQ(bridge_->stats().services, 1u);
 }
 
 TEST_F(BridgeTest, StartAndDieEvents) {
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   docker_.Put(MakeContainer("aaa", "web", {80}));
   Event("aaa", "start");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
@@ -222,7 +225,7 @@ TEST_F(BridgeTest, DeregisterOnSuccessRules) {
   docker_.Put(MakeContainer("c0", "ok", {80}));
   docker_.Put(MakeContainer("c9", "killed", {80}));
   docker_.Put(MakeContainer("cg", "gone", {80}));
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   ASSERT_EQ(BackendIds().size(), 4u);
   docker_.Exit("c1", 1);
   docker_.Exit("c0", 0);
@@ -232,10 +235,10 @@ TEST_F(BridgeTest, DeregisterOnSuccessRules) {
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
   EXPECT_THAT(BackendIds(), ElementsAre("host1:fails:80"));
   // Kept services are no longer refreshed, so they expire where the backend has TTLs.
-  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  ASSERT_THAT(bridge_->RefreshNow(), IsOk());
   EXPECT_THAT(adapter_.last_refresh(), IsEmpty());
   // A resync does not resurrect or remove the kept one either.
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:fails:80"));
   // When the failed container is removed for good, its services go.
   docker_.Remove("c1");
@@ -257,7 +260,7 @@ TEST_F(BridgeTest, KeptServiceComesBackToLifeOnRestart) {
   docker_.Put(MakeContainer("c1", "web", {80}));
   Event("c1", "start");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
-  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  ASSERT_THAT(bridge_->RefreshNow(), IsOk());
   EXPECT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
   EXPECT_EQ(adapter_.registers(), 1);  // Same definition: never rewritten.
 }
@@ -336,7 +339,7 @@ TEST(BridgeSchedulerTest, RetriesOnItsOwnWithoutResyncOrRefresh) {
   config.retry_initial = absl::Milliseconds(50);
   Bridge bridge(&docker, &adapter, SimpleDerive, config);  // Real clock, no timers.
   bridge.Start();
-  ASSERT_TRUE(bridge.SyncNow().ok());
+  ASSERT_THAT(bridge.SyncNow(), IsOk());
   adapter.FailOp("register", absl::UnavailableError("backend down"));
   adapter.FailOp("deregister", absl::UnavailableError("backend down"));
   docker.Put(MakeContainer("aaa", "web", {80}));
@@ -395,7 +398,7 @@ TEST_F(BridgeTest, InvalidRegistrationIsNotRetriedUntilItChanges) {
   adapter_.FailOp("register", absl::OkStatus());
   clock_.Advance(absl::Hours(1));
   bridge_->RetryDueNow();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   Event("aaa", "start");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
   EXPECT_EQ(adapter_.registers(), 1);
@@ -429,13 +432,13 @@ TEST_F(BridgeTest, ResyncRewritesOnlyWhatDrifted) {
   for (int i = 0; i < 10; ++i)
     docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   const int writes = adapter_.writes();
   adapter_.Drop("host1:c3:80");
   Service changed = adapter_.entries().at("host1:c4:80");
   changed.port = 1;
   adapter_.Seed(changed);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(adapter_.writes(), writes + 2);
   EXPECT_EQ(adapter_.entries().at("host1:c4:80").port, 10080);
   EXPECT_EQ(adapter_.entries().count("host1:c3:80"), 1u);
@@ -444,10 +447,10 @@ TEST_F(BridgeTest, ResyncRewritesOnlyWhatDrifted) {
 TEST_F(BridgeTest, ResyncFindsContainersWhoseEventsWereMissed) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   docker_.Put(MakeContainer("bbb", "new", {80}));
   docker_.Remove("aaa");
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:new:80"));
 }
 
@@ -466,7 +469,7 @@ TEST_F(BridgeTest, CleanupRemovesOnlyThisHostsDanglingEntries) {
   BridgeConfig config;
   config.cleanup = true;
   StartBridge(config);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80", "host2:vanished:80", "my-custom-id"));
 }
 
@@ -475,19 +478,19 @@ TEST_F(BridgeTest, WithoutCleanupForeignEntriesStay) {
   dangling.id = "host1:vanished:80";
   adapter_.Seed(dangling);
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:vanished:80"));
 }
 
 TEST_F(BridgeTest, CleanupKeepsEntriesOfRunningContainersFromAPreviousRun) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   bridge_->Stop();
   BridgeConfig config;
   config.cleanup = true;
   StartBridge(config);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
   EXPECT_EQ(adapter_.writes(), 1);
 }
@@ -501,21 +504,21 @@ TEST_F(BridgeTest, CleanupSkippedWhileDockerInspectsFail) {
   StartBridge(config);
   docker_.Put(MakeContainer("aaa", "web", {80}));
   docker_.SetUnavailable(true);
-  EXPECT_FALSE(bridge_->SyncNow().ok());
+  EXPECT_THAT(bridge_->SyncNow(), Not(IsOk()));
   EXPECT_THAT(BackendIds(), ElementsAre("host1:vanished:80"));
   docker_.SetUnavailable(false);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
 }
 
 TEST_F(BridgeTest, RefreshRenewsLiveServices) {
   docker_.Put(MakeContainer("aaa", "web", {80, 81}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
-  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_THAT(bridge_->RefreshNow(), IsOk());
   EXPECT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80", "host1:web:81"));
   adapter_.FailOp("refresh", absl::UnavailableError("down"));
-  EXPECT_FALSE(bridge_->RefreshNow().ok());
+  EXPECT_THAT(bridge_->RefreshNow(), Not(IsOk()));
   EXPECT_EQ(bridge_->stats().refreshes, 2u);
 }
 
@@ -560,7 +563,7 @@ TEST_F(BridgeTest, StateLostRewritesEverything) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   docker_.Put(MakeContainer("bbb", "db", {5432}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   adapter_.LoseState();
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
   EXPECT_THAT(BackendIds(), ElementsAre("host1:db:5432", "host1:web:80"));
@@ -596,13 +599,13 @@ TEST_F(BridgeTest, RenamedContainerMovesItsServices) {
 TEST_F(BridgeTest, StopLeavesRegistrationsUnlessAskedToDeregister) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   bridge_->Stop();
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
   BridgeConfig config;
   config.deregister_on_exit = true;
   StartBridge(config);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   bridge_->Stop();
   EXPECT_THAT(BackendIds(), IsEmpty());
 }
@@ -635,7 +638,7 @@ TEST_F(BridgeTest, ServiceIdMatchingFollowsUpstreamPattern) {
   BridgeConfig config;
   config.cleanup = true;
   StartBridge(config);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), UnorderedElementsAre("host1:web:x", "host1:-bad:80", "host1:web:80:tcp",
                                                  "host10:web:80", "host1::80", "host1:w:80"));
 }
@@ -648,7 +651,7 @@ TEST_F(BridgeTest, ServiceIdMatchingFollowsUpstreamPattern) {
 TEST_F(BridgeTest, RecreatedContainerOwnsItsServiceWhileTheOldDeregistrationIsInFlight) {
   StartBridge();
   docker_.Put(MakeContainer("aaa", "web", {80}));
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   adapter_.Hang("deregister");
   docker_.Remove("aaa");
   Event("aaa", "destroy");
@@ -661,7 +664,7 @@ TEST_F(BridgeTest, RecreatedContainerOwnsItsServiceWhileTheOldDeregistrationIsIn
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
   ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
   EXPECT_EQ(adapter_.entries().at("host1:web:80").container_id, "bbb");
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
 }
 
@@ -726,7 +729,7 @@ TEST_F(BridgeTest, RefreshDoesNotResurrectAServiceDeregisteredMeanwhile) {
   adapter_.SetRefreshRecreates(true);
   docker_.Put(MakeContainer("aaa", "web", {80}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   adapter_.Hang("refresh");
   std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
   ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
@@ -746,12 +749,12 @@ TEST_F(BridgeTest, RefreshLeavesOutServicesBeingDeregistered) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   docker_.Put(MakeContainer("bbb", "db", {5432}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   adapter_.FailOp("deregister", absl::UnavailableError("down"));
   docker_.Remove("aaa");
   Event("aaa", "destroy");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
-  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  ASSERT_THAT(bridge_->RefreshNow(), IsOk());
   EXPECT_THAT(adapter_.last_refresh(), ElementsAre("host1:db:5432"));
 }
 
@@ -764,24 +767,24 @@ TEST_F(BridgeTest, ResyncHealsDockerDriftAndInspectsOnlyWhatChanged) {
   docker_.Put(web);
   docker_.Put(MakeContainer("bbb", "db", {5432}));
   StartBridge();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(adapter_.entries().at("host1:web:80").ip, "172.18.0.2");
   // docker network disconnect net1 / connect net2: no container event at all.
   web.networks = {{"net2", "172.19.0.5", ""}};
   docker_.Put(web);
   int inspects = docker_.inspects();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(adapter_.entries().at("host1:web:80").ip, "172.19.0.5");
   EXPECT_EQ(docker_.inspects(), inspects + 1);
   // docker rename web web2, its event lost.
   web.name = "web2";
   docker_.Put(web);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:db:5432", "host1:web2:80"));
   // Unchanged: no inspect, no write.
   inspects = docker_.inspects();
   const int writes = adapter_.writes();
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_EQ(docker_.inspects(), inspects);
   EXPECT_EQ(adapter_.writes(), writes);
 }
@@ -802,7 +805,7 @@ TEST_F(BridgeTest, StopIsBoundedWhenTheBackendHangs) {
     adapter_.AbortCalls();
   };
   StartBridge(config);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   // One worker hangs on a registration, and every deregistration hangs too.
   adapter_.Hang("register");
   adapter_.Hang("deregister");
@@ -862,10 +865,10 @@ TEST_F(BridgeTest, CleanupRemovesWhatNobodyOwnsDespiteAFailingInspect) {
   BridgeConfig config;
   config.cleanup = true;
   StartBridge(config);
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
   docker_.FailInspect("aaa", absl::OkStatus());
-  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
   EXPECT_EQ(adapter_.entries().at("host1:web:80").container_id, "aaa");
 }

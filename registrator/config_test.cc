@@ -4,12 +4,15 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 ParseOutcome Parse(std::vector<std::string> args) {
   args.insert(args.begin(), "registrator");
@@ -29,21 +32,21 @@ TEST(NormalizeTest, DashedGoNamesBecomeAbseilNames) {
 
 TEST(ValidateConfigTest, UpstreamRules) {
   Config c;
-  EXPECT_TRUE(ValidateConfig(c).ok());
+  EXPECT_THAT(ValidateConfig(c), IsOk());
   c.ttl = 30;
   c.ttl_refresh = 10;
-  EXPECT_TRUE(ValidateConfig(c).ok());
+  EXPECT_THAT(ValidateConfig(c), IsOk());
   c.ttl = 10;
   EXPECT_THAT(std::string(ValidateConfig(c).message()), HasSubstr("-ttl must be greater"));
   c.ttl = 30;
   c.ttl_refresh = 0;
-  EXPECT_FALSE(ValidateConfig(c).ok());
+  EXPECT_THAT(ValidateConfig(c), Not(IsOk()));
   c = Config();
   c.retry_interval_ms = 0;
   EXPECT_THAT(std::string(ValidateConfig(c).message()), HasSubstr("-retry-interval"));
   c = Config();
   c.retry_attempts = -2;
-  EXPECT_FALSE(ValidateConfig(c).ok());
+  EXPECT_THAT(ValidateConfig(c), Not(IsOk()));
   c = Config();
   c.log_level = "loud";
   EXPECT_THAT(std::string(ValidateConfig(c).message()), HasSubstr("loud"));

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "registrator/derive.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
@@ -26,6 +27,7 @@ namespace {
 constexpr char kDir[] = "testdata/derive";
 
 using fakes::ReadFileOrEmpty;
+using ::registrator::fakes::IsOk;
 
 std::string Quoted(const std::string& v) {
   std::string out = "\"";
@@ -173,7 +175,7 @@ TEST_P(DeriveTestdataTest, MatchesExpectation) {
   const std::string json = ReadFileOrEmpty(absl::StrCat(kDir, "/inspect/", c.input));
   ASSERT_FALSE(json.empty()) << "missing input " << c.input;
   absl::StatusOr<docker::Container> container = docker::ParseContainerJson(json);
-  ASSERT_TRUE(container.ok()) << container.status();
+  ASSERT_THAT(container, IsOk()) << container.status();
 
   std::vector<std::string> asked;
   std::function<std::string(absl::string_view)> lookup;

@@ -24,6 +24,7 @@
 #include "testing/e2e_test_base.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
@@ -37,6 +38,7 @@ using fakes::RecordedRequest;
 using fakes::RegistratorProcess;
 using fakes::TempDir;
 using fakes::WaitFor;
+using ::registrator::fakes::IsOk;
 
 // The adapter adds Meta "registrator-check" (a hash of the checks part of the body) to every
 // service with a check; expected bodies are written without it and get it here, computed from
@@ -60,7 +62,7 @@ class ConsulEndToEndTest : public fakes::EndToEndTest {
   void SetUp() override {
     EndToEndTest::SetUp();
     consul_ = std::make_unique<ConsulStandin>();
-    ASSERT_TRUE(consul_->ListenTcp().ok());
+    ASSERT_THAT(consul_->ListenTcp(), IsOk());
   }
   std::string BackendState() override {
     std::string requests;
@@ -247,7 +249,7 @@ TEST_F(ConsulEndToEndTest, TtlRefreshReRegistersAfterTheAgentLostItsState) {
   const int agent_port = consul_->port();
   consul_->Stop();
   consul_ = std::make_unique<ConsulStandin>();
-  ASSERT_TRUE(consul_->ListenTcp("127.0.0.1", agent_port).ok());
+  ASSERT_THAT(consul_->ListenTcp("127.0.0.1", agent_port), IsOk());
   EXPECT_TRUE(WaitForService(id, absl::Seconds(10)));
   EXPECT_TRUE(WaitFor(
       [&] { return consul_->CheckStatus(absl::StrCat("service:", id, ":ttl")) == "passing"; },
@@ -258,7 +260,7 @@ TEST_F(ConsulEndToEndTest, AclTokenFromTheEnvironment) {
   ConsulStandinOptions options;
   options.acl_token = "s3cret";
   consul_ = std::make_unique<ConsulStandin>(options);
-  ASSERT_TRUE(consul_->ListenTcp().ok());
+  ASSERT_THAT(consul_->ListenTcp(), IsOk());
   const int port = FreeLoopbackPort();
   RunContainer("e2e-c-acl", {"-p", Publish(port), "-e", "SERVICE_NAME=acl"});
   const std::string id = Id("e2e-c-acl");
@@ -285,7 +287,7 @@ TEST_F(ConsulEndToEndTest, ConsulUnixSocketRegistersAndDeregisters) {
   TempDir dir("cu");
   const std::string socket = absl::StrCat(dir.path(), "/consul.sock");
   consul_ = std::make_unique<ConsulStandin>();
-  ASSERT_TRUE(consul_->ListenUnix(socket).ok());
+  ASSERT_THAT(consul_->ListenUnix(socket), IsOk());
   StartRegistrator({}, absl::StrCat("consul-unix://", socket));
   const int port = FreeLoopbackPort();
   RunContainer("e2e-c-unix", {"-p", Publish(port), "-e", "SERVICE_NAME=unix"});
@@ -332,7 +334,7 @@ TEST_F(ConsulEndToEndTest, RetryAttemptsWaitForTheAgentAtStart) {
                          absl::StrCat(docker_->dir(), "/registrator-", test_name_, ".out"))
                   .ok());
   ASSERT_TRUE(registrator_.WaitForOutput("unreachable", absl::Seconds(10), 2));
-  ASSERT_TRUE(consul_->ListenTcp("127.0.0.1", agent_port).ok());
+  ASSERT_THAT(consul_->ListenTcp("127.0.0.1", agent_port), IsOk());
   EXPECT_TRUE(WaitForService(Id("e2e-c-retry")));
 }
 

@@ -25,6 +25,7 @@
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
@@ -36,6 +37,7 @@ using fakes::LocalHostname;
 using fakes::RegistratorProcess;
 using fakes::RegistratorResyncCount;
 using fakes::WaitFor;
+using ::registrator::fakes::IsOk;
 
 // One key as etcdctl reads it.
 struct EtcdKey {
@@ -50,7 +52,7 @@ class EtcdEndToEndTest : public fakes::EndToEndTest {
   static void SetUpTestSuite() {
     EndToEndTest::SetUpTestSuite();
     absl::StatusOr<std::unique_ptr<EtcdFixture>> etcd = EtcdFixture::Start();
-    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    ASSERT_THAT(etcd, IsOk()) << etcd.status();
     etcd_ = etcd->release();
   }
   static void TearDownTestSuite() {
@@ -143,7 +145,7 @@ class EtcdEndToEndTest : public fakes::EndToEndTest {
     RunContainer("e2e-etcd-outage", port, {"-e", "SERVICE_NAME=outage"});
     ASSERT_TRUE(registrator_.WaitForOutput(absl::StrCat("register ", Id("e2e-etcd-outage"))))
         << "the failed write is logged";
-    ASSERT_TRUE(etcd_->Resume().ok()) << etcd_->Log();
+    ASSERT_THAT(etcd_->Resume(), IsOk()) << etcd_->Log();
     const std::string key = absl::StrCat(prefix_, "/outage/", Id("e2e-etcd-outage"));
     EXPECT_TRUE(WaitForValue(key, absl::StrCat("127.0.0.1:", port), absl::Seconds(20)));
     EXPECT_TRUE(registrator_.running());
@@ -160,7 +162,7 @@ class EtcdEndToEndTest : public fakes::EndToEndTest {
     ASSERT_EQ(docker_->Docker({"stop", "-t", "1", "e2e-etcd-outage-stop"}).exit_code, 0);
     ASSERT_TRUE(registrator_.WaitForOutput(
         absl::StrCat("deregister ", Id("e2e-etcd-outage-stop"), " failed")));
-    ASSERT_TRUE(etcd_->Resume().ok()) << etcd_->Log();
+    ASSERT_THAT(etcd_->Resume(), IsOk()) << etcd_->Log();
     EXPECT_TRUE(WaitForGone(key, absl::Seconds(20)));
   }
   static EtcdFixture* etcd_;
@@ -439,7 +441,7 @@ TEST_F(EtcdEndToEndTest, Etcd2ApiRegistersWithAKeyTtlThatExpiresAfterAKill) {
   fakes::EtcdFixtureOptions options;
   options.enable_v2 = true;
   absl::StatusOr<std::unique_ptr<EtcdFixture>> v2 = EtcdFixture::Start(options);
-  ASSERT_TRUE(v2.ok()) << v2.status();
+  ASSERT_THAT(v2, IsOk()) << v2.status();
   StartRegistrator({"-ttl", "3", "-ttl-refresh", "1"},
                    absl::StrCat("etcd2://", (*v2)->endpoint(), "/v2services"));
   const int port = FreeLoopbackPort();

@@ -16,6 +16,7 @@
 #include "testing/e2e_test_base.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
@@ -24,6 +25,7 @@ using fakes::DockerdFixture;
 using fakes::LocalHostname;
 using fakes::RegistratorBinaryPath;
 using fakes::RegistratorProcess;
+using ::registrator::fakes::IsOk;
 
 class LogEndToEndTest : public fakes::EndToEndTest {
  protected:
@@ -83,7 +85,7 @@ TEST_F(LogEndToEndTest, SyncsContainersThatRanBeforeItStarted) {
 TEST_F(LogEndToEndTest, RecoversWhenDockerRestarts) {
   StartRegistrator({});
   ASSERT_TRUE(WaitForOutput("listening for Docker events")) << registrator_.Output();
-  ASSERT_TRUE(docker_->RestartDaemon().ok()) << docker_->DaemonLog();
+  ASSERT_THAT(docker_->RestartDaemon(), IsOk()) << docker_->DaemonLog();
   ASSERT_TRUE(WaitForOutput("reconnected", absl::Seconds(30))) << registrator_.Output();
   Run({"run", "-d", "--name", "e2e-after", "-p", "127.0.0.1:18383:80", "-e", "SERVICE_NAME=late",
        DockerdFixture::kImage});

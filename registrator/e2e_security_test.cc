@@ -28,6 +28,7 @@
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
@@ -42,6 +43,7 @@ using fakes::RecordedRequest;
 using fakes::RegistratorProcess;
 using fakes::TempDir;
 using fakes::WaitFor;
+using ::registrator::fakes::IsOk;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -90,7 +92,7 @@ class SecurityEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     absl::StatusOr<std::unique_ptr<DockerdFixture>> docker = DockerdFixture::Start();
-    ASSERT_TRUE(docker.ok()) << docker.status();
+    ASSERT_THAT(docker, IsOk()) << docker.status();
     docker_ = docker->release();
   }
   static void TearDownTestSuite() {
@@ -169,7 +171,7 @@ TEST_F(SecurityEndToEndTest, ConsulHostileContainersStayInTheirEntriesAndSecrets
   ConsulStandinOptions options;
   options.acl_token = kConsulToken;
   ConsulStandin consul(options);
-  ASSERT_TRUE(consul.ListenTcp().ok());
+  ASSERT_THAT(consul.ListenTcp(), IsOk());
   // Another service on the agent: what the hostile name would deregister.
   const fakes::StandinReply seeded =
       consul.Handle("PUT", "/v1/agent/service/register", {},
@@ -222,7 +224,7 @@ TEST_F(SecurityEndToEndTest, ConsulHostileContainersStayInTheirEntriesAndSecrets
 // Consul KV puts the name in the URL path: the issue's own example, "prefix/../../agent/...".
 TEST_F(SecurityEndToEndTest, ConsulKvHostileContainersStayUnderThePrefix) {
   ConsulStandin consul;
-  ASSERT_TRUE(consul.ListenTcp().ok());
+  ASSERT_THAT(consul.ListenTcp(), IsOk());
   const int http_port = FreeLoopbackPort();
   StartRegistrator({"-cleanup", "-resync", "1", "-http", absl::StrCat("127.0.0.1:", http_port)},
                    absl::StrCat("consulkv://127.0.0.1:", consul.port(), "/prefix"), {});
@@ -319,7 +321,7 @@ TEST_F(SecurityEndToEndTest, EtcdV2HostileContainersStayUnderThePrefixAndSecrets
   fakes::EtcdFixtureOptions options;
   options.enable_v2 = true;
   absl::StatusOr<std::unique_ptr<EtcdFixture>> etcd = EtcdFixture::Start(options);
-  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  ASSERT_THAT(etcd, IsOk()) << etcd.status();
   // The v2 "members" API is what "../../members/abc" in a key would reach.
   RecordingProxy proxy("127.0.0.1", (*etcd)->client_port());
 
@@ -355,7 +357,7 @@ TEST_F(SecurityEndToEndTest, EtcdV2HostileContainersStayUnderThePrefixAndSecrets
   HttpRequest all;
   all.path = "/v2/keys/?recursive=true";
   absl::StatusOr<HttpResponse> tree = etcd_client.Send(all);
-  ASSERT_TRUE(tree.ok()) << tree.status();
+  ASSERT_THAT(tree, IsOk()) << tree.status();
   EXPECT_THAT(tree->body, Not(HasSubstr("members"))) << tree->body;
   EXPECT_THAT(tree->body, Not(HasSubstr("victim"))) << tree->body;
   (*etcd)->Stop();  // Failures from here on.

@@ -22,6 +22,7 @@
 #include "testing/e2e_test_base.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
+#include "testing/status_matchers.h"
 #include "testing/zookeeper_fixture.h"
 
 namespace registrator {
@@ -34,6 +35,7 @@ using fakes::RegistratorProcess;
 using fakes::RegistratorResyncCount;
 using fakes::WaitFor;
 using fakes::ZookeeperServer;
+using ::registrator::fakes::IsOk;
 
 // A plain synchronous client handle for reading back and seeding.
 class RawZk {
@@ -86,7 +88,7 @@ class ZookeeperEndToEndTest : public fakes::EndToEndTest {
     // nodes vanish within seconds.
     options.max_session_timeout_ms = 4000;
     absl::StatusOr<std::unique_ptr<ZookeeperServer>> zk = ZookeeperServer::Start(options);
-    ASSERT_TRUE(zk.ok()) << zk.status();
+    ASSERT_THAT(zk, IsOk()) << zk.status();
     zk_ = zk->release();
   }
   static void TearDownTestSuite() {
@@ -207,7 +209,7 @@ TEST_F(ZookeeperEndToEndTest, NodesArePresentAfterZookeeperRestarts) {
   RunContainer("e2e-zk-restart", port, {"-e", "SERVICE_NAME=restart"});
   const std::string node = absl::StrCat(base_, "/restart/127.0.0.1:", port);
   ASSERT_TRUE(WaitForNode(node));
-  ASSERT_TRUE(zk_->Restart(/*kill=*/true).ok()) << zk_->Log();
+  ASSERT_THAT(zk_->Restart(/*kill=*/true), IsOk()) << zk_->Log();
   raw_ = std::make_unique<RawZk>(zk_->address());
   ASSERT_TRUE(raw_->WaitConnected());
   EXPECT_TRUE(WaitForNode(node, absl::Seconds(30)));

@@ -19,10 +19,12 @@
 #include "registrator/derive.h"
 #include "registrator/model/fake_adapter.h"
 #include "registrator/model/service_validation.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
@@ -79,9 +81,9 @@ class HostileContainerTest : public ::testing::Test {
     engine_.SetResponse(absl::StrCat("/containers/", kHostileId, "/json"), 200, hostile_json_);
     engine_.SetResponse(absl::StrCat("/containers/", kGoodId, "/json"), 200,
                         InspectJson(kGoodId, "good", {{"SERVICE_NAME", "good"}}, 80, 80));
-    ASSERT_TRUE(engine_.Start().ok());
+    ASSERT_THAT(engine_.Start(), IsOk());
     auto client = docker::DockerClient::ForHost(engine_.host());
-    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_THAT(client, IsOk()) << client.status();
     docker_ = std::move(*client);
   }
 
@@ -106,7 +108,7 @@ TEST_F(HostileContainerTest, WhatRegistratorHoldsIsBoundedAndOthersAreUnaffected
   bridge_config.hostname = "dockerhost";
   Bridge bridge(docker_.get(), &backend, derive, bridge_config);
   bridge.Start();
-  ASSERT_TRUE(bridge.SyncNow().ok());
+  ASSERT_THAT(bridge.SyncNow(), IsOk());
   ASSERT_TRUE(bridge.WaitIdle(absl::Seconds(60)));
   bridge.Stop();
 
@@ -115,7 +117,7 @@ TEST_F(HostileContainerTest, WhatRegistratorHoldsIsBoundedAndOthersAreUnaffected
   size_t hostile = 0;
   size_t max_metadata_bytes = 0;
   for (const auto& [id, s] : entries) {
-    EXPECT_TRUE(ValidateServiceKeys(s).ok()) << id;
+    EXPECT_THAT(ValidateServiceKeys(s), IsOk()) << id;
     if (s.container_id != kHostileId) continue;
     ++hostile;
     size_t bytes = 0;
@@ -164,7 +166,7 @@ TEST_F(HostileContainerTest, FakeEngineFailsTheTestOnAnyMethodButGet) {
         request.method = "POST";
         request.path = "/v1.41/containers/x/kill";
         absl::StatusOr<HttpResponse> response = client.Send(request);
-        ASSERT_TRUE(response.ok());
+        ASSERT_THAT(response, IsOk());
         EXPECT_EQ(response->status, 405);
       },
       "only GET is allowed");

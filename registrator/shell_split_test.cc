@@ -7,19 +7,22 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 const std::map<std::string, std::string, std::less<>> kVars = {{"SERVICE_IP", "10.0.0.5"},
                                                                {"SERVICE_PORT", "8080"}};
 
 std::vector<std::string> Split(const std::string& command) {
   absl::StatusOr<std::vector<std::string>> words = ShellSplit(command, kVars);
-  EXPECT_TRUE(words.ok()) << command << ": " << words.status();
+  EXPECT_THAT(words, IsOk()) << command << ": " << words.status();
   return words.ok() ? *words : std::vector<std::string>{"<error>"};
 }
 
@@ -80,10 +83,10 @@ TEST(ShellSplitTest, CommentRunsToEndOfLine) {
 }
 
 TEST(ShellSplitTest, UnterminatedQuotesAndTrailingBackslashAreErrors) {
-  EXPECT_FALSE(ShellSplit("echo 'abc", kVars).ok());
-  EXPECT_FALSE(ShellSplit("echo \"abc", kVars).ok());
-  EXPECT_FALSE(ShellSplit("echo \"abc\\\"", kVars).ok());
-  EXPECT_FALSE(ShellSplit("echo abc\\", kVars).ok());
+  EXPECT_THAT(ShellSplit("echo 'abc", kVars), Not(IsOk()));
+  EXPECT_THAT(ShellSplit("echo \"abc", kVars), Not(IsOk()));
+  EXPECT_THAT(ShellSplit("echo \"abc\\\"", kVars), Not(IsOk()));
+  EXPECT_THAT(ShellSplit("echo abc\\", kVars), Not(IsOk()));
 }
 
 TEST(ShellSplitTest, NonAsciiBytesPassThrough) {

@@ -13,10 +13,12 @@
 #include "registrator/common/http_client.h"
 #include "registrator/common/log.h"
 #include "registrator/model/fake_adapter.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::HasSubstr;
 
 std::vector<Service> OnePerPort(const docker::Container& c) {
@@ -46,10 +48,10 @@ class StatusServerTest : public ::testing::Test {
     config.hostname = "h";
     bridge_ = std::make_unique<Bridge>(&docker_, &adapter_, OnePerPort, config);
     bridge_->Start();
-    ASSERT_TRUE(bridge_->SyncNow().ok());
+    ASSERT_THAT(bridge_->SyncNow(), IsOk());
     server_ = std::make_unique<StatusServer>(
         bridge_.get(), [this] { return adapter_.Ping(); }, absl::ZeroDuration());
-    ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
+    ASSERT_THAT(server_->Start("127.0.0.1:0"), IsOk());
     HttpEndpoint endpoint;
     endpoint.base_url = absl::StrCat("http://127.0.0.1:", server_->port());
     client_ = std::make_unique<HttpClient>(endpoint);
@@ -63,7 +65,7 @@ class StatusServerTest : public ::testing::Test {
     HttpRequest request;
     request.path = path;
     absl::StatusOr<HttpResponse> response = client_->Send(request);
-    EXPECT_TRUE(response.ok()) << response.status();
+    EXPECT_THAT(response, IsOk()) << response.status();
     return response.ok() ? *response : HttpResponse{};
   }
 
@@ -170,7 +172,7 @@ TEST_F(StatusServerTest, HealthNeverShowsASecretAndBigRequestsAreRefused) {
   big.path = "/health";
   big.body = std::string(4096, 'x');
   absl::StatusOr<HttpResponse> refused = client_->Send(big);
-  ASSERT_TRUE(refused.ok()) << refused.status();
+  ASSERT_THAT(refused, IsOk()) << refused.status();
   EXPECT_EQ(refused->status, 413);
 }
 

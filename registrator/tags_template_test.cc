@@ -7,10 +7,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -23,7 +25,7 @@ constexpr char kJson[] = R"({"Name":"/web-1","Id":"abc","RestartCount":3,"State"
 std::string Eval(const std::string& tmpl, std::vector<std::string>* warnings = nullptr,
                  const std::string& json = kJson) {
   absl::StatusOr<TagsTemplate> parsed = ParseTagsTemplate(tmpl);
-  EXPECT_TRUE(parsed.ok()) << tmpl << ": " << parsed.status();
+  EXPECT_THAT(parsed, IsOk()) << tmpl << ": " << parsed.status();
   if (!parsed.ok()) return "<invalid>";
   return EvaluateTagsTemplate(*parsed, json, warnings);
 }
@@ -82,11 +84,11 @@ TEST(TagsTemplateTest, TrimMarkers) {
 }
 
 TEST(TagsTemplateTest, ValidateAcceptsSupportedForms) {
-  EXPECT_TRUE(ValidateTagsTemplate("").ok());
-  EXPECT_TRUE(ValidateTagsTemplate("a,b").ok());
-  EXPECT_TRUE(ValidateTagsTemplate("{{.Config.Hostname}},{{.Name}}").ok());
-  EXPECT_TRUE(ValidateTagsTemplate(R"({{index .Config.Labels "team"}})").ok());
-  EXPECT_TRUE(ValidateTagsTemplate(R"({{index .Config.Labels "a\"b"}})").ok());
+  EXPECT_THAT(ValidateTagsTemplate(""), IsOk());
+  EXPECT_THAT(ValidateTagsTemplate("a,b"), IsOk());
+  EXPECT_THAT(ValidateTagsTemplate("{{.Config.Hostname}},{{.Name}}"), IsOk());
+  EXPECT_THAT(ValidateTagsTemplate(R"({{index .Config.Labels "team"}})"), IsOk());
+  EXPECT_THAT(ValidateTagsTemplate(R"({{index .Config.Labels "a\"b"}})"), IsOk());
 }
 
 TEST(TagsTemplateTest, ValidateRejectsEverythingElseClearly) {

@@ -15,17 +15,20 @@
 #include "gtest/gtest.h"
 #include "testing/consul_standin/test_certs.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
 using fakes::TempDir;
+using ::registrator::fakes::IsOk;
+using ::testing::Not;
 
 class TlsVerificationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(fakes::MakeTestCertificates(trusted_.path()).ok());
-    ASSERT_TRUE(fakes::MakeTestCertificates(other_.path()).ok());
+    ASSERT_THAT(fakes::MakeTestCertificates(trusted_.path()), IsOk());
+    ASSERT_THAT(fakes::MakeTestCertificates(other_.path()), IsOk());
     // Docker reads <DOCKER_CERT_PATH>/{ca,cert,key}.pem.
     for (const TempDir* dir : {&trusted_, &other_}) {
       ASSERT_EQ(
@@ -93,9 +96,9 @@ class TlsVerificationTest : public ::testing::Test {
 };
 
 TEST_F(TlsVerificationTest, TrustedServerIsReachedOverEveryTransport) {
-  EXPECT_TRUE(DockerPing(trusted_).ok()) << DockerPing(trusted_);
-  EXPECT_TRUE(ConsulPing(trusted_).ok()) << ConsulPing(trusted_);
-  EXPECT_TRUE(EtcdPing(trusted_).ok()) << EtcdPing(trusted_);
+  EXPECT_THAT(DockerPing(trusted_), IsOk()) << DockerPing(trusted_);
+  EXPECT_THAT(ConsulPing(trusted_), IsOk()) << ConsulPing(trusted_);
+  EXPECT_THAT(EtcdPing(trusted_), IsOk()) << EtcdPing(trusted_);
 }
 
 TEST_F(TlsVerificationTest, UntrustedCertificateIsRefusedByEveryTransport) {
@@ -103,11 +106,11 @@ TEST_F(TlsVerificationTest, UntrustedCertificateIsRefusedByEveryTransport) {
   EXPECT_TRUE(absl::IsUnavailable(ConsulPing(other_))) << ConsulPing(other_);
   EXPECT_TRUE(absl::IsUnavailable(EtcdPing(other_))) << EtcdPing(other_);
   // Without a CA file the system CAs are used, which do not know the test CA either.
-  EXPECT_FALSE(BackendPing(absl::StrCat("consul-tls://127.0.0.1:", port_), {}).ok());
-  EXPECT_FALSE(BackendPing(absl::StrCat("etcd3://127.0.0.1:", port_, "/services"),
-                           {{"ETCDCTL_CERT", other_.path() + "/client.pem"},
-                            {"ETCDCTL_KEY", other_.path() + "/client.key"}})
-                   .ok());
+  EXPECT_THAT(BackendPing(absl::StrCat("consul-tls://127.0.0.1:", port_), {}), Not(IsOk()));
+  EXPECT_THAT(BackendPing(absl::StrCat("etcd3://127.0.0.1:", port_, "/services"),
+                          {{"ETCDCTL_CERT", other_.path() + "/client.pem"},
+                           {"ETCDCTL_KEY", other_.path() + "/client.key"}}),
+              Not(IsOk()));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::fakes {
 namespace {
@@ -40,7 +41,7 @@ TEST(DockerdFixture, RunsRestartsAndCleansUp) {
   std::string dir;
   {
     absl::StatusOr<std::unique_ptr<DockerdFixture>> f = DockerdFixture::Start();
-    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_THAT(f, IsOk()) << f.status();
     DockerdFixture& d = **f;
     dir = d.dir();
     EXPECT_EQ(d.host(), "unix://" + d.socket_path());
@@ -61,7 +62,7 @@ TEST(DockerdFixture, RunsRestartsAndCleansUp) {
         {"run", "-d", "--name", "left-running", "--stop-timeout", "1", DockerdFixture::kImage});
     ASSERT_EQ(r.exit_code, 0) << r.output;
 
-    ASSERT_TRUE(d.RestartDaemon().ok()) << d.DaemonLog();
+    ASSERT_THAT(d.RestartDaemon(), IsOk()) << d.DaemonLog();
     EXPECT_TRUE(d.daemon_running());
     r = d.Docker({"inspect", "-f", "{{.State.Status}}", "left-running"});
     EXPECT_EQ(r.exit_code, 0);

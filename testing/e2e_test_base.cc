@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::fakes {
 
@@ -13,7 +14,7 @@ DockerdFixture* EndToEndTest::docker_ = nullptr;
 
 void EndToEndTest::SetUpTestSuite() {
   absl::StatusOr<std::unique_ptr<DockerdFixture>> docker = DockerdFixture::Start();
-  ASSERT_TRUE(docker.ok()) << docker.status();
+  ASSERT_THAT(docker, IsOk()) << docker.status();
   docker_ = docker->release();
 }
 
@@ -45,7 +46,7 @@ std::string EndToEndTest::LogPath(const std::string& suffix) const {
 void EndToEndTest::StartRegistrator(const std::vector<std::string>& flags, const std::string& uri,
                                     const std::vector<std::string>& env,
                                     const std::string& log_suffix) {
-  ASSERT_TRUE(registrator_.Start(flags, uri, docker_->host(), LogPath(log_suffix), env).ok());
+  ASSERT_THAT(registrator_.Start(flags, uri, docker_->host(), LogPath(log_suffix), env), IsOk());
   ASSERT_TRUE(registrator_.WaitForOutput("listening for Docker events")) << registrator_.Output();
 }
 

@@ -18,12 +18,14 @@
 #include "testing/consul_standin/consul_standin.h"
 #include "testing/consul_standin/test_certs.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
 using ::registrator::fakes::ConsulStandin;
 using ::registrator::fakes::ConsulStandinOptions;
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -41,15 +43,15 @@ Service WebService() {
 
 std::unique_ptr<RegistryAdapter> MakeAdapter(const std::string& uri, AdapterOptions options = {}) {
   absl::StatusOr<BackendUri> parsed = ParseBackendUri(uri);
-  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_THAT(parsed, IsOk()) << parsed.status();
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = NewConsulAdapter(*parsed, options);
-  EXPECT_TRUE(adapter.ok()) << adapter.status();
+  EXPECT_THAT(adapter, IsOk()) << adapter.status();
   return adapter.ok() ? *std::move(adapter) : nullptr;
 }
 
 class ConsulAdapterTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(standin_.ListenTcp().ok()); }
+  void SetUp() override { ASSERT_THAT(standin_.ListenTcp(), IsOk()); }
 
   std::string Uri() const { return absl::StrCat("consul://127.0.0.1:", standin_.port()); }
 
@@ -63,8 +65,8 @@ class ConsulAdapterTest : public ::testing::Test {
 
 TEST_F(ConsulAdapterTest, RegistersSinglePortServiceWithExactBody) {
   auto adapter = MakeAdapter(Uri());
-  ASSERT_TRUE(adapter->Ping().ok());
-  ASSERT_TRUE(adapter->Register(WebService()).ok());
+  ASSERT_THAT(adapter->Ping(), IsOk());
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   EXPECT_EQ(LastRegisterBody(),
             R"({"ID":"host1:web:80","Name":"web","Tags":["b","a"],"Address":"10.0.0.5",)"
             R"("Port":32768,"Meta":{"env":"prod","version":"1.2"}})");
@@ -81,7 +83,7 @@ TEST_F(ConsulAdapterTest, RegistersUdpServiceWithoutTagsOrMeta) {
   s.tags = {"udp"};
   s.protocol = "udp";
   auto adapter = MakeAdapter(Uri());
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   EXPECT_EQ(LastRegisterBody(),
             R"({"ID":"host1:dns:53:udp","Name":"dns","Tags":["udp"],"Address":"10.0.0.5",)"
             R"("Port":53,"Meta":{}})");
@@ -92,11 +94,11 @@ TEST_F(ConsulAdapterTest, EscapesJsonInValues) {
   s.tags = {"quote\"tag", "back\\slash"};
   s.meta = {{"k", "line\nbreak"}};
   auto adapter = MakeAdapter(Uri());
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   EXPECT_THAT(LastRegisterBody(), HasSubstr(R"("Tags":["quote\"tag","back\\slash"])"));
   EXPECT_THAT(LastRegisterBody(), HasSubstr(R"("Meta":{"k":"line\nbreak"})"));
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
 }
@@ -119,7 +121,7 @@ TEST_P(ConsulCheckTest, SendsCheckDefinitionConsulAccepts) {
   s.check = GetParam().check;
   auto adapter = MakeAdapter(Uri());
   absl::Status status = adapter->Register(s);
-  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_THAT(status, IsOk()) << status;
   const std::string checks = absl::StrCat(R"(,"Check":)", GetParam().expected_check_json);
   EXPECT_EQ(LastRegisterBody(),
             absl::StrCat(R"({"ID":"host1:web:80","Name":"web","Tags":[],"Address":"10.0.0.5",)",
@@ -200,7 +202,7 @@ TEST_F(ConsulAdapterTest, TtlCheckIsAddedAndRefreshKeepsItPassing) {
   options.ttl = 30;
   auto adapter = MakeAdapter(Uri(), options);
   Service s = WebService();
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   EXPECT_THAT(LastRegisterBody(),
               HasSubstr(R"("Check":{"CheckID":"service:host1:web:80:ttl",)"
                         R"("Name":"registrator TTL","TTL":"30s","Status":"passing",)"
@@ -212,7 +214,7 @@ TEST_F(ConsulAdapterTest, TtlCheckIsAddedAndRefreshKeepsItPassing) {
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(standin_.CheckStatus("service:host1:web:80:ttl"), "critical");
   standin_.ClearLog();
-  ASSERT_TRUE(adapter->Refresh({s}).ok());
+  ASSERT_THAT(adapter->Refresh({s}), IsOk());
   EXPECT_EQ(standin_.CheckStatus("service:host1:web:80:ttl"), "passing");
   ASSERT_EQ(standin_.requests().size(), 1u);
   EXPECT_EQ(standin_.requests()[0].path, "/v1/agent/check/pass/service:host1:web:80:ttl");
@@ -225,7 +227,7 @@ TEST_F(ConsulAdapterTest, UserCheckAndTtlCheckGoInChecksArray) {
   Service s = WebService();
   s.has_check = true;
   s.check = Tcp();
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   EXPECT_THAT(LastRegisterBody(),
               HasSubstr(R"("Checks":[{"TCP":"10.0.0.5:32768","Interval":"1m30s",)"
                         R"("Status":"passing"},{"CheckID":"service:host1:web:80:ttl",)"
@@ -243,9 +245,9 @@ TEST_F(ConsulAdapterTest, ChangedCheckChangesTheListedFingerprint) {
   Service s = WebService();
   s.has_check = true;
   s.check = Tcp();
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
   Service changed = s;
@@ -258,9 +260,9 @@ TEST_F(ConsulAdapterTest, ChangedCheckChangesTheListedFingerprint) {
 
 TEST_F(ConsulAdapterTest, RefreshWithoutTtlWritesNothing) {
   auto adapter = MakeAdapter(Uri());
-  ASSERT_TRUE(adapter->Register(WebService()).ok());
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   standin_.ClearLog();
-  ASSERT_TRUE(adapter->Refresh({WebService()}).ok());
+  ASSERT_THAT(adapter->Refresh({WebService()}), IsOk());
   EXPECT_EQ(standin_.write_count(), 0);
 }
 
@@ -279,30 +281,30 @@ TEST_F(ConsulAdapterTest, DeregisterRemovesServiceAndChecksAndMissingIsOk) {
   AdapterOptions options;
   options.ttl = 30;
   auto adapter = MakeAdapter(Uri(), options);
-  ASSERT_TRUE(adapter->Register(WebService()).ok());
-  ASSERT_TRUE(adapter->Deregister(WebService()).ok());
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
+  ASSERT_THAT(adapter->Deregister(WebService()), IsOk());
   EXPECT_THAT(standin_.ServiceIds(), IsEmpty());
   EXPECT_THAT(standin_.CheckIds(), IsEmpty());
   auto requests = standin_.requests();
   EXPECT_EQ(requests.back().method, "PUT");
   EXPECT_EQ(requests.back().path, "/v1/agent/service/deregister/host1:web:80");
-  EXPECT_TRUE(adapter->Deregister(WebService()).ok());
+  EXPECT_THAT(adapter->Deregister(WebService()), IsOk());
 }
 
 TEST_F(ConsulAdapterTest, FingerprintsMatchForUnchangedAndDifferForChanged) {
   auto adapter = MakeAdapter(Uri());
   Service s = WebService();
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   Service other = WebService();
   other.id = "host1:web:81";  // Listed after host1:web:80 (the agent sorts by ID).
   other.name = "web-81";
   other.tags.clear();
   other.meta.clear();
-  ASSERT_TRUE(adapter->Register(other).ok());
+  ASSERT_THAT(adapter->Register(other), IsOk());
 
   standin_.ClearLog();
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 2u);
   const RegisteredService& web = (*listed)[0];
   EXPECT_EQ(web.service.id, "host1:web:80");
@@ -360,11 +362,11 @@ TEST_F(ConsulAdapterTest, HostFromConsulHttpAddrWhenUriHasNone) {
   AdapterOptions options;
   options.env["CONSUL_HTTP_ADDR"] = absl::StrCat("http://127.0.0.1:", standin_.port());
   auto adapter = MakeAdapter("consul://", options);
-  ASSERT_TRUE(adapter->Register(WebService()).ok());
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   EXPECT_THAT(standin_.ServiceIds(), ElementsAre("host1:web:80"));
 
   options.env["CONSUL_HTTP_ADDR"] = absl::StrCat("127.0.0.1:", standin_.port());
-  EXPECT_TRUE(MakeAdapter("consul://", options)->Ping().ok());
+  EXPECT_THAT(MakeAdapter("consul://", options)->Ping(), IsOk());
 }
 
 TEST_F(ConsulAdapterTest, ConcurrentRegistrationsFromManyThreads) {
@@ -387,7 +389,7 @@ TEST_F(ConsulAdapterTest, ConcurrentRegistrationsFromManyThreads) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   EXPECT_EQ(listed->size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(standin_.CheckIds().size(), static_cast<size_t>(kThreads * kPerThread));
 }
@@ -396,11 +398,11 @@ TEST(ConsulAdapterEnvTest, ConsulHttpAddrMayNameAUnixSocket) {
   registrator::fakes::TempDir dir("cua");
   const std::string socket = dir.path() + "/agent.sock";
   ConsulStandin standin;
-  ASSERT_TRUE(standin.ListenUnix(socket).ok());
+  ASSERT_THAT(standin.ListenUnix(socket), IsOk());
   AdapterOptions options;
   options.env["CONSUL_HTTP_ADDR"] = absl::StrCat("unix://", socket);
   auto adapter = MakeAdapter("consul://", options);
-  ASSERT_TRUE(adapter->Register(WebService()).ok());
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   EXPECT_THAT(standin.ServiceIds(), ElementsAre("host1:web:80"));
 }
 
@@ -416,14 +418,14 @@ TEST(ConsulAdapterFactoryTest, ValidatesUriWithoutNetwork) {
   EXPECT_EQ(NewConsulAdapter(parse("consul://a:1,b:2"), options).status().code(),
             absl::StatusCode::kInvalidArgument);
   // Nothing listens on port 1: the factory must not have tried.
-  EXPECT_TRUE(NewConsulAdapter(parse("consul://127.0.0.1:1"), options).ok());
-  EXPECT_TRUE(NewConsulAdapter(parse("consul-tls://127.0.0.1:1"), options).ok());
+  EXPECT_THAT(NewConsulAdapter(parse("consul://127.0.0.1:1"), options), IsOk());
+  EXPECT_THAT(NewConsulAdapter(parse("consul-tls://127.0.0.1:1"), options), IsOk());
 }
 
 class ConsulAclTest : public ::testing::Test {
  protected:
   ConsulAclTest() : standin_(ConsulStandinOptions{.acl_token = "s3cret-token"}) {}
-  void SetUp() override { ASSERT_TRUE(standin_.ListenTcp().ok()); }
+  void SetUp() override { ASSERT_THAT(standin_.ListenTcp(), IsOk()); }
   std::string Uri() const { return absl::StrCat("consul://127.0.0.1:", standin_.port()); }
   ConsulStandin standin_;
 };
@@ -433,12 +435,12 @@ TEST_F(ConsulAclTest, TokenFromEnvironmentIsSentOnEveryRequest) {
   options.env["CONSUL_HTTP_TOKEN"] = "s3cret-token";
   options.ttl = 10;
   auto adapter = MakeAdapter(Uri(), options);
-  ASSERT_TRUE(adapter->Register(WebService()).ok());
-  ASSERT_TRUE(adapter->Refresh({WebService()}).ok());
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
+  ASSERT_THAT(adapter->Refresh({WebService()}), IsOk());
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   EXPECT_EQ(listed->size(), 1u);
-  ASSERT_TRUE(adapter->Deregister(WebService()).ok());
+  ASSERT_THAT(adapter->Deregister(WebService()), IsOk());
   for (const auto& request : standin_.requests()) {
     EXPECT_TRUE(request.has_token) << request.method << " " << request.path;
   }
@@ -462,12 +464,12 @@ TEST(ConsulUnixSocketTest, RegistersAndListsOverUnixSocket) {
   registrator::fakes::TempDir dir("cus");
   const std::string socket = dir.path() + "/consul.sock";
   ConsulStandin standin;
-  ASSERT_TRUE(standin.ListenUnix(socket).ok());
+  ASSERT_THAT(standin.ListenUnix(socket), IsOk());
   auto adapter = MakeAdapter(absl::StrCat("consul-unix://", socket));
-  ASSERT_TRUE(adapter->Ping().ok());
-  ASSERT_TRUE(adapter->Register(WebService()).ok());
+  ASSERT_THAT(adapter->Ping(), IsOk());
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(WebService()));
 }
@@ -477,13 +479,13 @@ class ConsulTlsTest : public ::testing::Test {
   void SetUp() override {
     const std::string d = dir_.path();
     absl::Status certs = registrator::fakes::MakeTestCertificates(d);
-    ASSERT_TRUE(certs.ok()) << certs;
+    ASSERT_THAT(certs, IsOk()) << certs;
     ConsulStandinOptions options;
     options.tls_cert_file = d + "/server.pem";
     options.tls_key_file = d + "/server.key";
     options.tls_client_ca_file = d + "/ca.pem";
     standin_ = std::make_unique<ConsulStandin>(options);
-    ASSERT_TRUE(standin_->ListenTcp().ok());
+    ASSERT_THAT(standin_->ListenTcp(), IsOk());
   }
   std::string Uri() const { return absl::StrCat("consul-tls://127.0.0.1:", standin_->port()); }
   AdapterOptions TlsOptions(bool with_client_cert) const {
@@ -503,8 +505,8 @@ class ConsulTlsTest : public ::testing::Test {
 TEST_F(ConsulTlsTest, RegistersOverVerifiedTlsWithClientCertificate) {
   auto adapter = MakeAdapter(Uri(), TlsOptions(true));
   absl::Status ping = adapter->Ping();
-  ASSERT_TRUE(ping.ok()) << ping;
-  ASSERT_TRUE(adapter->Register(WebService()).ok());
+  ASSERT_THAT(ping, IsOk()) << ping;
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   EXPECT_THAT(standin_->ServiceIds(), ElementsAre("host1:web:80"));
 }
 
@@ -512,7 +514,7 @@ TEST_F(ConsulTlsTest, HttpsConsulHttpAddrTurnsOnTls) {
   AdapterOptions options = TlsOptions(true);
   options.env["CONSUL_HTTP_ADDR"] = absl::StrCat("https://127.0.0.1:", standin_->port());
   absl::Status ping = MakeAdapter("consul://", options)->Ping();
-  EXPECT_TRUE(ping.ok()) << ping;
+  EXPECT_THAT(ping, IsOk()) << ping;
 }
 
 TEST_F(ConsulTlsTest, FailsWithoutClientCertificateOrTrustedCa) {

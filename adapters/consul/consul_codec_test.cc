@@ -4,10 +4,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::consul {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::HasSubstr;
 
 Service WebService() {
@@ -66,7 +68,7 @@ TEST(ConsulCodecTest, ListedServicesHaveTheFingerprintOfWhatWasWritten) {
       R"(","version":"1.2"},"Port":32768,"Address":"10.0.0.5","Weights":{"Passing":1}},)",
       R"("other":"not an object"})");
   absl::StatusOr<std::vector<RegisteredService>> listed = ParseAgentServices(body);
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].service.name, "web");
   EXPECT_EQ((*listed)[0].service.port, 32768);

@@ -11,9 +11,12 @@
 #include "gtest/gtest.h"
 #include "registrator/model/backend_uri.h"
 #include "testing/scripted_http_server.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::consul {
 namespace {
+
+using ::registrator::fakes::IsOk;
 
 absl::StatusCode CodeFor(int http_status) {
   HttpResponse response;
@@ -37,9 +40,9 @@ TEST(ConsulStatusTest, OnlyAValidationErrorIsPermanent) {
 TEST(ConsulStatusTest, RegisterThroughTheAdapterMapsEachAnswer) {
   fakes::ScriptedHttpServer agent;
   absl::StatusOr<BackendUri> uri = ParseBackendUri(absl::StrCat("consul://", agent.address()));
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = NewConsulAdapter(*uri, {});
-  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  ASSERT_THAT(adapter, IsOk()) << adapter.status();
   Service s;
   s.id = "host1:web:80";
   s.name = "web";

@@ -11,11 +11,13 @@
 #include "testing/consul_standin/consul_standin.h"
 #include "testing/process.h"
 #include "testing/scripted_http_server.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
 using ::registrator::fakes::ConsulStandin;
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -32,15 +34,15 @@ Service MakeService(const std::string& id, const std::string& name, const std::s
 std::unique_ptr<RegistryAdapter> MakeAdapter(const std::string& uri,
                                              const AdapterOptions& options = {}) {
   absl::StatusOr<BackendUri> parsed = ParseBackendUri(uri);
-  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_THAT(parsed, IsOk()) << parsed.status();
   auto adapter = NewConsulKvAdapter(*parsed, options);
-  EXPECT_TRUE(adapter.ok()) << adapter.status();
+  EXPECT_THAT(adapter, IsOk()) << adapter.status();
   return adapter.ok() ? *std::move(adapter) : nullptr;
 }
 
 class ConsulKvTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(standin_.ListenTcp().ok()); }
+  void SetUp() override { ASSERT_THAT(standin_.ListenTcp(), IsOk()); }
   std::string Uri(const std::string& path) const {
     return absl::StrCat("consulkv://127.0.0.1:", standin_.port(), path);
   }
@@ -49,38 +51,38 @@ class ConsulKvTest : public ::testing::Test {
 
 TEST_F(ConsulKvTest, WritesKeyPerServiceAndDeletesIt) {
   auto adapter = MakeAdapter(Uri("/services"));
-  ASSERT_TRUE(adapter->Ping().ok());
+  ASSERT_THAT(adapter->Ping(), IsOk());
   const Service v4 = MakeService("host1:web:80", "web", "10.0.0.5", 32768);
   const Service v6 = MakeService("host1:web6:80", "web6", "fd00::5", 8080);
-  ASSERT_TRUE(adapter->Register(v4).ok());
-  ASSERT_TRUE(adapter->Register(v6).ok());
+  ASSERT_THAT(adapter->Register(v4), IsOk());
+  ASSERT_THAT(adapter->Register(v6), IsOk());
   EXPECT_EQ(standin_.KvValue("services/web/host1:web:80"), "10.0.0.5:32768");
   EXPECT_EQ(standin_.KvValue("services/web6/host1:web6:80"), "[fd00::5]:8080");
   EXPECT_EQ(standin_.BodiesOf("PUT", "/v1/kv/services/web/host1:web:80"),
             std::vector<std::string>{"10.0.0.5:32768"});
 
-  ASSERT_TRUE(adapter->Deregister(v4).ok());
+  ASSERT_THAT(adapter->Deregister(v4), IsOk());
   EXPECT_EQ(standin_.KvValue("services/web/host1:web:80"), std::nullopt);
-  EXPECT_TRUE(adapter->Deregister(v4).ok());  // Already gone is fine.
+  EXPECT_THAT(adapter->Deregister(v4), IsOk());  // Already gone is fine.
 }
 
 TEST_F(ConsulKvTest, ListsPrefixWithFingerprints) {
   auto adapter = MakeAdapter(Uri("/services"));
   auto empty = adapter->Services();
-  ASSERT_TRUE(empty.ok()) << empty.status();
+  ASSERT_THAT(empty, IsOk()) << empty.status();
   EXPECT_THAT(*empty, IsEmpty());
 
   const Service v4 = MakeService("host1:web:80", "web", "10.0.0.5", 32768);
   const Service v6 = MakeService("host1:web6:80:udp", "web6", "fd00::5", 8080);
-  ASSERT_TRUE(adapter->Register(v4).ok());
-  ASSERT_TRUE(adapter->Register(v6).ok());
+  ASSERT_THAT(adapter->Register(v4), IsOk());
+  ASSERT_THAT(adapter->Register(v6), IsOk());
   // Outside the prefix, and a stray key inside it: neither is a service of ours.
   ASSERT_EQ(standin_.Handle("PUT", "/v1/kv/other/web/x", {}, "1.1.1.1:1", {}).status, 200);
   ASSERT_EQ(standin_.Handle("PUT", "/v1/kv/services/stray", {}, "x", {}).status, 200);
 
   standin_.ClearLog();
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   EXPECT_EQ(standin_.write_count(), 0);
   ASSERT_EQ(listed->size(), 2u);
   EXPECT_EQ((*listed)[0].service.id, "host1:web:80");
@@ -101,16 +103,16 @@ TEST_F(ConsulKvTest, ListsPrefixWithFingerprints) {
   EXPECT_NE((*listed)[0].fingerprint, adapter->Fingerprint(moved));
 
   // Deregistering what Services() returned removes it.
-  ASSERT_TRUE(adapter->Deregister((*listed)[1].service).ok());
+  ASSERT_THAT(adapter->Deregister((*listed)[1].service), IsOk());
   EXPECT_EQ(standin_.KvValue("services/web6/host1:web6:80:udp"), std::nullopt);
 }
 
 TEST_F(ConsulKvTest, EmptyPrefixUsesNameAtTheRoot) {
   auto adapter = MakeAdapter(Uri(""));
-  ASSERT_TRUE(adapter->Register(MakeService("h:c:1", "svc", "1.2.3.4", 1)).ok());
+  ASSERT_THAT(adapter->Register(MakeService("h:c:1", "svc", "1.2.3.4", 1)), IsOk());
   EXPECT_EQ(standin_.KvValue("svc/h:c:1"), "1.2.3.4:1");
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].service.id, "h:c:1");
 }
@@ -120,21 +122,21 @@ TEST_F(ConsulKvTest, RefreshIsANoOp) {
   options.ttl = 30;
   auto adapter = MakeAdapter(Uri("/services"), options);
   const Service s = MakeService("host1:web:80", "web", "10.0.0.5", 1);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   standin_.ClearLog();
-  EXPECT_TRUE(adapter->Refresh({s}).ok());
+  EXPECT_THAT(adapter->Refresh({s}), IsOk());
   EXPECT_THAT(standin_.requests(), IsEmpty());
 }
 
 TEST(ConsulKvAclTest, TokenIsSentAndMissingTokenIsPermissionDenied) {
   ConsulStandin standin({.acl_token = "kv-token"});
-  ASSERT_TRUE(standin.ListenTcp().ok());
+  ASSERT_THAT(standin.ListenTcp(), IsOk());
   const std::string uri = absl::StrCat("consulkv://127.0.0.1:", standin.port(), "/p");
   const Service s = MakeService("h:c:1", "svc", "1.2.3.4", 1);
   EXPECT_EQ(MakeAdapter(uri)->Register(s).code(), absl::StatusCode::kPermissionDenied);
   AdapterOptions options;
   options.env["CONSUL_HTTP_TOKEN"] = "kv-token";
-  ASSERT_TRUE(MakeAdapter(uri, options)->Register(s).ok());
+  ASSERT_THAT(MakeAdapter(uri, options)->Register(s), IsOk());
   EXPECT_EQ(standin.KvValue("p/svc/h:c:1"), "1.2.3.4:1");
 }
 
@@ -142,13 +144,13 @@ TEST(ConsulKvUnixTest, SocketPathThenPrefix) {
   registrator::fakes::TempDir dir("ckv");
   const std::string socket = dir.path() + "/consul.sock";
   ConsulStandin standin;
-  ASSERT_TRUE(standin.ListenUnix(socket).ok());
+  ASSERT_THAT(standin.ListenUnix(socket), IsOk());
   auto adapter = MakeAdapter(absl::StrCat("consulkv-unix://", socket, ":/reg/services"));
-  ASSERT_TRUE(adapter->Ping().ok());
-  ASSERT_TRUE(adapter->Register(MakeService("h:c:1", "svc", "1.2.3.4", 1)).ok());
+  ASSERT_THAT(adapter->Ping(), IsOk());
+  ASSERT_THAT(adapter->Register(MakeService("h:c:1", "svc", "1.2.3.4", 1)), IsOk());
   EXPECT_EQ(standin.KvValue("reg/services/svc/h:c:1"), "1.2.3.4:1");
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   EXPECT_EQ(listed->size(), 1u);
 }
 

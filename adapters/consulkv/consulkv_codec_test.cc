@@ -4,9 +4,12 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::consulkv {
 namespace {
+
+using ::registrator::fakes::IsOk;
 
 Service MakeService(const std::string& name, const std::string& id, const std::string& ip,
                     int port) {
@@ -43,7 +46,7 @@ TEST(ConsulKvCodecTest, ListingKeepsOnlyNameSlashIdKeysWithFingerprints) {
                    entry("p/nameonly", "x"), ",", entry("px/web/a", "1.1.1.1:1"), ",",
                    R"({"Key":"p/bad/value","Value":"!!!"})", ",", R"({"Key":"p/n/no-value"})", "]");
   absl::StatusOr<std::vector<RegisteredService>> listed = ParseListing("p", body);
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 3u);
   EXPECT_EQ((*listed)[0].service.id, "host1:web:80");
   EXPECT_EQ((*listed)[0].service.ip, "10.0.0.5");

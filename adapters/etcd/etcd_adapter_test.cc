@@ -19,12 +19,15 @@
 #include "registrator/model/backend_uri.h"
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
 using ::registrator::fakes::EtcdFixture;
+using ::registrator::fakes::IsOk;
 using ::registrator::fakes::WaitFor;
+using ::testing::Not;
 
 EtcdFixture* g_etcd = nullptr;
 
@@ -34,7 +37,7 @@ class EtcdEnvironment : public ::testing::Environment {
     fakes::EtcdFixtureOptions options;
     options.enable_v2 = true;
     auto started = EtcdFixture::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status();
+    ASSERT_THAT(started, IsOk()) << started.status();
     fixture_ = std::move(*started);
     g_etcd = fixture_.get();
   }
@@ -61,13 +64,13 @@ Service MakeService(const std::string& name, const std::string& id, const std::s
 
 std::unique_ptr<RegistryAdapter> MakeAdapter(const std::string& uri_text, int ttl = 0) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri(uri_text);
-  EXPECT_TRUE(uri.ok()) << uri.status();
+  EXPECT_THAT(uri, IsOk()) << uri.status();
   AdapterOptions options;
   options.hostname = "host1";
   options.ttl = ttl;
   options.ttl_refresh = ttl > 0 ? 1 : 0;
   auto adapter = NewEtcdAdapter(*uri, options);
-  EXPECT_TRUE(adapter.ok()) << adapter.status();
+  EXPECT_THAT(adapter, IsOk()) << adapter.status();
   return adapter.ok() ? std::move(*adapter) : nullptr;
 }
 
@@ -80,7 +83,7 @@ class Reader {
     auto body = Post("/v3/kv/range", absl::StrCat("{\"key\":\"", absl::Base64Escape(key), "\"}"));
     if (!body) return std::nullopt;
     auto kvs = etcd::ParseV3Range(*body);
-    EXPECT_TRUE(kvs.ok()) << kvs.status();
+    EXPECT_THAT(kvs, IsOk()) << kvs.status();
     if (!kvs.ok() || kvs->empty()) return std::nullopt;
     return (*kvs)[0];
   }
@@ -90,7 +93,7 @@ class Reader {
     HttpRequest request;
     request.path = absl::StrCat("/v2/keys", key);
     auto reply = http_.Send(request);
-    EXPECT_TRUE(reply.ok()) << reply.status();
+    EXPECT_THAT(reply, IsOk()) << reply.status();
     if (!reply.ok() || reply->status != 200) return std::nullopt;
     auto kvs = etcd::ParseV2Listing(reply->body);
     if (!kvs.ok() || kvs->size() != 1) return std::nullopt;
@@ -103,7 +106,7 @@ class Reader {
     request.path = path;
     request.body = body;
     auto reply = http_.Send(request);
-    EXPECT_TRUE(reply.ok()) << reply.status();
+    EXPECT_THAT(reply, IsOk()) << reply.status();
     if (!reply.ok()) return std::nullopt;
     EXPECT_EQ(reply->status, 200) << reply->body;
     return reply->body;
@@ -130,12 +133,12 @@ std::string V3Uri(const std::string& path) {
 TEST(EtcdV3, RegisterWritesExactKeyAndValueAndDeregisterRemovesIt) {
   auto adapter = MakeAdapter(V3Uri("/services"));
   ASSERT_NE(adapter, nullptr);
-  ASSERT_TRUE(adapter->Ping().ok()) << adapter->Ping();
+  ASSERT_THAT(adapter->Ping(), IsOk()) << adapter->Ping();
   const Service web = MakeService("web", "host1:web_1:80", "10.0.0.5", 32768);
   const Service v6 = MakeService("dns", "host1:dns_1:53:udp", "fd00::7", 53);
-  ASSERT_TRUE(adapter->Register(web).ok());
-  ASSERT_TRUE(adapter->Register(web).ok());  // Idempotent.
-  ASSERT_TRUE(adapter->Register(v6).ok());
+  ASSERT_THAT(adapter->Register(web), IsOk());
+  ASSERT_THAT(adapter->Register(web), IsOk());  // Idempotent.
+  ASSERT_THAT(adapter->Register(v6), IsOk());
 
   // Read back with etcdctl, an independent client.
   std::string out;
@@ -150,23 +153,23 @@ TEST(EtcdV3, RegisterWritesExactKeyAndValueAndDeregisterRemovesIt) {
   ASSERT_TRUE(kv.has_value());
   EXPECT_EQ(kv->lease, 0);
 
-  ASSERT_TRUE(adapter->Deregister(web).ok());
+  ASSERT_THAT(adapter->Deregister(web), IsOk());
   EXPECT_FALSE(reader.GetV3("/services/web/host1:web_1:80").has_value());
   EXPECT_TRUE(reader.GetV3("/services/dns/host1:dns_1:53:udp").has_value());
-  EXPECT_TRUE(adapter->Deregister(web).ok());  // Already gone: fine.
-  ASSERT_TRUE(adapter->Deregister(v6).ok());
+  EXPECT_THAT(adapter->Deregister(web), IsOk());  // Already gone: fine.
+  ASSERT_THAT(adapter->Deregister(v6), IsOk());
 }
 
 TEST(EtcdV3, NoPathMeansRootLayout) {
   auto adapter = MakeAdapter(V3Uri(""));
   const Service s = MakeService("rootsvc", "host1:r_1:80", "10.0.0.9", 8080);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   Reader reader;
   auto kv = reader.GetV3("/rootsvc/host1:r_1:80");
   ASSERT_TRUE(kv.has_value());
   EXPECT_EQ(kv->value, "10.0.0.9:8080");
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   bool found = false;
   for (const auto& entry : *listed) {
     if (entry.service.id == s.id) {
@@ -176,7 +179,7 @@ TEST(EtcdV3, NoPathMeansRootLayout) {
     }
   }
   EXPECT_TRUE(found);
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
   EXPECT_FALSE(reader.GetV3("/rootsvc/host1:r_1:80").has_value());
 }
 
@@ -184,15 +187,15 @@ TEST(EtcdV3, ServicesListsEveryEntryWithFingerprints) {
   auto adapter = MakeAdapter(V3Uri("/list"));
   const Service a = MakeService("web", "host1:web_1:80", "10.0.0.5", 32768);
   const Service b = MakeService("web", "host1:web_2:80", "fd00::2", 32769);
-  ASSERT_TRUE(adapter->Register(a).ok());
-  ASSERT_TRUE(adapter->Register(b).ok());
+  ASSERT_THAT(adapter->Register(a), IsOk());
+  ASSERT_THAT(adapter->Register(b), IsOk());
   Reader reader;
   reader.PutV3("/list/db/otherhost:db_1:5432", "10.0.0.8:5432");  // Another host's entry.
   reader.PutV3("/list/nameonly", "x");                            // Not <Name>/<ID>: skipped.
   reader.PutV3("/listx/web/host1:web_9:80", "1.1.1.1:1");         // Outside the prefix.
 
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 3u);
   std::map<std::string, RegisteredService> by_id;
   for (const auto& entry : *listed) by_id[entry.service.id] = entry;
@@ -216,10 +219,10 @@ TEST(EtcdV3, ServicesListsEveryEntryWithFingerprints) {
   EXPECT_NE(by_id[a.id].fingerprint, adapter->Fingerprint(renamed_ip));
 
   // A listed entry can be deregistered as listed.
-  ASSERT_TRUE(adapter->Deregister(by_id["otherhost:db_1:5432"].service).ok());
+  ASSERT_THAT(adapter->Deregister(by_id["otherhost:db_1:5432"].service), IsOk());
   EXPECT_FALSE(reader.GetV3("/list/db/otherhost:db_1:5432").has_value());
   listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   EXPECT_EQ(listed->size(), 2u);
 }
 
@@ -228,12 +231,12 @@ TEST(EtcdV3, TtlKeysExpireWhenNotRefreshed) {
   Reader reader;
   {
     auto adapter = MakeAdapter(V3Uri("/ttl1"), /*ttl=*/2);
-    ASSERT_TRUE(adapter->Register(s).ok());
+    ASSERT_THAT(adapter->Register(s), IsOk());
     auto kv = reader.GetV3("/ttl1/ttl/host1:t_1:80");
     ASSERT_TRUE(kv.has_value());
     EXPECT_NE(kv->lease, 0);
     auto listed = adapter->Services();
-    ASSERT_TRUE(listed.ok());
+    ASSERT_THAT(listed, IsOk());
     ASSERT_EQ(listed->size(), 1u);
     EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
   }
@@ -246,18 +249,18 @@ TEST(EtcdV3, KeepaliveKeepsKeysPastTheTtlAndLeftOutServicesExpire) {
   auto adapter = MakeAdapter(V3Uri("/ttl2"), /*ttl=*/2);
   const Service live = MakeService("svc", "host1:live:80", "10.0.0.5", 1000);
   const Service kept = MakeService("svc", "host1:kept:80", "10.0.0.5", 1001);
-  ASSERT_TRUE(adapter->Register(live).ok());
-  ASSERT_TRUE(adapter->Register(kept).ok());
+  ASSERT_THAT(adapter->Register(live), IsOk());
+  ASSERT_THAT(adapter->Register(kept), IsOk());
   Reader reader;
   // Both refreshed for longer than twice the TTL: both stay.
   const absl::Time until = absl::Now() + absl::Seconds(4);
   while (absl::Now() < until) {
-    ASSERT_TRUE(adapter->Refresh({live, kept}).ok());
+    ASSERT_THAT(adapter->Refresh({live, kept}), IsOk());
     absl::SleepFor(absl::Milliseconds(500));
   }
   ASSERT_TRUE(reader.GetV3("/ttl2/svc/host1:kept:80").has_value());
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 2u);
   // Renewing the lease changes no fingerprint.
   for (const auto& entry : *listed) {
@@ -267,7 +270,7 @@ TEST(EtcdV3, KeepaliveKeepsKeysPastTheTtlAndLeftOutServicesExpire) {
   // `kept` is left out of Refresh: it expires, `live` stays.
   bool expired = WaitFor(
       [&] {
-        EXPECT_TRUE(adapter->Refresh({live}).ok());
+        EXPECT_THAT(adapter->Refresh({live}), IsOk());
         return !reader.GetV3("/ttl2/svc/host1:kept:80").has_value();
       },
       absl::Seconds(10), absl::Milliseconds(400));
@@ -275,9 +278,9 @@ TEST(EtcdV3, KeepaliveKeepsKeysPastTheTtlAndLeftOutServicesExpire) {
   EXPECT_TRUE(reader.GetV3("/ttl2/svc/host1:live:80").has_value());
   // Still alive a TTL later.
   absl::SleepFor(absl::Seconds(1));
-  ASSERT_TRUE(adapter->Refresh({live}).ok());
+  ASSERT_THAT(adapter->Refresh({live}), IsOk());
   absl::SleepFor(absl::Seconds(1));
-  ASSERT_TRUE(adapter->Refresh({live}).ok());
+  ASSERT_THAT(adapter->Refresh({live}), IsOk());
   EXPECT_TRUE(reader.GetV3("/ttl2/svc/host1:live:80").has_value());
 }
 
@@ -287,8 +290,8 @@ TEST(EtcdV3, RevokedLeaseIsReplacedOnRefresh) {
   adapter->SetStateLostCallback([&] { ++lost; });
   const Service a = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
   const Service b = MakeService("svc", "host1:b:80", "10.0.0.5", 1001);
-  ASSERT_TRUE(adapter->Register(a).ok());
-  ASSERT_TRUE(adapter->Register(b).ok());
+  ASSERT_THAT(adapter->Register(a), IsOk());
+  ASSERT_THAT(adapter->Register(b), IsOk());
   Reader reader;
   auto kv = reader.GetV3("/revoke/svc/host1:a:80");
   ASSERT_TRUE(kv.has_value());
@@ -298,7 +301,7 @@ TEST(EtcdV3, RevokedLeaseIsReplacedOnRefresh) {
   reader.Post("/v3/lease/revoke", absl::StrCat("{\"ID\":\"", old_lease, "\"}"));
   ASSERT_FALSE(reader.GetV3("/revoke/svc/host1:a:80").has_value());
 
-  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  ASSERT_THAT(adapter->Refresh({a, b}), IsOk());
   auto restored_a = reader.GetV3("/revoke/svc/host1:a:80");
   auto restored_b = reader.GetV3("/revoke/svc/host1:b:80");
   ASSERT_TRUE(restored_a.has_value());
@@ -309,7 +312,7 @@ TEST(EtcdV3, RevokedLeaseIsReplacedOnRefresh) {
   EXPECT_EQ(restored_a->lease, restored_b->lease);  // Again one shared lease.
   EXPECT_EQ(lost.load(), 0);                        // Restored by itself.
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   for (const auto& entry : *listed) {
     EXPECT_EQ(entry.fingerprint, adapter->Fingerprint(entry.service.id == a.id ? a : b));
   }
@@ -321,8 +324,8 @@ TEST(EtcdV3, RefreshRestoresAKeyDeletedBehindItsBack) {
   auto adapter = MakeAdapter(V3Uri("/deleted"), /*ttl=*/10);
   const Service a = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
   const Service b = MakeService("svc", "host1:b:80", "10.0.0.5", 1001);
-  ASSERT_TRUE(adapter->Register(a).ok());
-  ASSERT_TRUE(adapter->Register(b).ok());
+  ASSERT_THAT(adapter->Register(a), IsOk());
+  ASSERT_THAT(adapter->Register(b), IsOk());
   Reader reader;
   auto before = reader.GetV3("/deleted/svc/host1:b:80");
   ASSERT_TRUE(before.has_value());
@@ -330,7 +333,7 @@ TEST(EtcdV3, RefreshRestoresAKeyDeletedBehindItsBack) {
   ASSERT_EQ(g_etcd->Etcdctl("del /deleted/svc/host1:a:80", &out), 0) << out;
   ASSERT_FALSE(reader.GetV3("/deleted/svc/host1:a:80").has_value());
 
-  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  ASSERT_THAT(adapter->Refresh({a, b}), IsOk());
   auto restored = reader.GetV3("/deleted/svc/host1:a:80");
   ASSERT_TRUE(restored.has_value());
   EXPECT_EQ(restored->value, "10.0.0.5:1000");
@@ -338,10 +341,10 @@ TEST(EtcdV3, RefreshRestoresAKeyDeletedBehindItsBack) {
   // Overwritten without a lease by someone else: no longer ours to keep alive, so put back too.
   reader.PutV3("/deleted/svc/host1:b:80", "10.0.0.5:1001");
   ASSERT_EQ(reader.GetV3("/deleted/svc/host1:b:80")->lease, 0);
-  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  ASSERT_THAT(adapter->Refresh({a, b}), IsOk());
   EXPECT_EQ(reader.GetV3("/deleted/svc/host1:b:80")->lease, before->lease);
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 2u);
   for (const auto& entry : *listed) {
     EXPECT_EQ(entry.fingerprint, adapter->Fingerprint(entry.service.id == a.id ? a : b));
@@ -354,20 +357,20 @@ TEST(EtcdV3, RevokedLeaseFoundByRegisterRequestsAResync) {
   adapter->SetStateLostCallback([&] { ++lost; });
   const Service a = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
   const Service b = MakeService("svc", "host1:b:80", "10.0.0.5", 1001);
-  ASSERT_TRUE(adapter->Register(a).ok());
+  ASSERT_THAT(adapter->Register(a), IsOk());
   Reader reader;
   auto kv = reader.GetV3("/revoke2/svc/host1:a:80");
   ASSERT_TRUE(kv.has_value());
   reader.Post("/v3/lease/revoke", absl::StrCat("{\"ID\":\"", kv->lease, "\"}"));
   // The next write finds the lease gone, takes a new one, and asks the bridge to rewrite a.
-  ASSERT_TRUE(adapter->Register(b).ok());
+  ASSERT_THAT(adapter->Register(b), IsOk());
   EXPECT_EQ(lost.load(), 1);
   auto written = reader.GetV3("/revoke2/svc/host1:b:80");
   ASSERT_TRUE(written.has_value());
   EXPECT_NE(written->lease, kv->lease);
   // The listing shows a as missing, b as held.
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(b));
 }
@@ -377,71 +380,71 @@ TEST(EtcdV3, KeysOfAnotherLeaseDoNotMatchTheFingerprint) {
   // would expire with that lease.
   const Service s = MakeService("svc", "host1:prev:80", "10.0.0.5", 1000);
   auto previous = MakeAdapter(V3Uri("/prev"), /*ttl=*/10);
-  ASSERT_TRUE(previous->Register(s).ok());
+  ASSERT_THAT(previous->Register(s), IsOk());
   previous.reset();
   auto adapter = MakeAdapter(V3Uri("/prev"), /*ttl=*/10);
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_NE((*listed)[0].fingerprint, adapter->Fingerprint(s));
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
   // Without -ttl, a key with a lease is not what we would write either.
   auto no_ttl = MakeAdapter(V3Uri("/prev"));
   listed = no_ttl->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_NE((*listed)[0].fingerprint, no_ttl->Fingerprint(s));
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
 }
 
 TEST(EtcdV3, WorksAgainAfterEtcdRestart) {
   auto adapter = MakeAdapter(V3Uri("/restart"), /*ttl=*/5);
   const Service a = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
   const Service b = MakeService("svc", "host1:b:80", "10.0.0.5", 1001);
-  ASSERT_TRUE(adapter->Register(a).ok());
+  ASSERT_THAT(adapter->Register(a), IsOk());
   g_etcd->Stop();
   absl::Status down = adapter->Refresh({a});
   EXPECT_TRUE(absl::IsUnavailable(down)) << down;
   EXPECT_TRUE(absl::IsUnavailable(adapter->Register(b))) << adapter->Register(b);
-  ASSERT_TRUE(g_etcd->Resume().ok()) << g_etcd->Log();
-  ASSERT_TRUE(adapter->Refresh({a}).ok());
-  ASSERT_TRUE(adapter->Register(b).ok());
+  ASSERT_THAT(g_etcd->Resume(), IsOk()) << g_etcd->Log();
+  ASSERT_THAT(adapter->Refresh({a}), IsOk());
+  ASSERT_THAT(adapter->Register(b), IsOk());
   Reader reader;
   EXPECT_TRUE(reader.GetV3("/restart/svc/host1:a:80").has_value());
   EXPECT_TRUE(reader.GetV3("/restart/svc/host1:b:80").has_value());
-  ASSERT_TRUE(adapter->Deregister(a).ok());
-  ASSERT_TRUE(adapter->Deregister(b).ok());
+  ASSERT_THAT(adapter->Deregister(a), IsOk());
+  ASSERT_THAT(adapter->Deregister(b), IsOk());
 }
 
 TEST(EtcdAuto, ProbePicksV3ForEtcd3) {
   auto adapter = MakeAdapter(absl::StrCat("etcd://", g_etcd->endpoint(), "/auto"));
-  ASSERT_TRUE(adapter->Ping().ok());
+  ASSERT_THAT(adapter->Ping(), IsOk());
   const Service s = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   // etcd 3.4 keeps the v2 and v3 stores apart: the key must be in the v3 one.
   Reader reader;
   EXPECT_TRUE(reader.GetV3("/auto/svc/host1:a:80").has_value());
   EXPECT_FALSE(reader.GetV2("/auto/svc/host1:a:80").has_value());
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
 }
 
 TEST(EtcdV2, RegisterListDeregisterAndTtl) {
   auto adapter = MakeAdapter(absl::StrCat("etcd2://", g_etcd->endpoint(), "/v2svc"));
-  ASSERT_TRUE(adapter->Ping().ok()) << adapter->Ping();
+  ASSERT_THAT(adapter->Ping(), IsOk()) << adapter->Ping();
   const Service a = MakeService("web", "host1:web_1:80", "10.0.0.5", 32768);
   const Service b = MakeService("web", "host1:web_2:80", "fd00::2", 80);
-  ASSERT_TRUE(adapter->Register(a).ok());
-  ASSERT_TRUE(adapter->Register(b).ok());
+  ASSERT_THAT(adapter->Register(a), IsOk());
+  ASSERT_THAT(adapter->Register(b), IsOk());
   Reader reader;
   EXPECT_EQ(reader.GetV2("/v2svc/web/host1:web_1:80"), "10.0.0.5:32768");
   EXPECT_EQ(reader.GetV2("/v2svc/web/host1:web_2:80"), "[fd00::2]:80");
   EXPECT_FALSE(reader.GetV3("/v2svc/web/host1:web_1:80").has_value());
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 2u);
   for (const auto& entry : *listed) {
     const Service& s = entry.service.id == a.id ? a : b;
@@ -452,15 +455,15 @@ TEST(EtcdV2, RegisterListDeregisterAndTtl) {
     changed.port += 1;
     EXPECT_NE(entry.fingerprint, adapter->Fingerprint(changed));
   }
-  ASSERT_TRUE(adapter->Deregister((*listed)[0].service).ok());
-  ASSERT_TRUE(adapter->Deregister((*listed)[0].service).ok());
+  ASSERT_THAT(adapter->Deregister((*listed)[0].service), IsOk());
+  ASSERT_THAT(adapter->Deregister((*listed)[0].service), IsOk());
   listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   EXPECT_EQ(listed->size(), 1u);
   // An empty / missing prefix lists nothing.
   auto empty = MakeAdapter(absl::StrCat("etcd2://", g_etcd->endpoint(), "/v2nothing"));
   auto none = empty->Services();
-  ASSERT_TRUE(none.ok()) << none.status();
+  ASSERT_THAT(none, IsOk()) << none.status();
   EXPECT_TRUE(none->empty());
 }
 
@@ -468,34 +471,34 @@ TEST(EtcdV2, TtlRefreshKeepsLiveKeysAndLetsOthersExpire) {
   auto adapter = MakeAdapter(absl::StrCat("etcd2://", g_etcd->endpoint(), "/v2ttl"), /*ttl=*/2);
   const Service live = MakeService("svc", "host1:live:80", "10.0.0.5", 1000);
   const Service kept = MakeService("svc", "host1:kept:80", "10.0.0.5", 1001);
-  ASSERT_TRUE(adapter->Register(live).ok());
-  ASSERT_TRUE(adapter->Register(kept).ok());
+  ASSERT_THAT(adapter->Register(live), IsOk());
+  ASSERT_THAT(adapter->Register(kept), IsOk());
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   for (const auto& entry : *listed) {
     EXPECT_EQ(entry.fingerprint, adapter->Fingerprint(entry.service.id == live.id ? live : kept));
   }
   Reader reader;
   bool expired = WaitFor(
       [&] {
-        EXPECT_TRUE(adapter->Refresh({live}).ok());
+        EXPECT_THAT(adapter->Refresh({live}), IsOk());
         return !reader.GetV2("/v2svc_unused").has_value() &&
                !reader.GetV2("/v2ttl/svc/host1:kept:80").has_value();
       },
       absl::Seconds(10), absl::Milliseconds(400));
   EXPECT_TRUE(expired);
   absl::SleepFor(absl::Seconds(1));
-  ASSERT_TRUE(adapter->Refresh({live}).ok());
+  ASSERT_THAT(adapter->Refresh({live}), IsOk());
   absl::SleepFor(absl::Seconds(1));
-  ASSERT_TRUE(adapter->Refresh({live}).ok());
+  ASSERT_THAT(adapter->Refresh({live}), IsOk());
   EXPECT_EQ(reader.GetV2("/v2ttl/svc/host1:live:80"), "10.0.0.5:1000");
   // A key that expired meanwhile is written again by Refresh.
-  ASSERT_TRUE(adapter->Refresh({live, kept}).ok());
+  ASSERT_THAT(adapter->Refresh({live, kept}), IsOk());
   EXPECT_EQ(reader.GetV2("/v2ttl/svc/host1:kept:80"), "10.0.0.5:1001");
   // Without -ttl a v2 key with a ttl does not match the fingerprint.
   auto no_ttl = MakeAdapter(absl::StrCat("etcd2://", g_etcd->endpoint(), "/v2ttl"));
   listed = no_ttl->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_FALSE(listed->empty());
   EXPECT_NE((*listed)[0].fingerprint, no_ttl->Fingerprint(live));
 }
@@ -504,12 +507,12 @@ TEST(EtcdEndpoints, FailsOverToTheNextEndpoint) {
   const int dead_port = fakes::FreeLoopbackPort();
   auto adapter = MakeAdapter(
       absl::StrCat("etcd3://127.0.0.1:", dead_port, ",", g_etcd->endpoint(), "/failover"));
-  ASSERT_TRUE(adapter->Ping().ok()) << adapter->Ping();
+  ASSERT_THAT(adapter->Ping(), IsOk()) << adapter->Ping();
   const Service s = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   Reader reader;
   EXPECT_TRUE(reader.GetV3("/failover/svc/host1:a:80").has_value());
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
 
   auto only_dead = MakeAdapter(absl::StrCat("etcd://127.0.0.1:", dead_port, "/failover"));
   absl::Status status = only_dead->Ping();
@@ -537,7 +540,7 @@ TEST(EtcdV3, ConcurrentRegistersShareOneLease) {
                                "\",\"range_end\":\"", absl::Base64Escape("/concurrent0"), "\"}"));
   ASSERT_TRUE(body.has_value());
   auto kvs = etcd::ParseV3Range(*body);
-  ASSERT_TRUE(kvs.ok());
+  ASSERT_THAT(kvs, IsOk());
   ASSERT_EQ(kvs->size(), 8u);
   for (const auto& kv : *kvs) {
     EXPECT_NE(kv.lease, 0);
@@ -548,7 +551,7 @@ TEST(EtcdV3, ConcurrentRegistersShareOneLease) {
 TEST(EtcdAuth, AuthenticatesAndReauthenticatesAfterRestart) {
   // Its own server: turning auth on would break the shared one.
   auto started = EtcdFixture::Start();
-  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_THAT(started, IsOk()) << started.status();
   EtcdFixture& etcd = **started;
   std::string out;
   ASSERT_EQ(etcd.Etcdctl("user add root:rootpw", &out), 0) << out;
@@ -557,7 +560,7 @@ TEST(EtcdAuth, AuthenticatesAndReauthenticatesAfterRestart) {
   const Service s = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
   auto anonymous = MakeAdapter(absl::StrCat("etcd3://", etcd.endpoint(), "/auth"));
   absl::Status denied = anonymous->Register(s);
-  EXPECT_FALSE(denied.ok());
+  EXPECT_THAT(denied, Not(IsOk()));
   auto wrong = MakeAdapter(absl::StrCat("etcd3://root:nope@", etcd.endpoint(), "/auth"));
   absl::Status rejected = wrong->Register(s);
   EXPECT_TRUE(absl::IsInvalidArgument(rejected)) << rejected;
@@ -565,43 +568,43 @@ TEST(EtcdAuth, AuthenticatesAndReauthenticatesAfterRestart) {
 
   auto adapter = MakeAdapter(absl::StrCat("etcd://root:rootpw@", etcd.endpoint(), "/auth"),
                              /*ttl=*/10);
-  ASSERT_TRUE(adapter->Ping().ok()) << adapter->Ping();
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Ping(), IsOk()) << adapter->Ping();
+  ASSERT_THAT(adapter->Register(s), IsOk());
   out.clear();
   ASSERT_EQ(etcd.Etcdctl("--user=root:rootpw get --print-value-only /auth/svc/host1:a:80", &out),
             0);
   EXPECT_EQ(out, "10.0.0.5:1000\n");
   // Simple tokens live in the server's memory: after a restart the old one is rejected and the
   // adapter must log in again by itself.
-  ASSERT_TRUE(etcd.Restart().ok()) << etcd.Log();
-  ASSERT_TRUE(adapter->Refresh({s}).ok());
+  ASSERT_THAT(etcd.Restart(), IsOk()) << etcd.Log();
+  ASSERT_THAT(adapter->Refresh({s}), IsOk());
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
 }
 
 TEST(EtcdTls, EtcdctlVariablesSwitchToHttpsWithClientCertificates) {
   fakes::EtcdFixtureOptions tls_options;
   tls_options.tls = true;
   auto started = EtcdFixture::Start(tls_options);
-  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_THAT(started, IsOk()) << started.status();
   EtcdFixture& etcd = **started;
   absl::StatusOr<BackendUri> uri =
       ParseBackendUri(absl::StrCat("etcd://", etcd.endpoint(), "/tls"));
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   AdapterOptions options;
   options.ttl = 5;
   options.env["ETCDCTL_CACERT"] = etcd.ca_file();
   options.env["ETCDCTL_CERT"] = etcd.client_cert_file();
   options.env["ETCDCTL_KEY"] = etcd.client_key_file();
   auto adapter = NewEtcdAdapter(*uri, options);
-  ASSERT_TRUE(adapter.ok()) << adapter.status();
-  ASSERT_TRUE((*adapter)->Ping().ok()) << (*adapter)->Ping();
+  ASSERT_THAT(adapter, IsOk()) << adapter.status();
+  ASSERT_THAT((*adapter)->Ping(), IsOk()) << (*adapter)->Ping();
   const Service s = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
-  ASSERT_TRUE((*adapter)->Register(s).ok());
-  ASSERT_TRUE((*adapter)->Refresh({s}).ok());
+  ASSERT_THAT((*adapter)->Register(s), IsOk());
+  ASSERT_THAT((*adapter)->Refresh({s}), IsOk());
   std::string out;
   ASSERT_EQ(etcd.Etcdctl("get --print-value-only /tls/svc/host1:a:80", &out), 0) << out;
   EXPECT_EQ(out, "10.0.0.5:1000\n");
@@ -610,14 +613,14 @@ TEST(EtcdTls, EtcdctlVariablesSwitchToHttpsWithClientCertificates) {
   options.env.erase("ETCDCTL_CERT");
   options.env.erase("ETCDCTL_KEY");
   auto no_cert = NewEtcdAdapter(*uri, options);
-  ASSERT_TRUE(no_cert.ok());
-  EXPECT_FALSE((*no_cert)->Register(s).ok());
+  ASSERT_THAT(no_cert, IsOk());
+  EXPECT_THAT((*no_cert)->Register(s), Not(IsOk()));
   // Without the CA the server is not trusted.
   options.env.clear();
   options.env["ETCDCTL_CERT"] = etcd.client_cert_file();
   options.env["ETCDCTL_KEY"] = etcd.client_key_file();
   auto no_ca = NewEtcdAdapter(*uri, options);
-  ASSERT_TRUE(no_ca.ok());
+  ASSERT_THAT(no_ca, IsOk());
   absl::Status untrusted = (*no_ca)->Ping();
   EXPECT_TRUE(absl::IsUnavailable(untrusted)) << untrusted;
 }

@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::etcd {
 namespace {
+
+using ::registrator::fakes::IsOk;
+using ::testing::Not;
 
 Service MakeService(const std::string& name, const std::string& id, const std::string& ip,
                     int port) {
@@ -71,8 +75,8 @@ TEST(EtcdValues, HostPort) {
 
 TEST(EtcdReplies, Version) {
   EXPECT_EQ(*ParseVersion(R"({"etcdserver":"3.4.23","etcdcluster":"3.4.0"})"), "3.4.23");
-  EXPECT_FALSE(ParseVersion("etcd 2.3.7").ok());
-  EXPECT_FALSE(ParseVersion("{}").ok());
+  EXPECT_THAT(ParseVersion("etcd 2.3.7"), Not(IsOk()));
+  EXPECT_THAT(ParseVersion("{}"), Not(IsOk()));
 }
 
 TEST(EtcdReplies, ApiForVersion) {
@@ -93,7 +97,7 @@ TEST(EtcdReplies, V3Range) {
       absl::Base64Escape("1.2.3.4:80"), R"(","lease":"7587869125387465219"},{"key":")",
       absl::Base64Escape("/s/x/y"), R"("}],"count":"2"})");
   absl::StatusOr<std::vector<KeyValue>> kvs = ParseV3Range(body);
-  ASSERT_TRUE(kvs.ok()) << kvs.status();
+  ASSERT_THAT(kvs, IsOk()) << kvs.status();
   ASSERT_EQ(kvs->size(), 2u);
   EXPECT_EQ((*kvs)[0].key, "/s/web/h:c:80");
   EXPECT_EQ((*kvs)[0].value, "1.2.3.4:80");
@@ -104,7 +108,7 @@ TEST(EtcdReplies, V3Range) {
   EXPECT_TRUE(ParseV3Range(R"({"header":{"revision":"5"}})")->empty());
   for (const char* bad : {"", "garbage", "[]", R"({"kvs":{}})", R"({"kvs":[{"key":"!!!"}]})",
                           R"({"kvs":[{"key":"YQ==","lease":"x"}]})", R"({"kvs":[1]})"}) {
-    EXPECT_FALSE(ParseV3Range(bad).ok()) << bad;
+    EXPECT_THAT(ParseV3Range(bad), Not(IsOk())) << bad;
   }
 }
 
@@ -112,22 +116,22 @@ TEST(EtcdReplies, Leases) {
   EXPECT_EQ(*ParseV3LeaseGrant(R"({"header":{},"ID":"4111120278227860230","TTL":"5"})"),
             4111120278227860230);
   EXPECT_EQ(*ParseV3LeaseGrant(R"({"ID":42,"TTL":5})"), 42);
-  EXPECT_FALSE(ParseV3LeaseGrant(R"({"TTL":"5"})").ok());
-  EXPECT_FALSE(ParseV3LeaseGrant("not json").ok());
+  EXPECT_THAT(ParseV3LeaseGrant(R"({"TTL":"5"})"), Not(IsOk()));
+  EXPECT_THAT(ParseV3LeaseGrant("not json"), Not(IsOk()));
   EXPECT_EQ(*ParseV3KeepAlive(R"({"result":{"header":{},"ID":"1","TTL":"3"}})"), 3);
   // etcd answers 200 without a TTL for a lease that no longer exists.
   EXPECT_EQ(*ParseV3KeepAlive(R"({"result":{"header":{},"ID":"12345"}})"), 0);
-  EXPECT_FALSE(ParseV3KeepAlive(R"({"error":{}})").ok());
-  EXPECT_FALSE(ParseV3KeepAlive(R"({"result":{"TTL":true}})").ok());
-  EXPECT_FALSE(ParseV3KeepAlive("").ok());
+  EXPECT_THAT(ParseV3KeepAlive(R"({"error":{}})"), Not(IsOk()));
+  EXPECT_THAT(ParseV3KeepAlive(R"({"result":{"TTL":true}})"), Not(IsOk()));
+  EXPECT_THAT(ParseV3KeepAlive(""), Not(IsOk()));
 }
 
 TEST(EtcdReplies, TxnAndAuth) {
   EXPECT_TRUE(*ParseV3TxnSucceeded(R"({"header":{},"succeeded":true,"responses":[]})"));
   EXPECT_FALSE(*ParseV3TxnSucceeded(R"({"header":{}})"));
-  EXPECT_FALSE(ParseV3TxnSucceeded(R"({"succeeded":"yes"})").ok());
+  EXPECT_THAT(ParseV3TxnSucceeded(R"({"succeeded":"yes"})"), Not(IsOk()));
   EXPECT_EQ(*ParseV3AuthToken(R"({"header":{},"token":"abc.123"})"), "abc.123");
-  EXPECT_FALSE(ParseV3AuthToken(R"({"token":""})").ok());
+  EXPECT_THAT(ParseV3AuthToken(R"({"token":""})"), Not(IsOk()));
 }
 
 TEST(EtcdReplies, V2Listing) {
@@ -137,14 +141,14 @@ TEST(EtcdReplies, V2Listing) {
         {"key":"/s/web/h:c:81","value":"1.2.3.4:81"}]},
       {"key":"/s/empty","dir":true}]}})";
   absl::StatusOr<std::vector<KeyValue>> kvs = ParseV2Listing(body);
-  ASSERT_TRUE(kvs.ok()) << kvs.status();
+  ASSERT_THAT(kvs, IsOk()) << kvs.status();
   ASSERT_EQ(kvs->size(), 2u);
   EXPECT_EQ((*kvs)[0].key, "/s/web/h:c:80");
   EXPECT_TRUE((*kvs)[0].has_ttl);
   EXPECT_EQ((*kvs)[1].value, "1.2.3.4:81");
   EXPECT_FALSE((*kvs)[1].has_ttl);
-  EXPECT_FALSE(ParseV2Listing(R"({"errorCode":100})").ok());
-  EXPECT_FALSE(ParseV2Listing("<html>").ok());
+  EXPECT_THAT(ParseV2Listing(R"({"errorCode":100})"), Not(IsOk()));
+  EXPECT_THAT(ParseV2Listing("<html>"), Not(IsOk()));
 }
 
 TEST(EtcdReplies, ErrorsCarryEtcdsMessage) {

@@ -16,9 +16,13 @@
 #include "registrator/model/adapter_options.h"
 #include "registrator/model/backend_uri.h"
 #include "testing/scripted_http_server.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
+
+using ::registrator::fakes::IsOk;
+using ::testing::Not;
 
 // A scripted etcd: GET /version answers `version`, the rest what the test scripts (default 200
 // "{}"). requests() lists "METHOD path body[ auth=<Authorization>]".
@@ -46,11 +50,11 @@ class FakeEtcd {
 
 std::unique_ptr<RegistryAdapter> Make(const std::string& text, int ttl = 0) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri(text);
-  EXPECT_TRUE(uri.ok());
+  EXPECT_THAT(uri, IsOk());
   AdapterOptions options;
   options.ttl = ttl;
   auto adapter = NewEtcdAdapter(*uri, options);
-  EXPECT_TRUE(adapter.ok()) << adapter.status();
+  EXPECT_THAT(adapter, IsOk()) << adapter.status();
   return adapter.ok() ? std::move(*adapter) : nullptr;
 }
 
@@ -76,7 +80,7 @@ TEST(EtcdFactory, AcceptsSchemesAndHosts) {
   for (const char* ok : {"etcd://127.0.0.1:2379", "etcd3://127.0.0.1:2379/services",
                          "etcd2://localhost", "etcd://a:1,b:2/p", "etcd://[::1]:2379",
                          "etcd://user:pw@127.0.0.1:2379", "etcd:///prefix"}) {
-    EXPECT_TRUE(MakeWith(ok).ok()) << ok << ": " << MakeWith(ok).status();
+    EXPECT_THAT(MakeWith(ok), IsOk()) << ok << ": " << MakeWith(ok).status();
   }
 }
 
@@ -84,19 +88,19 @@ TEST(EtcdFactory, RejectsBadUris) {
   for (const char* bad :
        {"consul://127.0.0.1:8500", "etcd://127.0.0.1:x", "etcd://::1:2379", "etcd://[::1",
         "etcd://a:0", "etcd://a:70000", "etcd://:pw@a:1", "etcd://a:1/p//q"}) {
-    EXPECT_FALSE(MakeWith(bad).ok()) << bad;
+    EXPECT_THAT(MakeWith(bad), Not(IsOk())) << bad;
   }
   AdapterOptions options;
   options.env["ETCDCTL_CERT"] = "/c.pem";  // Without ETCDCTL_KEY.
-  EXPECT_FALSE(MakeWith("etcd://a:1", options).ok());
+  EXPECT_THAT(MakeWith("etcd://a:1", options), Not(IsOk()));
   options.ttl = -1;
   options.env.clear();
-  EXPECT_FALSE(MakeWith("etcd://a:1", options).ok());
+  EXPECT_THAT(MakeWith("etcd://a:1", options), Not(IsOk()));
 }
 
 TEST(EtcdFactory, FingerprintIsKeyAndValue) {
   auto adapter = MakeWith("etcd3://127.0.0.1:2379/services");
-  ASSERT_TRUE(adapter.ok());
+  ASSERT_THAT(adapter, IsOk());
   Service s = Web();
   EXPECT_EQ((*adapter)->Fingerprint(s), "/services/web/h:c:80=10.0.0.5:80");
   Service changed = s;
@@ -107,7 +111,7 @@ TEST(EtcdFactory, FingerprintIsKeyAndValue) {
 TEST(EtcdFactory, UnreachableEndpointIsUnavailable) {
   // Port 1 on loopback: connection refused at once, no server needed.
   auto adapter = MakeWith("etcd3://127.0.0.1:1");
-  ASSERT_TRUE(adapter.ok());
+  ASSERT_THAT(adapter, IsOk());
   absl::Status status = (*adapter)->Ping();
   EXPECT_TRUE(absl::IsUnavailable(status)) << status;
   status = (*adapter)->Register(Web());
@@ -118,8 +122,8 @@ TEST(EtcdProbe, Etcd2ServerGetsTheV2KeysApi) {
   FakeEtcd fake("2.3.8");
   fake.Reply("PUT /v2/keys/p/web/h:c:80", 201, R"({"action":"set"})");
   auto adapter = Make(absl::StrCat("etcd://", fake.endpoint(), "/p"));
-  ASSERT_TRUE(adapter->Register(Web()).ok());
-  ASSERT_TRUE(adapter->Register(Web()).ok());
+  ASSERT_THAT(adapter->Register(Web()), IsOk());
+  ASSERT_THAT(adapter->Register(Web()), IsOk());
   EXPECT_EQ(fake.requests(), (std::vector<std::string>{
                                  "GET /version ", "PUT /v2/keys/p/web/h:c:80 value=10.0.0.5%3A80",
                                  "PUT /v2/keys/p/web/h:c:80 value=10.0.0.5%3A80"}));
@@ -128,7 +132,7 @@ TEST(EtcdProbe, Etcd2ServerGetsTheV2KeysApi) {
 TEST(EtcdProbe, Etcd33ServerGetsTheV3betaGateway) {
   FakeEtcd fake("3.3.27");
   auto adapter = Make(absl::StrCat("etcd://", fake.endpoint()));
-  ASSERT_TRUE(adapter->Register(Web()).ok());
+  ASSERT_THAT(adapter->Register(Web()), IsOk());
   const auto requests = fake.requests();
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[1],
@@ -137,9 +141,9 @@ TEST(EtcdProbe, Etcd33ServerGetsTheV3betaGateway) {
 
 TEST(EtcdProbe, ExplicitSchemesDoNotProbe) {
   FakeEtcd fake("3.4.0");
-  ASSERT_TRUE(Make(absl::StrCat("etcd3://", fake.endpoint()))->Register(Web()).ok());
+  ASSERT_THAT(Make(absl::StrCat("etcd3://", fake.endpoint()))->Register(Web()), IsOk());
   fake.Reply("PUT /v2/keys/web/h:c:80", 201, "{}");
-  ASSERT_TRUE(Make(absl::StrCat("etcd2://", fake.endpoint()))->Register(Web()).ok());
+  ASSERT_THAT(Make(absl::StrCat("etcd2://", fake.endpoint()))->Register(Web()), IsOk());
   for (const std::string& request : fake.requests()) {
     EXPECT_FALSE(absl::StartsWith(request, "GET /version")) << request;
   }
@@ -150,8 +154,8 @@ TEST(EtcdFailover, A503MemberIsSkippedAndTheWorkingOneKept) {
   sick.Reply("*", 503, R"({"message":"etcdserver: no leader"})");
   FakeEtcd healthy("3.4.0");
   auto adapter = Make(absl::StrCat("etcd3://", sick.endpoint(), ",", healthy.endpoint()));
-  ASSERT_TRUE(adapter->Register(Web()).ok());
-  ASSERT_TRUE(adapter->Deregister(Web()).ok());
+  ASSERT_THAT(adapter->Register(Web()), IsOk());
+  ASSERT_THAT(adapter->Deregister(Web()), IsOk());
   EXPECT_EQ(sick.requests().size(), 1u);  // Asked once, then the healthy member is used.
   EXPECT_EQ(healthy.requests().size(), 2u);
 
@@ -178,28 +182,28 @@ TEST(EtcdErrors, GarbageRepliesAreErrorsNotCrashes) {
   fake.Reply("POST /v3/kv/range", 200, "{\"kvs\":[{\"key\":12}");
   fake.Reply("POST /v3/lease/grant", 200, "<html>");
   auto adapter = Make(absl::StrCat("etcd3://", fake.endpoint()), /*ttl=*/5);
-  EXPECT_FALSE(adapter->Services().ok());
-  EXPECT_FALSE(adapter->Register(Web()).ok());
+  EXPECT_THAT(adapter->Services(), Not(IsOk()));
+  EXPECT_THAT(adapter->Register(Web()), Not(IsOk()));
   FakeEtcd v2("2.3.8");
   v2.Reply("GET /v2/keys/", 200, "[1,2");
-  EXPECT_FALSE(Make(absl::StrCat("etcd://", v2.endpoint()))->Services().ok());
+  EXPECT_THAT(Make(absl::StrCat("etcd://", v2.endpoint()))->Services(), Not(IsOk()));
   // /version that is not JSON: assume an old etcd 2 rather than fail.
   FakeEtcd old("x");
   old.Reply("GET /version", 200, "etcd 2.0.13");
   old.Reply("PUT /v2/keys/web/h:c:80", 201, "{}");
-  EXPECT_TRUE(Make(absl::StrCat("etcd://", old.endpoint()))->Register(Web()).ok());
+  EXPECT_THAT(Make(absl::StrCat("etcd://", old.endpoint()))->Register(Web()), IsOk());
 }
 
 TEST(EtcdAuthHeaders, V2BasicAndV3Token) {
   FakeEtcd v2("2.3.8");
   v2.Reply("PUT /v2/keys/web/h:c:80", 201, "{}");
-  ASSERT_TRUE(Make(absl::StrCat("etcd://user:pw@", v2.endpoint()))->Register(Web()).ok());
+  ASSERT_THAT(Make(absl::StrCat("etcd://user:pw@", v2.endpoint()))->Register(Web()), IsOk());
   EXPECT_TRUE(absl::EndsWith(v2.requests().back(), " auth=Basic dXNlcjpwdw=="))
       << v2.requests().back();
 
   FakeEtcd v3("3.4.0");
   v3.Reply("POST /v3/auth/authenticate", 200, R"({"header":{},"token":"tok.1"})");
-  ASSERT_TRUE(Make(absl::StrCat("etcd://user:pw@", v3.endpoint()))->Register(Web()).ok());
+  ASSERT_THAT(Make(absl::StrCat("etcd://user:pw@", v3.endpoint()))->Register(Web()), IsOk());
   const auto requests = v3.requests();
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_EQ(requests[1], R"(POST /v3/auth/authenticate {"name":"user","password":"pw"})");
@@ -216,10 +220,10 @@ TEST(EtcdLease, KeepaliveOfAVanishedLeaseRestoresTheLiveKeys) {
   FakeEtcd fake("3.4.0");
   fake.Reply("POST /v3/lease/grant", 200, R"({"ID":"7","TTL":"5"})");
   auto adapter = Make(absl::StrCat("etcd3://", fake.endpoint()), /*ttl=*/5);
-  ASSERT_TRUE(adapter->Register(Web()).ok());
+  ASSERT_THAT(adapter->Register(Web()), IsOk());
   fake.Reply("POST /v3/lease/keepalive", 200, R"({"result":{"ID":"7","TTL":"5"}})");
   fake.Reply("POST /v3/kv/range", 200, WebHeldOn(7));
-  ASSERT_TRUE(adapter->Refresh({Web()}).ok());
+  ASSERT_THAT(adapter->Refresh({Web()}), IsOk());
   // grant, put, then the refresh: one keepalive and one keys-only range, nothing else.
   std::vector<std::string> requests = fake.requests();
   ASSERT_EQ(requests.size(), 4u);
@@ -230,7 +234,7 @@ TEST(EtcdLease, KeepaliveOfAVanishedLeaseRestoresTheLiveKeys) {
   // The lease is gone: a new one is granted and the key re-put on it.
   fake.Reply("POST /v3/lease/keepalive", 200, R"({"result":{"ID":"7"}})");
   fake.Reply("POST /v3/lease/grant", 200, R"({"ID":"8","TTL":"5"})");
-  ASSERT_TRUE(adapter->Refresh({Web()}).ok());
+  ASSERT_THAT(adapter->Refresh({Web()}), IsOk());
   requests = fake.requests();
   ASSERT_EQ(requests.size(), 7u);
   EXPECT_EQ(requests[5], R"(POST /v3/lease/grant {"TTL":5})");
@@ -243,21 +247,21 @@ TEST(EtcdLease, RefreshPutsBackAKeyTheRangeDoesNotShowOnTheLease) {
   fake.Reply("POST /v3/lease/grant", 200, R"({"ID":"7","TTL":"5"})");
   fake.Reply("POST /v3/lease/keepalive", 200, R"({"result":{"ID":"7","TTL":"5"}})");
   auto adapter = Make(absl::StrCat("etcd3://", fake.endpoint()), /*ttl=*/5);
-  ASSERT_TRUE(adapter->Register(Web()).ok());
+  ASSERT_THAT(adapter->Register(Web()), IsOk());
   const std::string put =
       R"(POST /v3/kv/put {"key":"L3dlYi9oOmM6ODA=","value":"MTAuMC4wLjU6ODA=","lease":"7"})";
   // Deleted behind our back: the range shows nothing.
   fake.Reply("POST /v3/kv/range", 200, R"({"header":{}})");
-  ASSERT_TRUE(adapter->Refresh({Web()}).ok());
+  ASSERT_THAT(adapter->Refresh({Web()}), IsOk());
   EXPECT_EQ(fake.requests().back(), put);
   // Re-put by someone else without a lease: ours no longer keeps it, so it is put again.
   fake.Reply("POST /v3/kv/range", 200, WebHeldOn(0));
-  ASSERT_TRUE(adapter->Refresh({Web()}).ok());
+  ASSERT_THAT(adapter->Refresh({Web()}), IsOk());
   EXPECT_EQ(fake.requests().back(), put);
   // On the lease: nothing to write.
   fake.Reply("POST /v3/kv/range", 200, WebHeldOn(7));
   const size_t before = fake.requests().size();
-  ASSERT_TRUE(adapter->Refresh({Web()}).ok());
+  ASSERT_THAT(adapter->Refresh({Web()}), IsOk());
   EXPECT_EQ(fake.requests().size(), before + 2);  // keepalive, range.
 }
 
@@ -266,7 +270,7 @@ TEST(EtcdLease, LettingAKeyExpireChecksTheTxnOutcome) {
   fake.Reply("POST /v3/lease/grant", 200, R"({"ID":"7","TTL":"5"})");
   fake.Reply("POST /v3/lease/keepalive", 200, R"({"result":{"ID":"7","TTL":"5"}})");
   auto adapter = Make(absl::StrCat("etcd3://", fake.endpoint()), /*ttl=*/5);
-  ASSERT_TRUE(adapter->Register(Web()).ok());
+  ASSERT_THAT(adapter->Register(Web()), IsOk());
   auto txns = [&] {
     int count = 0;
     for (const std::string& request : fake.requests()) {
@@ -278,21 +282,21 @@ TEST(EtcdLease, LettingAKeyExpireChecksTheTxnOutcome) {
   // nothing about the outcome is not a success: reported, and tried again next time.
   fake.Reply("POST /v3/kv/txn", 200, "<html>proxy error</html>");
   absl::Status status = adapter->Refresh({});
-  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status, Not(IsOk()));
   EXPECT_NE(status.message().find("move /web/h:c:80 to an expiring lease"), std::string::npos)
       << status;
   EXPECT_EQ(txns(), 1);
   // The compare failed: the key changed or vanished since; left alone, not retried.
   fake.Reply("POST /v3/kv/txn", 200, R"({"header":{}})");
-  EXPECT_TRUE(adapter->Refresh({}).ok());
+  EXPECT_THAT(adapter->Refresh({}), IsOk());
   EXPECT_EQ(txns(), 2);
-  EXPECT_TRUE(adapter->Refresh({}).ok());
+  EXPECT_THAT(adapter->Refresh({}), IsOk());
   EXPECT_EQ(txns(), 2);
   // Moved: done.
-  ASSERT_TRUE(adapter->Register(Web()).ok());
+  ASSERT_THAT(adapter->Register(Web()), IsOk());
   fake.Reply("POST /v3/kv/txn", 200, R"({"header":{},"succeeded":true})");
-  EXPECT_TRUE(adapter->Refresh({}).ok());
-  EXPECT_TRUE(adapter->Refresh({}).ok());
+  EXPECT_THAT(adapter->Refresh({}), IsOk());
+  EXPECT_THAT(adapter->Refresh({}), IsOk());
   EXPECT_EQ(txns(), 3);
 }
 

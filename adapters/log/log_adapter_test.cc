@@ -3,10 +3,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 
 Service MakeService() {
@@ -25,8 +27,8 @@ TEST(LogAdapterTest, PrintsOneJsonLinePerWrite) {
   std::vector<std::string> lines;
   auto adapter = NewLogAdapterForTesting([&](const std::string& line) { lines.push_back(line); });
   const Service s = MakeService();
-  ASSERT_TRUE(adapter->Register(s).ok());
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
   EXPECT_THAT(
       lines,
       ElementsAre(
@@ -40,26 +42,26 @@ TEST(LogAdapterTest, PrintsOneJsonLinePerWrite) {
 
 TEST(LogAdapterTest, FactoryIgnoresTheRestOfTheUri) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri("log://anything/here");
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = NewLogAdapter(*uri, {});
-  ASSERT_TRUE(adapter.ok());
-  EXPECT_TRUE((*adapter)->Ping().ok());
+  ASSERT_THAT(adapter, IsOk());
+  EXPECT_THAT((*adapter)->Ping(), IsOk());
   EXPECT_TRUE((*adapter)->Services()->empty());
 }
 
 TEST(LogAdapterTest, ListsWhatIsRegisteredWithMatchingFingerprints) {
   auto adapter = NewLogAdapterForTesting([](const std::string&) {});
   Service s = MakeService();
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   absl::StatusOr<std::vector<RegisteredService>> held = adapter->Services();
-  ASSERT_TRUE(held.ok());
+  ASSERT_THAT(held, IsOk());
   ASSERT_EQ(held->size(), 1u);
   EXPECT_EQ((*held)[0].service.id, "host1:web:80");
   EXPECT_EQ((*held)[0].fingerprint, adapter->Fingerprint(s));
   Service changed = s;
   changed.port = 9090;
   EXPECT_NE(adapter->Fingerprint(changed), (*held)[0].fingerprint);
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
   EXPECT_TRUE(adapter->Services()->empty());
 }
 

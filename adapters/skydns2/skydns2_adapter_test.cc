@@ -9,18 +9,20 @@
 #include "registrator/model/backend_uri.h"
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
 using ::registrator::fakes::EtcdFixture;
+using ::registrator::fakes::IsOk;
 using ::registrator::fakes::WaitFor;
 
 class Skydns2Test : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     auto started = EtcdFixture::Start();
-    ASSERT_TRUE(started.ok()) << started.status();
+    ASSERT_THAT(started, IsOk()) << started.status();
     etcd_ = started->release();
   }
   static void TearDownTestSuite() {
@@ -31,12 +33,12 @@ class Skydns2Test : public ::testing::Test {
   std::unique_ptr<RegistryAdapter> Make(const std::string& domain, int ttl = 0) {
     absl::StatusOr<BackendUri> uri =
         ParseBackendUri(absl::StrCat("skydns2://", etcd_->endpoint(), "/", domain));
-    EXPECT_TRUE(uri.ok());
+    EXPECT_THAT(uri, IsOk());
     AdapterOptions options;
     options.hostname = "host1";
     options.ttl = ttl;
     auto adapter = NewSkydns2Adapter(*uri, options);
-    EXPECT_TRUE(adapter.ok()) << adapter.status();
+    EXPECT_THAT(adapter, IsOk()) << adapter.status();
     return adapter.ok() ? std::move(*adapter) : nullptr;
   }
 
@@ -65,16 +67,16 @@ Service MakeService(const std::string& name, const std::string& id, const std::s
 
 TEST_F(Skydns2Test, WritesTheExactKeyAndJsonValue) {
   auto adapter = Make("skydns.local");
-  ASSERT_TRUE(adapter->Ping().ok()) << adapter->Ping();
+  ASSERT_THAT(adapter->Ping(), IsOk()) << adapter->Ping();
   const Service web = MakeService("web", "host1:web_1:80", "10.0.0.5", 32768);
   const Service v6 = MakeService("dns", "host1:dns_1:53:udp", "fd00::7", 53);
-  ASSERT_TRUE(adapter->Register(web).ok());
-  ASSERT_TRUE(adapter->Register(v6).ok());
+  ASSERT_THAT(adapter->Register(web), IsOk());
+  ASSERT_THAT(adapter->Register(v6), IsOk());
   EXPECT_EQ(Get("/skydns/local/skydns/web/host1:web_1:80"), R"({"host":"10.0.0.5","port":32768})");
   EXPECT_EQ(Get("/skydns/local/skydns/dns/host1:dns_1:53:udp"), R"({"host":"fd00::7","port":53})");
 
   auto listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 2u);
   for (const auto& entry : *listed) {
     const Service& s = entry.service.id == web.id ? web : v6;
@@ -87,23 +89,23 @@ TEST_F(Skydns2Test, WritesTheExactKeyAndJsonValue) {
     EXPECT_NE(entry.fingerprint, adapter->Fingerprint(changed));
   }
 
-  ASSERT_TRUE(adapter->Deregister(web).ok());
+  ASSERT_THAT(adapter->Deregister(web), IsOk());
   EXPECT_EQ(Get("/skydns/local/skydns/web/host1:web_1:80"), "");
-  EXPECT_TRUE(adapter->Deregister(web).ok());
-  ASSERT_TRUE(adapter->Deregister(v6).ok());
+  EXPECT_THAT(adapter->Deregister(web), IsOk());
+  ASSERT_THAT(adapter->Deregister(v6), IsOk());
 }
 
 TEST_F(Skydns2Test, DomainsDoNotSeeEachOther) {
   auto a = Make("a.example.com");
   auto b = Make("b.example.com");
   const Service s = MakeService("svc", "host1:s:80", "10.0.0.1", 80);
-  ASSERT_TRUE(a->Register(s).ok());
+  ASSERT_THAT(a->Register(s), IsOk());
   EXPECT_EQ(Get("/skydns/com/example/a/svc/host1:s:80"), R"({"host":"10.0.0.1","port":80})");
   auto listed = b->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   EXPECT_TRUE(listed->empty());
   listed = a->Services();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   EXPECT_EQ(listed->size(), 1u);
 }
 
@@ -111,11 +113,11 @@ TEST_F(Skydns2Test, TtlRecordsExpireUnlessRefreshed) {
   auto adapter = Make("ttl.local", /*ttl=*/2);
   const Service live = MakeService("svc", "host1:live:80", "10.0.0.1", 80);
   const Service gone = MakeService("svc", "host1:gone:80", "10.0.0.2", 80);
-  ASSERT_TRUE(adapter->Register(live).ok());
-  ASSERT_TRUE(adapter->Register(gone).ok());
+  ASSERT_THAT(adapter->Register(live), IsOk());
+  ASSERT_THAT(adapter->Register(gone), IsOk());
   EXPECT_TRUE(WaitFor(
       [&] {
-        EXPECT_TRUE(adapter->Refresh({live}).ok());
+        EXPECT_THAT(adapter->Refresh({live}), IsOk());
         return Get("/skydns/local/ttl/svc/host1:gone:80").empty();
       },
       absl::Seconds(10), absl::Milliseconds(400)));

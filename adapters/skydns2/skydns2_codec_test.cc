@@ -2,9 +2,13 @@
 #include "adapters/skydns2/skydns2_codec.h"
 
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::skydns2 {
 namespace {
+
+using ::registrator::fakes::IsOk;
+using ::testing::Not;
 
 Service MakeService(const std::string& ip, int port) {
   Service s;
@@ -34,10 +38,10 @@ TEST(SkydnsKeys, DomainReversed) {
   EXPECT_EQ(*DomainPrefix("/skydns.local"), "/skydns/local/skydns");
   EXPECT_EQ(*DomainPrefix("skydns.local."), "/skydns/local/skydns");
   EXPECT_EQ(*DomainPrefix("/a.b.example.com"), "/skydns/com/example/b/a");
-  EXPECT_FALSE(DomainPrefix("").ok());
-  EXPECT_FALSE(DomainPrefix("/").ok());
-  EXPECT_FALSE(DomainPrefix("/a..b").ok());
-  EXPECT_FALSE(DomainPrefix("/a/b").ok());
+  EXPECT_THAT(DomainPrefix(""), Not(IsOk()));
+  EXPECT_THAT(DomainPrefix("/"), Not(IsOk()));
+  EXPECT_THAT(DomainPrefix("/a..b"), Not(IsOk()));
+  EXPECT_THAT(DomainPrefix("/a/b"), Not(IsOk()));
 }
 
 }  // namespace

@@ -4,9 +4,13 @@
 #include "adapters/skydns2/skydns2_adapter.h"
 #include "registrator/model/adapter_options.h"
 #include "registrator/model/backend_uri.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
+
+using ::registrator::fakes::IsOk;
+using ::testing::Not;
 
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> Make(const std::string& text) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri(text);
@@ -19,20 +23,20 @@ TEST(Skydns2Factory, DomainIsRequired) {
        {"skydns2://127.0.0.1:2379", "skydns2://127.0.0.1:2379/", "skydns2://127.0.0.1:2379/a..b",
         "etcd://127.0.0.1:2379/skydns.local", "skydns2://127.0.0.1:x/skydns.local"}) {
     absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = Make(bad);
-    EXPECT_FALSE(adapter.ok()) << bad;
+    EXPECT_THAT(adapter, Not(IsOk())) << bad;
     if (!adapter.ok()) {
       EXPECT_TRUE(absl::IsInvalidArgument(adapter.status())) << bad;
     }
   }
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> missing = Make("skydns2://127.0.0.1:2379");
-  ASSERT_FALSE(missing.ok());
+  ASSERT_THAT(missing, Not(IsOk()));
   EXPECT_NE(missing.status().message().find("domain"), absl::string_view::npos);
 }
 
 TEST(Skydns2Factory, FingerprintIsTheExactKeyAndJson) {
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
       Make("skydns2://127.0.0.1:2379/skydns.local");
-  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  ASSERT_THAT(adapter, IsOk()) << adapter.status();
   Service s;
   s.name = "web";
   s.id = "host1:web_1:80";

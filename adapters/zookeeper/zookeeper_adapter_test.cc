@@ -25,11 +25,13 @@
 #include "registrator/model/adapter_options.h"
 #include "registrator/model/backend_uri.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 #include "testing/zookeeper_fixture.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::registrator::fakes::WaitFor;
 using ::registrator::zookeeper::AdapterForTesting;
 using ::registrator::zookeeper::NewZookeeperAdapterForTesting;
@@ -116,7 +118,7 @@ class ZookeeperAdapterTest : public ::testing::Test {
   static void SetUpTestSuite() {
     zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);  // The raw handles' connect chatter.
     absl::StatusOr<std::unique_ptr<ZookeeperServer>> server = ZookeeperServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_THAT(server, IsOk()) << server.status();
     server_ = std::move(*server).release();
   }
   static void TearDownTestSuite() {
@@ -136,12 +138,12 @@ class ZookeeperAdapterTest : public ::testing::Test {
                                                const std::string& userinfo = "") {
     absl::StatusOr<BackendUri> uri =
         ParseBackendUri(absl::StrCat("zookeeper://", userinfo, server_->address(), base));
-    EXPECT_TRUE(uri.ok()) << uri.status();
+    EXPECT_THAT(uri, IsOk()) << uri.status();
     AdapterOptions options;
     options.hostname = "host1";
     absl::StatusOr<AdapterForTesting> adapter =
         NewZookeeperAdapterForTesting(*uri, options, settings, before_session_open_);
-    EXPECT_TRUE(adapter.ok()) << adapter.status();
+    EXPECT_THAT(adapter, IsOk()) << adapter.status();
     if (!adapter.ok()) return nullptr;
     session_credentials_ = std::move(adapter->session_credentials);
     return std::move(adapter->adapter);
@@ -151,7 +153,7 @@ class ZookeeperAdapterTest : public ::testing::Test {
   // and closes that, so the server expires it.
   void ExpireSession() {
     absl::StatusOr<std::pair<int64_t, std::string>> id = session_credentials_();
-    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_THAT(id, IsOk()) << id.status();
     clientid_t client{};
     client.client_id = id->first;
     memcpy(client.passwd, id->second.data(), sizeof(client.passwd));
@@ -171,9 +173,9 @@ ZookeeperServer* ZookeeperAdapterTest::server_ = nullptr;
 
 TEST_F(ZookeeperAdapterTest, RegisterCreatesBaseLevelsAndEphemeralNodeWithExactJson) {
   auto adapter = MakeAdapter("/reg/a/b");
-  ASSERT_TRUE(adapter->Ping().ok());
+  ASSERT_THAT(adapter->Ping(), IsOk());
   const Service s = MakeService("web", "10.0.0.5", 32768);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
 
   Stat stat{};
   std::optional<std::string> data = raw_->Get("/reg/a/b/web/10.0.0.5:32768", &stat);
@@ -190,7 +192,7 @@ TEST_F(ZookeeperAdapterTest, RegisterCreatesBaseLevelsAndEphemeralNodeWithExactJ
   }
 
   const Service v6 = MakeService("web", "fd00::5", 8443);
-  ASSERT_TRUE(adapter->Register(v6).ok());
+  ASSERT_THAT(adapter->Register(v6), IsOk());
   EXPECT_THAT(raw_->Children("/reg/a/b/web"),
               UnorderedElementsAre("10.0.0.5:32768", "[fd00::5]:8443"));
 }
@@ -198,18 +200,18 @@ TEST_F(ZookeeperAdapterTest, RegisterCreatesBaseLevelsAndEphemeralNodeWithExactJ
 TEST_F(ZookeeperAdapterTest, RegisterIsIdempotentAndUpdatesChangedData) {
   auto adapter = MakeAdapter("/idem");
   Service s = MakeService("api", "10.0.0.6", 9000);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   const std::string path = "/idem/api/10.0.0.6:9000";
   Stat before{};
   ASSERT_TRUE(raw_->Get(path, &before).has_value());
 
   const std::string zxid = Zxid(*server_);
   ASSERT_FALSE(zxid.empty());
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   EXPECT_EQ(Zxid(*server_), zxid) << "registering unchanged data must not write";
 
   s.tags = {"prod", "v2"};
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   Stat after{};
   std::optional<std::string> data = raw_->Get(path, &after);
   ASSERT_TRUE(data.has_value());
@@ -226,7 +228,7 @@ TEST_F(ZookeeperAdapterTest, RegisterReplacesANodeThatIsNotOurs) {
   ASSERT_EQ(raw_->Create("/foreignnode", ""), ZOK);
   ASSERT_EQ(raw_->Create("/foreignnode/api", ""), ZOK);
   ASSERT_EQ(raw_->Create("/foreignnode/api/10.0.0.7:9000", "stale"), ZOK);  // Persistent.
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   Stat stat{};
   std::optional<std::string> data = raw_->Get("/foreignnode/api/10.0.0.7:9000", &stat);
   ASSERT_TRUE(data.has_value());
@@ -238,27 +240,27 @@ TEST_F(ZookeeperAdapterTest, DeregisterRemovesNodeAndThenTheEmptyNameNode) {
   auto adapter = MakeAdapter("/dereg");
   const Service a = MakeService("db", "10.0.0.8", 5432);
   const Service b = MakeService("db", "10.0.0.8", 5433);
-  ASSERT_TRUE(adapter->Register(a).ok());
-  ASSERT_TRUE(adapter->Register(b).ok());
+  ASSERT_THAT(adapter->Register(a), IsOk());
+  ASSERT_THAT(adapter->Register(b), IsOk());
 
-  ASSERT_TRUE(adapter->Deregister(a).ok());
+  ASSERT_THAT(adapter->Deregister(a), IsOk());
   EXPECT_FALSE(raw_->Exists("/dereg/db/10.0.0.8:5432"));
   EXPECT_THAT(raw_->Children("/dereg/db"), UnorderedElementsAre("10.0.0.8:5433"));
 
-  ASSERT_TRUE(adapter->Deregister(b).ok());
+  ASSERT_THAT(adapter->Deregister(b), IsOk());
   EXPECT_FALSE(raw_->Exists("/dereg/db"));
   EXPECT_TRUE(raw_->Exists("/dereg")) << "the base stays";
 
   // Already gone: still success.
-  EXPECT_TRUE(adapter->Deregister(a).ok());
+  EXPECT_THAT(adapter->Deregister(a), IsOk());
 }
 
 TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints) {
   auto adapter = MakeAdapter("/list");
   const Service web = MakeService("web", "10.0.1.1", 80);
   const Service v6 = MakeService("web", "fd00::1", 81);
-  ASSERT_TRUE(adapter->Register(web).ok());
-  ASSERT_TRUE(adapter->Register(v6).ok());
+  ASSERT_THAT(adapter->Register(web), IsOk());
+  ASSERT_THAT(adapter->Register(v6), IsOk());
   // Another host's node, an upstream-written node without "ID", and garbage.
   ASSERT_EQ(raw_->Create("/list/db", ""), ZOK);
   ASSERT_EQ(raw_->Create("/list/db/10.9.9.9:5432",
@@ -270,7 +272,7 @@ TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints)
   ASSERT_EQ(raw_->Create("/list/db/10.9.9.9:5434", "not json"), ZOK);
 
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 3u);
   std::map<std::string, RegisteredService> by_id;
   for (const RegisteredService& r : *listed) by_id[r.service.id] = r;
@@ -296,35 +298,35 @@ TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints)
   const RegisteredService& foreign = by_id["otherhost:db:5432"];
   EXPECT_EQ(foreign.service.name, "db");
   EXPECT_EQ(foreign.service.port, 5432);
-  ASSERT_TRUE(adapter->Deregister(foreign.service).ok());
+  ASSERT_THAT(adapter->Deregister(foreign.service), IsOk());
   EXPECT_FALSE(raw_->Exists("/list/db/10.9.9.9:5432"));
   EXPECT_TRUE(raw_->Exists("/list/db/10.9.9.9:5433"));
-  ASSERT_TRUE(adapter->Deregister(listed_web.service).ok());
+  ASSERT_THAT(adapter->Deregister(listed_web.service), IsOk());
   EXPECT_FALSE(raw_->Exists("/list/web/10.0.1.1:80"));
 }
 
 TEST_F(ZookeeperAdapterTest, EmptyBasePathMeansTheRoot) {
   auto adapter = MakeAdapter("");
   const Service s = MakeService("rootsvc", "10.0.9.1", 80);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   EXPECT_TRUE(raw_->Exists("/rootsvc/10.0.9.1:80"));
   // The listing walks ZooKeeper's own /zookeeper/* nodes too, and skips them.
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   bool found = false;
   for (const RegisteredService& r : *listed) {
     EXPECT_NE(r.service.name, "zookeeper");
     if (r.service.id == s.id) found = r.fingerprint == adapter->Fingerprint(s);
   }
   EXPECT_TRUE(found);
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
   EXPECT_FALSE(raw_->Exists("/rootsvc"));
 }
 
 TEST_F(ZookeeperAdapterTest, ServicesOfAMissingBaseIsEmpty) {
   auto adapter = MakeAdapter("/does/not/exist");
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   EXPECT_TRUE(listed->empty());
 }
 
@@ -333,18 +335,18 @@ TEST_F(ZookeeperAdapterTest, RefreshRecreatesMissingNodesAndWritesNothingOtherwi
   const Service a = MakeService("svc", "10.0.2.1", 1000);
   const Service b = MakeService("svc", "10.0.2.1", 1001);
   const Service kept = MakeService("svc", "10.0.2.1", 1002);
-  ASSERT_TRUE(adapter->Register(a).ok());
-  ASSERT_TRUE(adapter->Register(b).ok());
-  ASSERT_TRUE(adapter->Register(kept).ok());
+  ASSERT_THAT(adapter->Register(a), IsOk());
+  ASSERT_THAT(adapter->Register(b), IsOk());
+  ASSERT_THAT(adapter->Register(kept), IsOk());
 
   std::string zxid = Zxid(*server_);
-  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  ASSERT_THAT(adapter->Refresh({a, b}), IsOk());
   EXPECT_EQ(Zxid(*server_), zxid) << "refresh of intact nodes must not write";
 
   Stat b_before{};
   ASSERT_TRUE(raw_->Get("/refresh/svc/10.0.2.1:1001", &b_before).has_value());
   ASSERT_EQ(raw_->Delete("/refresh/svc/10.0.2.1:1000"), ZOK);  // Behind the adapter's back.
-  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  ASSERT_THAT(adapter->Refresh({a, b}), IsOk());
   std::optional<std::string> data = raw_->Get("/refresh/svc/10.0.2.1:1000");
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, adapter->Fingerprint(a));
@@ -357,7 +359,7 @@ TEST_F(ZookeeperAdapterTest, RefreshRecreatesMissingNodesAndWritesNothingOtherwi
 
 TEST_F(ZookeeperAdapterTest, ClosingTheAdapterRemovesItsEphemeralNodes) {
   auto adapter = MakeAdapter("/close");
-  ASSERT_TRUE(adapter->Register(MakeService("gone", "10.0.3.1", 1)).ok());
+  ASSERT_THAT(adapter->Register(MakeService("gone", "10.0.3.1", 1)), IsOk());
   ASSERT_TRUE(raw_->Exists("/close/gone/10.0.3.1:1"));
   adapter.reset();
   EXPECT_TRUE(WaitFor([&] { return !raw_->Exists("/close/gone/10.0.3.1:1"); }, absl::Seconds(5)));
@@ -371,7 +373,7 @@ TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
   std::atomic<int> lost{0};
   adapter->SetStateLostCallback([&] { ++lost; });
   const Service s = MakeService("web", "10.0.4.1", 80);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   Stat first{};
   ASSERT_TRUE(raw_->Get("/expiry/web/10.0.4.1:80", &first).has_value());
 
@@ -382,14 +384,14 @@ TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
   EXPECT_FALSE(raw_->Exists("/expiry/web/10.0.4.1:80"));
 
   // What the bridge does on state loss: register everything again, on a new session.
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   Stat second{};
   std::optional<std::string> data = raw_->Get("/expiry/web/10.0.4.1:80", &second);
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, adapter->Fingerprint(s));
   EXPECT_NE(second.ephemeralOwner, first.ephemeralOwner);
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
   EXPECT_EQ(lost.load(), 1);
@@ -429,16 +431,16 @@ TEST_F(ZookeeperAdapterTest, DeregisterLeavesTheNodeToTheServiceThatTookItOver) 
   new_service.id = "host1:web-new:80";
   new_service.container_id = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
   const std::string path = "/rename/web/10.0.9.2:80";
-  ASSERT_TRUE(adapter->Register(old_service).ok());
-  ASSERT_TRUE(adapter->Register(new_service).ok());
+  ASSERT_THAT(adapter->Register(old_service), IsOk());
+  ASSERT_THAT(adapter->Register(new_service), IsOk());
 
-  ASSERT_TRUE(adapter->Deregister(old_service).ok());
+  ASSERT_THAT(adapter->Deregister(old_service), IsOk());
   std::optional<std::string> data = raw_->Get(path);
   ASSERT_TRUE(data.has_value()) << "deregistering the old service deleted the new one's node";
   EXPECT_EQ(*data, adapter->Fingerprint(new_service));
 
   // The new service's own Deregister still removes the node and the then empty Name node.
-  ASSERT_TRUE(adapter->Deregister(new_service).ok());
+  ASSERT_THAT(adapter->Deregister(new_service), IsOk());
   EXPECT_FALSE(raw_->Exists(path));
   EXPECT_FALSE(raw_->Exists("/rename/web"));
 }
@@ -453,13 +455,13 @@ TEST_F(ZookeeperAdapterTest, ConcurrentRenameKeepsTheNewNode) {
   new_service.id = "host1:web-new:80";
   const std::string path = "/rename-race/web/10.0.9.5:80";
   for (int round = 0; round < 40; ++round) {
-    ASSERT_TRUE(adapter->Register(old_service).ok());
+    ASSERT_THAT(adapter->Register(old_service), IsOk());
     absl::Status deregistered;
     std::thread old_worker([&] { deregistered = adapter->Deregister(old_service); });
     const absl::Status registered = adapter->Register(new_service);
     old_worker.join();
-    ASSERT_TRUE(registered.ok()) << registered;
-    ASSERT_TRUE(deregistered.ok()) << deregistered;
+    ASSERT_THAT(registered, IsOk()) << registered;
+    ASSERT_THAT(deregistered, IsOk()) << deregistered;
     std::optional<std::string> data = raw_->Get(path);
     ASSERT_TRUE(data.has_value()) << "round " << round << ": the new service's node was deleted";
     ASSERT_EQ(*data, adapter->Fingerprint(new_service)) << "round " << round;
@@ -474,7 +476,7 @@ TEST_F(ZookeeperAdapterTest, DeregisterLeavesANodeWithoutOurId) {
   ASSERT_EQ(raw_->Create("/notours/web", ""), ZOK);
   const std::string upstream = R"({"Name":"web","IP":"10.0.9.3","PublicPort":80})";
   ASSERT_EQ(raw_->Create("/notours/web/10.0.9.3:80", upstream), ZOK);
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
   EXPECT_EQ(raw_->Get("/notours/web/10.0.9.3:80"), upstream);
 }
 
@@ -483,11 +485,11 @@ TEST_F(ZookeeperAdapterTest, DeregisterLeavesANodeWithoutOurId) {
 TEST_F(ZookeeperAdapterTest, RefreshRecreatesTheNameNodeToo) {
   auto adapter = MakeAdapter("/refresh-parent");
   const Service s = MakeService("svc", "10.0.2.9", 1000);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   ASSERT_EQ(raw_->Delete("/refresh-parent/svc/10.0.2.9:1000"), ZOK);
   ASSERT_EQ(raw_->Delete("/refresh-parent/svc"), ZOK);
   ASSERT_EQ(raw_->Delete("/refresh-parent"), ZOK);
-  ASSERT_TRUE(adapter->Refresh({s}).ok());
+  ASSERT_THAT(adapter->Refresh({s}), IsOk());
   Stat stat{};
   std::optional<std::string> data = raw_->Get("/refresh-parent/svc/10.0.2.9:1000", &stat);
   ASSERT_TRUE(data.has_value());
@@ -502,22 +504,22 @@ TEST_F(ZookeeperAdapterTest, TakeoverFromAnotherSessionSurvivesThatSession) {
   auto current = MakeAdapter("/takeover");
   const Service s = MakeService("web", "10.0.9.4", 80);
   const std::string path = "/takeover/web/10.0.9.4:80";
-  ASSERT_TRUE(previous->Register(s).ok());
+  ASSERT_THAT(previous->Register(s), IsOk());
   Stat before{};
   ASSERT_TRUE(raw_->Get(path, &before).has_value());
   // The listing tells the bridge the node is not what it would write, so it registers again.
   absl::StatusOr<std::vector<RegisteredService>> listed = current->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_NE((*listed)[0].fingerprint, current->Fingerprint(s));
-  ASSERT_TRUE(current->Refresh({s}).ok());
+  ASSERT_THAT(current->Refresh({s}), IsOk());
   Stat after{};
   ASSERT_TRUE(raw_->Get(path, &after).has_value());
   EXPECT_NE(after.ephemeralOwner, before.ephemeralOwner);
   previous.reset();  // Its session ends.
   EXPECT_TRUE(raw_->Exists(path));
   listed = current->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, current->Fingerprint(s));
 }
@@ -552,8 +554,8 @@ TEST_F(ZookeeperAdapterTest, ASlowSessionOpenDoesNotBlockOtherCalls) {
   other.join();
   EXPECT_TRUE(returned) << "a call waited for another thread's session open";
   EXPECT_EQ(second.code(), absl::StatusCode::kUnavailable) << second;
-  EXPECT_TRUE(first.ok()) << first;
-  EXPECT_TRUE(adapter->Ping().ok());
+  EXPECT_THAT(first, IsOk()) << first;
+  EXPECT_THAT(adapter->Ping(), IsOk());
   EXPECT_EQ(opens.load(), 1) << "the waiting call opened a second session";
 }
 
@@ -565,7 +567,7 @@ TEST_F(ZookeeperAdapterTest, ClearingTheStateLostCallbackWaitsForARunningOne) {
   settings.session_timeout = absl::Seconds(2);
   auto adapter = MakeAdapter("/lifetime", settings);
   const Service s = MakeService("web", "10.0.4.2", 80);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   std::atomic<int> calls{0};
   std::atomic<bool> owner_alive{true};  // Stands for the Bridge the callback points into.
   std::atomic<bool> used_after_clear{false};
@@ -614,16 +616,16 @@ TEST_P(ZookeeperRestartTest, ServerRestartKeepsTheSessionAndItsNodes) {
   std::atomic<int> lost{0};
   adapter->SetStateLostCallback([&] { ++lost; });
   const Service s = MakeService("web", "10.0.5.1", 80);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   const std::string path = kill ? "/restart-kill/web/10.0.5.1:80" : "/restart-term/web/10.0.5.1:80";
   Stat before{};
   ASSERT_TRUE(raw_->Get(path, &before).has_value());
   raw_.reset();
 
-  ASSERT_TRUE(server_->Restart(kill).ok()) << server_->Log();
+  ASSERT_THAT(server_->Restart(kill), IsOk()) << server_->Log();
   // The library reconnects to the same session by itself.
   ASSERT_TRUE(WaitFor([&] { return adapter->Ping().ok(); }, absl::Seconds(20)));
-  ASSERT_TRUE(adapter->Refresh({s}).ok());
+  ASSERT_THAT(adapter->Refresh({s}), IsOk());
   raw_ = std::make_unique<RawZk>(server_->address());
   ASSERT_TRUE(raw_->WaitConnected());
   Stat after{};
@@ -641,7 +643,7 @@ TEST_F(ZookeeperAdapterTest, HungServerYieldsUnavailableAndRecovers) {
   settings.session_timeout = absl::Seconds(2);
   settings.connect_timeout = absl::Seconds(1);
   auto adapter = MakeAdapter("/hung", settings);
-  ASSERT_TRUE(adapter->Ping().ok());
+  ASSERT_THAT(adapter->Ping(), IsOk());
   server_->Pause();
   const absl::Time start = absl::Now();
   const absl::Status status = adapter->Register(MakeService("web", "10.0.6.1", 80));
@@ -656,9 +658,9 @@ TEST_F(ZookeeperAdapterTest, HungServerYieldsUnavailableAndRecovers) {
 TEST_F(ZookeeperAdapterTest, DigestAuthCreatesNodesOnlyItsUserCanRead) {
   auto adapter = MakeAdapter("/secure", ZookeeperSettings(), "alice:secret@");
   const Service s = MakeService("web", "10.0.7.1", 80);
-  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_THAT(adapter->Register(s), IsOk());
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
   int rc = ZOK;
@@ -670,7 +672,7 @@ TEST_F(ZookeeperAdapterTest, DigestAuthCreatesNodesOnlyItsUserCanRead) {
   const absl::Status denied = stranger->Register(MakeService("web", "10.0.7.2", 80));
   EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied) << denied;
 
-  ASSERT_TRUE(adapter->Deregister(s).ok());
+  ASSERT_THAT(adapter->Deregister(s), IsOk());
 }
 
 TEST(ZookeeperUnreachableTest, NoServerMeansUnavailableNotAHang) {
@@ -678,12 +680,12 @@ TEST(ZookeeperUnreachableTest, NoServerMeansUnavailableNotAHang) {
   const int port = fakes::FreeLoopbackPort();  // Nobody listens there.
   absl::StatusOr<BackendUri> uri =
       ParseBackendUri(absl::StrCat("zookeeper://127.0.0.1:", port, "/base"));
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   ZookeeperSettings settings;
   settings.connect_timeout = absl::Seconds(1);
   absl::StatusOr<AdapterForTesting> made =
       NewZookeeperAdapterForTesting(*uri, AdapterOptions(), settings);
-  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_THAT(made, IsOk()) << made.status();
   RegistryAdapter& adapter = *made->adapter;
   const absl::Time start = absl::Now();
   const absl::Status ping = adapter.Ping();
@@ -698,24 +700,24 @@ TEST(ZookeeperUnreachableTest, NoServerMeansUnavailableNotAHang) {
 // address nobody listens on is fine).
 TEST(ZookeeperFactoryTest, FactoryValidatesWithoutConnecting) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri("zookeeper://127.0.0.1:1/base");
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   // Usable as a plain (uri, options) factory, as the bridge registers them by scheme.
   std::function<absl::StatusOr<std::unique_ptr<RegistryAdapter>>(const BackendUri&,
                                                                  const AdapterOptions&)>
       factory = &NewZookeeperAdapter;
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = factory(*uri, AdapterOptions());
-  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  ASSERT_THAT(adapter, IsOk()) << adapter.status();
   absl::StatusOr<BackendUri> bad = ParseBackendUri("zookeeper://127.0.0.1:1/a//b");
-  ASSERT_TRUE(bad.ok());
+  ASSERT_THAT(bad, IsOk());
   EXPECT_EQ(NewZookeeperAdapter(*bad, AdapterOptions()).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ZookeeperFactoryTest, FingerprintIsTheNodeDataAndFollowsTheService) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri("zookeeper://127.0.0.1:1/base");
-  ASSERT_TRUE(uri.ok());
+  ASSERT_THAT(uri, IsOk());
   auto adapter = NewZookeeperAdapter(*uri, AdapterOptions());
-  ASSERT_TRUE(adapter.ok());
+  ASSERT_THAT(adapter, IsOk());
   Service s;
   s.id = "h:c:80";
   s.name = "web";

@@ -7,11 +7,14 @@
 #include "gtest/gtest.h"
 #include "registrator/model/backend_uri.h"
 #include "simdjson.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::zookeeper {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
+using ::testing::Not;
 using ::testing::Pair;
 
 Service Sample() {
@@ -70,14 +73,14 @@ TEST(ZnodeTest, InvalidUtf8BecomesReplacementCharAndStaysValidJson) {
   simdjson::dom::element root;
   EXPECT_EQ(parser.parse(json).get(root), simdjson::SUCCESS);
   absl::StatusOr<ZnodeBody> back = DecodeBody(json);
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_THAT(back, IsOk()) << back.status();
   EXPECT_EQ(back->tags[0], "a\xEF\xBF\xBDz");
 }
 
 TEST(ZnodeTest, RoundTrip) {
   const ZnodeBody body = BodyFor(Sample());
   absl::StatusOr<ZnodeBody> back = DecodeBody(EncodeBody(body));
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_THAT(back, IsOk()) << back.status();
   EXPECT_EQ(back->name, "web");
   EXPECT_EQ(back->ip, "10.0.0.5");
   EXPECT_EQ(back->public_port, 32768);
@@ -94,7 +97,7 @@ TEST(ZnodeTest, DecodesUpstreamBodiesWithNullsAndNoId) {
   absl::StatusOr<ZnodeBody> body =
       DecodeBody(R"({"Name":"db","IP":"1.2.3.4","PublicPort":5432,"PrivatePort":5432,)"
                  R"("ContainerID":"abc","Tags":null,"Attrs":null})");
-  ASSERT_TRUE(body.ok()) << body.status();
+  ASSERT_THAT(body, IsOk()) << body.status();
   EXPECT_EQ(body->name, "db");
   EXPECT_TRUE(body->tags.empty());
   EXPECT_TRUE(body->attrs.empty());
@@ -102,37 +105,37 @@ TEST(ZnodeTest, DecodesUpstreamBodiesWithNullsAndNoId) {
 }
 
 TEST(ZnodeTest, RejectsGarbageAndWrongTypes) {
-  EXPECT_FALSE(DecodeBody("").ok());
-  EXPECT_FALSE(DecodeBody("not json").ok());
-  EXPECT_FALSE(DecodeBody("[1,2]").ok());
-  EXPECT_FALSE(DecodeBody(R"({"ID":5})").ok());
-  EXPECT_FALSE(DecodeBody(R"({"PublicPort":"80"})").ok());
-  EXPECT_FALSE(DecodeBody(R"({"PublicPort":99999999999})").ok());
-  EXPECT_FALSE(DecodeBody(R"({"Tags":"a"})").ok());
-  EXPECT_FALSE(DecodeBody(R"({"Tags":[1]})").ok());
-  EXPECT_FALSE(DecodeBody(R"({"Attrs":{"a":1}})").ok());
-  EXPECT_FALSE(DecodeBody("{\"ID\":\"a\xff\"}").ok());
+  EXPECT_THAT(DecodeBody(""), Not(IsOk()));
+  EXPECT_THAT(DecodeBody("not json"), Not(IsOk()));
+  EXPECT_THAT(DecodeBody("[1,2]"), Not(IsOk()));
+  EXPECT_THAT(DecodeBody(R"({"ID":5})"), Not(IsOk()));
+  EXPECT_THAT(DecodeBody(R"({"PublicPort":"80"})"), Not(IsOk()));
+  EXPECT_THAT(DecodeBody(R"({"PublicPort":99999999999})"), Not(IsOk()));
+  EXPECT_THAT(DecodeBody(R"({"Tags":"a"})"), Not(IsOk()));
+  EXPECT_THAT(DecodeBody(R"({"Tags":[1]})"), Not(IsOk()));
+  EXPECT_THAT(DecodeBody(R"({"Attrs":{"a":1}})"), Not(IsOk()));
+  EXPECT_THAT(DecodeBody("{\"ID\":\"a\xff\"}"), Not(IsOk()));
 }
 
 TEST(ZnodeTest, NodeNames) {
   EXPECT_EQ(NodeName("10.0.0.1", 80), "10.0.0.1:80");
   EXPECT_EQ(NodeName("fd00::1", 443), "[fd00::1]:443");
   auto v4 = ParseNodeName("10.0.0.1:80");
-  ASSERT_TRUE(v4.ok());
+  ASSERT_THAT(v4, IsOk());
   EXPECT_EQ(*v4, std::make_pair(std::string("10.0.0.1"), 80));
   auto v6 = ParseNodeName("[fd00::1]:443");
-  ASSERT_TRUE(v6.ok());
+  ASSERT_THAT(v6, IsOk());
   EXPECT_EQ(*v6, std::make_pair(std::string("fd00::1"), 443));
   for (const char* bad : {"", "x", "1.2.3.4:", "1.2.3.4:x", "1.2.3.4:70000", "1.2.3.4:-1",
                           "fd00::1:80", "[fd00::1]80", "[fd00::1]:"}) {
-    EXPECT_FALSE(ParseNodeName(bad).ok()) << bad;
+    EXPECT_THAT(ParseNodeName(bad), Not(IsOk())) << bad;
   }
 }
 
 TEST(ZnodeTest, HoldsIdComparesWithTheIdAsStored) {
   Service s = Sample();
   absl::StatusOr<ZnodeBody> stored = DecodeBody(EncodeBody(BodyFor(s)));
-  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_THAT(stored, IsOk()) << stored.status();
   EXPECT_TRUE(HoldsId(*stored, "host1:web:80"));
   EXPECT_FALSE(HoldsId(*stored, "host1:web2:80"));
   EXPECT_FALSE(HoldsId(*stored, ""));
@@ -141,7 +144,7 @@ TEST(ZnodeTest, HoldsIdComparesWithTheIdAsStored) {
       "host1:we\xff"
       "b:80";
   stored = DecodeBody(EncodeBody(BodyFor(s)));
-  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_THAT(stored, IsOk()) << stored.status();
   EXPECT_NE(stored->id, s.id);
   EXPECT_TRUE(HoldsId(*stored, s.id));
   EXPECT_FALSE(HoldsId(*stored, "host1:web:80"));
@@ -157,7 +160,7 @@ TEST(ZnodePathTest, NamesAndNodePaths) {
   Service v6 = s;
   v6.ip = "fd00::5";
   EXPECT_EQ(NodePath("/", v6), "/web/[fd00::5]:32768");
-  EXPECT_TRUE(CheckName(s).ok());
+  EXPECT_THAT(CheckName(s), IsOk());
   for (const char* bad : {"", ".", "..", "a/b", "/"}) {
     Service named = s;
     named.name = bad;
@@ -176,13 +179,13 @@ absl::StatusOr<Target> Parse(const char* text) {
 
 TEST(ZookeeperUriTest, HostsBaseAndAuth) {
   absl::StatusOr<Target> t = Parse("zookeeper://127.0.0.1:2181/services");
-  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_THAT(t, IsOk()) << t.status();
   EXPECT_EQ(t->connect_string, "127.0.0.1:2181");
   EXPECT_EQ(t->base, "/services");
   EXPECT_EQ(t->auth, "");
 
   t = Parse("zookeeper://u:p@a:1,b:2,[::1]:3/x/y/");
-  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_THAT(t, IsOk()) << t.status();
   EXPECT_EQ(t->connect_string, "a:1,b:2,[::1]:3");
   EXPECT_EQ(t->base, "/x/y");
   EXPECT_EQ(t->auth, "u:p");
@@ -191,12 +194,12 @@ TEST(ZookeeperUriTest, HostsBaseAndAuth) {
 TEST(ZookeeperUriTest, EmptyPathIsRootAndPortDefaults) {
   for (const char* text : {"zookeeper://zk", "zookeeper://zk/"}) {
     absl::StatusOr<Target> t = Parse(text);
-    ASSERT_TRUE(t.ok()) << text << ": " << t.status();
+    ASSERT_THAT(t, IsOk()) << text << ": " << t.status();
     EXPECT_EQ(t->connect_string, "zk:2181");
     EXPECT_EQ(t->base, "/");
   }
   absl::StatusOr<Target> t = Parse("zookeeper://[::1],zk:2182/b");
-  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_THAT(t, IsOk()) << t.status();
   EXPECT_EQ(t->connect_string, "[::1]:2181,zk:2182");
 }
 
@@ -208,7 +211,7 @@ TEST(ZookeeperUriTest, Rejects) {
         "zookeeper://h:1/a/./b", "zookeeper://user@h:1/b", "zookeeper://:p@h:1/b", "etcd://h:1/b",
         "zookeeper://[]:1/b", "zookeeper://[]/b", "zookeeper://h:-1/b"}) {
     absl::StatusOr<Target> t = Parse(text);
-    EXPECT_FALSE(t.ok()) << text << " -> " << (t.ok() ? t->connect_string + t->base : "");
+    EXPECT_THAT(t, Not(IsOk())) << text << " -> " << (t.ok() ? t->connect_string + t->base : "");
     if (!t.ok()) {
       EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << text;
     }
@@ -217,7 +220,7 @@ TEST(ZookeeperUriTest, Rejects) {
 
 TEST(ZookeeperUriTest, ErrorsNeverShowTheUserinfo) {
   absl::StatusOr<Target> t = Parse("zookeeper://alice:s3cret@h:0/b");
-  ASSERT_FALSE(t.ok());
+  ASSERT_THAT(t, Not(IsOk()));
   EXPECT_THAT(std::string(t.status().message()), ::testing::Not(::testing::HasSubstr("s3cret")));
   EXPECT_THAT(std::string(t.status().message()), ::testing::HasSubstr("<userinfo>@"));
 }

@@ -2,9 +2,13 @@
 #include "registrator/model/backend_uri.h"
 
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
+
+using ::registrator::fakes::IsOk;
+using ::testing::Not;
 
 TEST(RedactUriTest, MasksThePasswordKeepsTheRest) {
   EXPECT_EQ(RedactUri("etcd://user:s3cret@127.0.0.1:2379/services"),
@@ -33,13 +37,13 @@ TEST(RedactUriTest, UriSecretIsWhatParseBackendUriTakesAsPassword) {
   EXPECT_EQ(UriSecret("etcd://u:p@ss:w@rd@h:1/x"), "p@ss:w@rd");
   EXPECT_EQ(UriSecret("consul://t0ken@h"), "t0ken");
   absl::StatusOr<BackendUri> parsed = ParseBackendUri("etcd://u:p@ss:w@rd@h:1/x");
-  ASSERT_TRUE(parsed.ok());
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_EQ(parsed->userinfo, "u:p@ss:w@rd");
 }
 
 TEST(RedactUriTest, ParseErrorsDoNotEchoThePassword) {
   absl::StatusOr<BackendUri> parsed = ParseBackendUri("user:hunter22@host");
-  ASSERT_FALSE(parsed.ok());
+  ASSERT_THAT(parsed, Not(IsOk()));
   EXPECT_EQ(std::string(parsed.status().message()).find("hunter22"), std::string::npos)
       << parsed.status();
 }

@@ -6,17 +6,19 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::HasSubstr;
 
 TEST(ValidateKeySegmentTest, AcceptsUpstreamIdsNamesAndAddresses) {
   for (const std::string& ok : std::vector<std::string>{
            "web", "dockerhost:my.app_1-x:80", "dockerhost:dns:53:udp", "a..b", "...", ".x", "x.",
            "名前 svc", "10.0.0.5", "fd00::7", "%2e%2e", "a b", std::string(512, 'a')}) {
-    EXPECT_TRUE(ValidateKeySegment(ok).ok()) << ok << ": " << ValidateKeySegment(ok);
+    EXPECT_THAT(ValidateKeySegment(ok), IsOk()) << ok << ": " << ValidateKeySegment(ok);
   }
 }
 
@@ -56,7 +58,7 @@ TEST(ValidateServiceKeysTest, NamesTheFailingField) {
   s.name = "web";
   s.id = "h:c:80";
   s.ip = "10.0.0.1";
-  EXPECT_TRUE(ValidateServiceKeys(s).ok());
+  EXPECT_THAT(ValidateServiceKeys(s), IsOk());
   Service bad_name = s;
   bad_name.name = "..";
   EXPECT_THAT(std::string(ValidateServiceKeys(bad_name).message()), HasSubstr("name: "));

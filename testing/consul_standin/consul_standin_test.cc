@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "registrator/common/http_client.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::fakes {
 namespace {
@@ -17,6 +18,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 class StandinTest : public ::testing::Test {
  protected:
@@ -292,7 +294,7 @@ TEST(StandinAclTest, WritesNeedTheTokenAndListsAreFiltered) {
 
 TEST(StandinHttpTest, ServesOverTcpAndCountsWrites) {
   ConsulStandin standin;
-  ASSERT_TRUE(standin.ListenTcp().ok());
+  ASSERT_THAT(standin.ListenTcp(), IsOk());
   ASSERT_GT(standin.port(), 0);
   HttpEndpoint endpoint;
   endpoint.base_url = absl::StrCat("http://127.0.0.1:", standin.port());
@@ -302,18 +304,18 @@ TEST(StandinHttpTest, ServesOverTcpAndCountsWrites) {
   put.path = "/v1/agent/service/register";
   put.body = R"({"Name":"web","Port":1})";
   auto reply = client.Send(put);
-  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_THAT(reply, IsOk()) << reply.status();
   EXPECT_EQ(reply->status, 200);
   HttpRequest get;
   get.path = "/v1/agent/services";
   reply = client.Send(get);
-  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_THAT(reply, IsOk()) << reply.status();
   EXPECT_THAT(reply->body, HasSubstr(R"("Service":"web")"));
   EXPECT_EQ(standin.write_count(), 1);
   EXPECT_EQ(standin.BodiesOf("PUT", "/v1/agent/service/register"),
             std::vector<std::string>{R"({"Name":"web","Port":1})"});
   standin.Stop();
-  EXPECT_FALSE(HttpClient(endpoint).Send(get).ok());
+  EXPECT_THAT(HttpClient(endpoint).Send(get), Not(IsOk()));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "testing/consul_standin/test_certs.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::fakes {
 namespace {
@@ -72,7 +73,7 @@ TEST(PythonConsulTest, ThirdPartyClientOverTlsWithClientCertificate) {
   TempDir dir("pyt");
   const std::string d = dir.path();
   absl::Status certs = MakeTestCertificates(d);
-  ASSERT_TRUE(certs.ok()) << certs;
+  ASSERT_THAT(certs, IsOk()) << certs;
   const std::string log = d + "/standin.log";
   ChildProcess child;
   const int port = StartStandin({"--tls-cert=" + d + "/server.pem",
