@@ -157,19 +157,19 @@ class Deriver {
  public:
   Deriver(const Container& container, const DeriveConfig& config,
           const std::function<std::string(absl::string_view)>& lookup)
-      : c_(container), cfg_(config), lookup_(lookup) {
-    short_id_ = c_.id.substr(0, 12);
-    name_ = c_.name;
+      : container_(container), config_(config), lookup_(lookup) {
+    short_id_ = container_.id.substr(0, 12);
+    name_ = container_.name;
     if (!name_.empty() && name_[0] == '/') name_.erase(0, 1);
-    who_ = absl::StrCat("container ", short_id_.empty() ? "<no id>" : short_id_, " (",
-                        name_.empty() ? "<no name>" : name_, ")");
+    warning_prefix_ = absl::StrCat("container ", short_id_.empty() ? "<no id>" : short_id_, " (",
+                                   name_.empty() ? "<no name>" : name_, ")");
   }
 
   DeriveResult Run();
 
  private:
   void Warn(absl::string_view field, absl::string_view value, absl::string_view problem) {
-    AddWarning(absl::StrCat(who_, ": ", field, " ", Quote(value), ": ", problem));
+    AddWarning(absl::StrCat(warning_prefix_, ": ", field, " ", Quote(value), ": ", problem));
   }
   // Each distinct line once, and at most kMaxWarningsPerContainer of them: a container with
   // thousands of bad labels costs a few log lines, not thousands.
@@ -197,17 +197,17 @@ class Deriver {
   void BuildMeta(Service& service);
 
   bool UserDefinedNetwork() const {
-    const std::string& m = c_.network_mode;
+    const std::string& m = container_.network_mode;
     return !m.empty() && m != "default" && m != "bridge" && m != "host" && m != "none" &&
            !absl::StartsWith(m, "container:");
   }
 
-  const Container& c_;
-  const DeriveConfig& cfg_;
+  const Container& container_;
+  const DeriveConfig& config_;
   const std::function<std::string(absl::string_view)>& lookup_;
   std::string short_id_;
   std::string name_;
-  std::string who_;
+  std::string warning_prefix_;  // "container <short id> (<name>)", opens every warning.
   std::map<std::pair<int, int>, PortEntry> ports_;  // (port, protocol rank) -> entry.
   std::vector<MetaEntry> meta_entries_;
   std::vector<std::string> template_tags_;
@@ -247,7 +247,7 @@ std::optional<std::pair<int, std::string>> Deriver::ParsePortKey(absl::string_vi
 
 void Deriver::CollectPorts() {
   // Same-port bindings for every exposed port: this is what makes --net=host work.
-  for (const std::string& key : c_.exposed_ports) {
+  for (const std::string& key : container_.exposed_ports) {
     auto parsed = ParsePortKey("Config.ExposedPorts key", key);
     if (!parsed) continue;
     PortEntry& e = ports_[{parsed->first, ProtocolRank(parsed->second)}];
@@ -257,7 +257,7 @@ void Deriver::CollectPorts() {
     e.bindings = {PortBinding{"0.0.0.0", std::to_string(parsed->first)}};
   }
   // The runtime bindings replace them (an empty list = exposed but not published).
-  for (const auto& [key, bindings] : c_.ports) {
+  for (const auto& [key, bindings] : container_.ports) {
     auto parsed = ParsePortKey("NetworkSettings.Ports key", key);
     if (!parsed) continue;
     PortEntry& e = ports_[{parsed->first, ProtocolRank(parsed->second)}];
@@ -318,38 +318,39 @@ void Deriver::CollectMetadata() {
     metadata_bytes_ += key.size() + value.size();
     meta_entries_.push_back(std::move(entry));
   };
-  for (const std::string& kv : c_.env) {
+  for (const std::string& kv : container_.env) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos) continue;  // "NAME" without a value: not a setting.
     add("Config.Env", absl::string_view(kv).substr(0, eq), absl::string_view(kv).substr(eq + 1));
   }
   // Labels after Env: a label wins over an env var with the same key.
-  for (const auto& [key, value] : c_.labels) add("Config.Labels", key, value);
+  for (const auto& [key, value] : container_.labels) add("Config.Labels", key, value);
   if (metadata_over_count_ > 0) {
-    AddWarning(absl::StrCat(who_, ": ", metadata_over_count_,
+    AddWarning(absl::StrCat(warning_prefix_, ": ", metadata_over_count_,
                             " SERVICE_* keys beyond the limit of ", kMaxMetadataKeys,
                             " per container ignored"));
   }
   if (metadata_over_bytes_ > 0) {
-    AddWarning(absl::StrCat(who_, ": ", metadata_over_bytes_,
+    AddWarning(absl::StrCat(warning_prefix_, ": ", metadata_over_bytes_,
                             " SERVICE_* keys ignored: together over the limit of ",
                             kMaxMetadataBytes, " bytes per container"));
   }
 }
 
 void Deriver::EvaluateTags() {
-  if (cfg_.tags_template.empty()) return;
-  absl::StatusOr<TagsTemplate> tmpl = ParseTagsTemplate(cfg_.tags_template);
+  if (config_.tags_template.empty()) return;
+  absl::StatusOr<TagsTemplate> tmpl = ParseTagsTemplate(config_.tags_template);
   if (!tmpl.ok()) {
-    Warn("-tags", cfg_.tags_template, absl::StrCat(tmpl.status().message(), "; -tags not applied"));
+    Warn("-tags", config_.tags_template,
+         absl::StrCat(tmpl.status().message(), "; -tags not applied"));
     return;
   }
   std::vector<std::string> warnings;
-  std::string text = EvaluateTagsTemplate(*tmpl, c_.raw_json, &warnings);
-  for (const std::string& w : warnings) AddWarning(absl::StrCat(who_, ": ", w));
+  std::string text = EvaluateTagsTemplate(*tmpl, container_.raw_json, &warnings);
+  for (const std::string& w : warnings) AddWarning(absl::StrCat(warning_prefix_, ": ", w));
   // The template can copy a label (index .Config.Labels), which the container controls.
   if (text.size() > kMaxMetadataValueBytes) {
-    Warn("-tags", cfg_.tags_template,
+    Warn("-tags", config_.tags_template,
          absl::StrCat("evaluates to ", text.size(), " bytes, over the limit of ",
                       kMaxMetadataValueBytes, "; -tags not applied"));
     return;
@@ -381,17 +382,17 @@ std::optional<KeptPort> Deriver::ChoosePort(const PortEntry& entry) {
     kept.host_port = chosen_port;
     return kept;
   }
-  if (cfg_.internal) return kept;  // Exposed-only ports count with -internal.
+  if (config_.internal) return kept;  // Exposed-only ports count with -internal.
   ++unpublished_;
   return std::nullopt;
 }
 
 // The container's IP on its user-defined network (or the first network with an IP).
 std::string Deriver::NetworkModeIp() const {
-  for (const docker::NetworkEndpoint& n : c_.networks) {
-    if (n.name == c_.network_mode && !n.ip_address.empty()) return n.ip_address;
+  for (const docker::NetworkEndpoint& n : container_.networks) {
+    if (n.name == container_.network_mode && !n.ip_address.empty()) return n.ip_address;
   }
-  for (const docker::NetworkEndpoint& n : c_.networks) {
+  for (const docker::NetworkEndpoint& n : container_.networks) {
     if (!n.ip_address.empty()) return n.ip_address;
   }
   return "";
@@ -401,11 +402,11 @@ std::string Deriver::ContainerIp() const {
   if (UserDefinedNetwork()) {
     if (std::string ip = NetworkModeIp(); !ip.empty()) return ip;
   }
-  if (!c_.ip_address.empty()) return c_.ip_address;
-  for (const docker::NetworkEndpoint& n : c_.networks) {
+  if (!container_.ip_address.empty()) return container_.ip_address;
+  for (const docker::NetworkEndpoint& n : container_.networks) {
     if (!n.ip_address.empty()) return n.ip_address;
   }
-  for (const docker::NetworkEndpoint& n : c_.networks) {
+  for (const docker::NetworkEndpoint& n : container_.networks) {
     if (!n.global_ipv6_address.empty()) return n.global_ipv6_address;
   }
   return "";
@@ -413,7 +414,7 @@ std::string Deriver::ContainerIp() const {
 
 std::string Deriver::HostIpFor(absl::string_view binding_ip) {
   if (binding_ip.empty() || binding_ip == "0.0.0.0" || binding_ip == "::") {
-    if (!cfg_.resolved_host_ip.empty()) return cfg_.resolved_host_ip;
+    if (!config_.resolved_host_ip.empty()) return config_.resolved_host_ip;
     return binding_ip.empty() ? "0.0.0.0" : std::string(binding_ip);
   }
   return std::string(binding_ip);
@@ -449,13 +450,13 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   s.name = get("name");
   const bool name_from_port = !s.name.empty() && from_port.count("name") > 0;
   if (s.name.empty()) {
-    if (cfg_.explicit_only) {
+    if (config_.explicit_only) {
       ++unnamed_;
       return std::nullopt;
     }
-    s.name = derive_internal::ImageBaseName(c_.image);
+    s.name = derive_internal::ImageBaseName(container_.image);
     if (s.name.empty()) {
-      Warn("Config.Image", c_.image,
+      Warn("Config.Image", container_.image,
            absl::StrCat("no service name (no SERVICE_NAME and no image name); port ", entry.key,
                         " skipped"));
       ++failed_;
@@ -465,7 +466,7 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   if (is_group && !name_from_port) absl::StrAppend(&s.name, "-", port_text);
 
   const std::string container_name = name_.empty() ? short_id_ : name_;
-  s.id = absl::StrCat(cfg_.hostname, ":", container_name, ":", port_text);
+  s.id = absl::StrCat(config_.hostname, ":", container_name, ":", port_text);
   if (entry.protocol == "udp") absl::StrAppend(&s.id, ":udp");
   if (std::string id = get("id"); !id.empty()) s.id = id;
 
@@ -475,10 +476,10 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   if (UserDefinedNetwork()) {
     if (std::string net_ip = NetworkModeIp(); !net_ip.empty()) ip = net_ip;
   }
-  if (!cfg_.host_ip.empty()) ip = cfg_.host_ip;
-  if (cfg_.internal) {
-    if (c_.network_mode == "host") {
-      ip = cfg_.host_ip.empty() ? cfg_.resolved_host_ip : cfg_.host_ip;
+  if (!config_.host_ip.empty()) ip = config_.host_ip;
+  if (config_.internal) {
+    if (container_.network_mode == "host") {
+      ip = config_.host_ip.empty() ? config_.resolved_host_ip : config_.host_ip;
     } else {
       ip = ContainerIp();
     }
@@ -486,11 +487,11 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   } else {
     s.port = kept.host_port;
   }
-  if (!cfg_.use_ip_from_label.empty()) {
-    auto it = std::find_if(c_.labels.begin(), c_.labels.end(),
-                           [&](const auto& kv) { return kv.first == cfg_.use_ip_from_label; });
-    const std::string field = absl::StrCat("Config.Labels[", Quote(cfg_.use_ip_from_label), "]");
-    if (it == c_.labels.end() || it->second.empty()) {
+  if (!config_.use_ip_from_label.empty()) {
+    auto it = std::find_if(container_.labels.begin(), container_.labels.end(),
+                           [&](const auto& kv) { return kv.first == config_.use_ip_from_label; });
+    const std::string field = absl::StrCat("Config.Labels[", Quote(config_.use_ip_from_label), "]");
+    if (it == container_.labels.end() || it->second.empty()) {
       Warn(field, "", "label for -useIpFromLabel not set; using the default IP");
     } else {
       absl::string_view value = it->second;
@@ -509,11 +510,11 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
       }
     }
   }
-  if (absl::StartsWith(c_.network_mode, "container:")) {
-    absl::string_view ref = absl::string_view(c_.network_mode).substr(10);
+  if (absl::StartsWith(container_.network_mode, "container:")) {
+    absl::string_view ref = absl::string_view(container_.network_mode).substr(10);
     std::string other = (lookup_ && !ref.empty()) ? lookup_(ref) : "";
     if (other.empty()) {
-      Warn("HostConfig.NetworkMode", c_.network_mode,
+      Warn("HostConfig.NetworkMode", container_.network_mode,
            "IP of the network container is unknown; using the default IP");
     } else {
       ip = std::move(other);
@@ -529,9 +530,9 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   // reach outside its own entry (service_validation.h). Checked before anything else is built,
   // so this warning is the service's first.
   if (absl::Status valid = ValidateServiceKeys(s); !valid.ok()) {
-    AddWarning(absl::StrCat(who_, ": port ", entry.key, ": service name ", Quote(s.name), ", ID ",
-                            Quote(s.id), ", IP ", Quote(s.ip), ": invalid ", valid.message(),
-                            "; service skipped"));
+    AddWarning(absl::StrCat(warning_prefix_, ": port ", entry.key, ": service name ", Quote(s.name),
+                            ", ID ", Quote(s.id), ", IP ", Quote(s.ip), ": invalid ",
+                            valid.message(), "; service skipped"));
     ++failed_;
     return std::nullopt;
   }
@@ -548,10 +549,10 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   BuildMeta(s);
   BuildCheck(meta, s);
 
-  s.ttl = cfg_.ttl;
-  s.container_id = c_.id;
+  s.ttl = config_.ttl;
+  s.container_id = container_.id;
   s.container_name = name_;
-  s.container_hostname = c_.hostname;
+  s.container_hostname = container_.hostname;
   s.exposed_port = entry.port;
   s.host_port = kept.host_port;
   s.protocol = entry.protocol;
@@ -680,7 +681,7 @@ void Deriver::BuildCheck(const std::map<std::string, std::string>& meta, Service
 }
 
 DeriveResult Deriver::Run() {
-  if (c_.network_mode == "none") {
+  if (container_.network_mode == "none") {
     result_.skipped_reason = "network mode none: nothing is reachable";
     return std::move(result_);
   }
@@ -698,7 +699,7 @@ DeriveResult Deriver::Run() {
     EvaluateTags();
   }
   if (kept.size() > kMaxServicesPerContainer) {
-    AddWarning(absl::StrCat(who_, ": ", kept.size(), " ports; only the first ",
+    AddWarning(absl::StrCat(warning_prefix_, ": ", kept.size(), " ports; only the first ",
                             kMaxServicesPerContainer, " are registered (the limit per container)"));
     failed_ += kept.size() - kMaxServicesPerContainer;
     kept.resize(kMaxServicesPerContainer);
@@ -731,7 +732,7 @@ DeriveResult Deriver::Run() {
   // The same problem can be found once per port: AddWarning reported it once.
   if (suppressed_warnings_ > 0) {
     result_.warnings.push_back(
-        absl::StrCat(who_, ": ", suppressed_warnings_, " more warnings not shown"));
+        absl::StrCat(warning_prefix_, ": ", suppressed_warnings_, " more warnings not shown"));
   }
   return std::move(result_);
 }

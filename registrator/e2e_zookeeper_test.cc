@@ -41,10 +41,10 @@ using ::registrator::fakes::IsOk;
 class RawZk {
  public:
   explicit RawZk(const std::string& address) {
-    zh_ = zookeeper_init(address.c_str(), &RawZk::Watcher, 4000, nullptr, this, 0);
+    handle_ = zookeeper_init(address.c_str(), &RawZk::Watcher, 4000, nullptr, this, 0);
   }
   ~RawZk() {
-    if (zh_ != nullptr) zookeeper_close(zh_);
+    if (handle_ != nullptr) zookeeper_close(handle_);
   }
   RawZk(const RawZk&) = delete;
   RawZk& operator=(const RawZk&) = delete;
@@ -56,15 +56,17 @@ class RawZk {
     char buffer[4096];
     int len = sizeof(buffer);
     Stat local;
-    if (zoo_get(zh_, path.c_str(), 0, buffer, &len, stat ? stat : &local) != ZOK) {
+    if (zoo_get(handle_, path.c_str(), 0, buffer, &len, stat ? stat : &local) != ZOK) {
       return std::nullopt;
     }
     return std::string(buffer, len < 0 ? 0 : len);
   }
-  bool Exists(const std::string& path) { return zoo_exists(zh_, path.c_str(), 0, nullptr) == ZOK; }
-  int Delete(const std::string& path) { return zoo_delete(zh_, path.c_str(), -1); }
+  bool Exists(const std::string& path) {
+    return zoo_exists(handle_, path.c_str(), 0, nullptr) == ZOK;
+  }
+  int Delete(const std::string& path) { return zoo_delete(handle_, path.c_str(), -1); }
   int Create(const std::string& path, const std::string& data) {
-    return zoo_create(zh_, path.c_str(), data.data(), static_cast<int>(data.size()),
+    return zoo_create(handle_, path.c_str(), data.data(), static_cast<int>(data.size()),
                       &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
   }
 
@@ -74,7 +76,7 @@ class RawZk {
       static_cast<RawZk*>(context)->connected_ = state == ZOO_CONNECTED_STATE;
     }
   }
-  zhandle_t* zh_ = nullptr;
+  zhandle_t* handle_ = nullptr;
   std::atomic<bool> connected_{false};
 };
 
@@ -89,22 +91,24 @@ class ZookeeperEndToEndTest : public fakes::EndToEndTest {
     options.max_session_timeout_ms = 4000;
     absl::StatusOr<std::unique_ptr<ZookeeperServer>> zk = ZookeeperServer::Start(options);
     ASSERT_THAT(zk, IsOk()) << zk.status();
-    zk_ = zk->release();
+    zookeeper_server_ = zk->release();
   }
   static void TearDownTestSuite() {
-    delete zk_;
-    zk_ = nullptr;
+    delete zookeeper_server_;
+    zookeeper_server_ = nullptr;
     EndToEndTest::TearDownTestSuite();
   }
   void SetUp() override {
     EndToEndTest::SetUp();
-    ASSERT_NE(zk_, nullptr);
+    ASSERT_NE(zookeeper_server_, nullptr);
     base_ = absl::StrCat("/", test_name_);
-    raw_ = std::make_unique<RawZk>(zk_->address());
-    ASSERT_TRUE(raw_->WaitConnected());
+    raw_zookeeper_ = std::make_unique<RawZk>(zookeeper_server_->address());
+    ASSERT_TRUE(raw_zookeeper_->WaitConnected());
   }
 
-  std::string Uri() const { return absl::StrCat("zookeeper://", zk_->address(), base_); }
+  std::string Uri() const {
+    return absl::StrCat("zookeeper://", zookeeper_server_->address(), base_);
+  }
   void StartRegistrator(const std::vector<std::string>& flags) {
     EndToEndTest::StartRegistrator(flags, Uri());
   }
@@ -114,18 +118,18 @@ class ZookeeperEndToEndTest : public fakes::EndToEndTest {
     return EndToEndTest::RunContainer(name, extra);
   }
   bool WaitForNode(const std::string& path, absl::Duration timeout = absl::Seconds(20)) {
-    return WaitFor([&] { return raw_->Exists(path); }, timeout, absl::Milliseconds(100));
+    return WaitFor([&] { return raw_zookeeper_->Exists(path); }, timeout, absl::Milliseconds(100));
   }
   bool WaitForNoNode(const std::string& path, absl::Duration timeout = absl::Seconds(20)) {
-    return WaitFor([&] { return !raw_->Exists(path); }, timeout, absl::Milliseconds(100));
+    return WaitFor([&] { return !raw_zookeeper_->Exists(path); }, timeout, absl::Milliseconds(100));
   }
 
-  static ZookeeperServer* zk_;
+  static ZookeeperServer* zookeeper_server_;
   std::string base_;
-  std::unique_ptr<RawZk> raw_;
+  std::unique_ptr<RawZk> raw_zookeeper_;
 };
 
-ZookeeperServer* ZookeeperEndToEndTest::zk_ = nullptr;
+ZookeeperServer* ZookeeperEndToEndTest::zookeeper_server_ = nullptr;
 
 TEST_F(ZookeeperEndToEndTest, WritesTheNodeWithItsJsonAndRemovesItWithTheEmptyParent) {
   StartRegistrator({});
@@ -137,7 +141,7 @@ TEST_F(ZookeeperEndToEndTest, WritesTheNodeWithItsJsonAndRemovesItWithTheEmptyPa
   const std::string node = absl::StrCat(base_, "/web/127.0.0.1:", port);
   ASSERT_TRUE(WaitForNode(node));
   Stat stat;
-  std::optional<std::string> data = raw_->Get(node, &stat);
+  std::optional<std::string> data = raw_zookeeper_->Get(node, &stat);
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, absl::StrCat("{\"Name\":\"web\",\"IP\":\"127.0.0.1\",\"PublicPort\":", port,
                                 ",\"PrivatePort\":80,\"ContainerID\":\"", id.substr(0, 12),
@@ -145,13 +149,13 @@ TEST_F(ZookeeperEndToEndTest, WritesTheNodeWithItsJsonAndRemovesItWithTheEmptyPa
                                 LocalHostname(), ":e2e-zk-web:80\"}"));
   EXPECT_NE(stat.ephemeralOwner, 0) << "service nodes are ephemeral";
   Stat parent;
-  ASSERT_TRUE(raw_->Get(absl::StrCat(base_, "/web"), &parent).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(absl::StrCat(base_, "/web"), &parent).has_value());
   EXPECT_EQ(parent.ephemeralOwner, 0) << "the Name node is persistent";
 
   ASSERT_EQ(docker_->Docker({"stop", "-t", "1", "e2e-zk-web"}).exit_code, 0);
   EXPECT_TRUE(WaitForNoNode(node));
   EXPECT_TRUE(WaitForNoNode(absl::StrCat(base_, "/web"))) << "the emptied Name node stays";
-  EXPECT_TRUE(raw_->Exists(base_));
+  EXPECT_TRUE(raw_zookeeper_->Exists(base_));
 }
 
 TEST_F(ZookeeperEndToEndTest, NameNodeStaysWhileAnotherInstanceRemains) {
@@ -165,7 +169,7 @@ TEST_F(ZookeeperEndToEndTest, NameNodeStaysWhileAnotherInstanceRemains) {
   ASSERT_TRUE(WaitForNode(absl::StrCat(parent, "/127.0.0.1:", second)));
   ASSERT_EQ(docker_->Docker({"stop", "-t", "1", "e2e-zk-one"}).exit_code, 0);
   EXPECT_TRUE(WaitForNoNode(absl::StrCat(parent, "/127.0.0.1:", first)));
-  EXPECT_TRUE(raw_->Exists(absl::StrCat(parent, "/127.0.0.1:", second)));
+  EXPECT_TRUE(raw_zookeeper_->Exists(absl::StrCat(parent, "/127.0.0.1:", second)));
   ASSERT_EQ(docker_->Docker({"stop", "-t", "1", "e2e-zk-two"}).exit_code, 0);
   EXPECT_TRUE(WaitForNoNode(parent));
 }
@@ -177,7 +181,7 @@ TEST_F(ZookeeperEndToEndTest, NodesVanishWithTheSessionOfAKilledRegistrator) {
   const std::string node = absl::StrCat(base_, "/kill/127.0.0.1:", port);
   ASSERT_TRUE(WaitForNode(node));
   registrator_.Kill();
-  EXPECT_TRUE(raw_->Exists(node)) << "gone before the session timed out";
+  EXPECT_TRUE(raw_zookeeper_->Exists(node)) << "gone before the session timed out";
   EXPECT_TRUE(WaitForNoNode(node, absl::Seconds(15)));
 }
 
@@ -190,7 +194,7 @@ TEST_F(ZookeeperEndToEndTest, RestartAfterACrashTakesOverTheDeadSessionsNodes) {
   const std::string node = absl::StrCat(base_, "/crash/127.0.0.1:", port);
   ASSERT_TRUE(WaitForNode(node));
   Stat before;
-  ASSERT_TRUE(raw_->Get(node, &before).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(node, &before).has_value());
   registrator_.Kill();
   ASSERT_TRUE(registrator_
                   .Start({}, Uri(), docker_->host(),
@@ -199,7 +203,8 @@ TEST_F(ZookeeperEndToEndTest, RestartAfterACrashTakesOverTheDeadSessionsNodes) {
   // Longer than the dead session's timeout (4 s).
   absl::SleepFor(absl::Seconds(6));
   Stat after;
-  EXPECT_TRUE(raw_->Get(node, &after).has_value()) << "the node went with the dead session";
+  EXPECT_TRUE(raw_zookeeper_->Get(node, &after).has_value())
+      << "the node went with the dead session";
   EXPECT_NE(after.ephemeralOwner, before.ephemeralOwner);
 }
 
@@ -209,14 +214,14 @@ TEST_F(ZookeeperEndToEndTest, NodesArePresentAfterZookeeperRestarts) {
   RunContainer("e2e-zk-restart", port, {"-e", "SERVICE_NAME=restart"});
   const std::string node = absl::StrCat(base_, "/restart/127.0.0.1:", port);
   ASSERT_TRUE(WaitForNode(node));
-  ASSERT_THAT(zk_->Restart(/*kill=*/true), IsOk()) << zk_->Log();
-  raw_ = std::make_unique<RawZk>(zk_->address());
-  ASSERT_TRUE(raw_->WaitConnected());
+  ASSERT_THAT(zookeeper_server_->Restart(/*kill=*/true), IsOk()) << zookeeper_server_->Log();
+  raw_zookeeper_ = std::make_unique<RawZk>(zookeeper_server_->address());
+  ASSERT_TRUE(raw_zookeeper_->WaitConnected());
   EXPECT_TRUE(WaitForNode(node, absl::Seconds(30)));
   // Longer than the session timeout: an orphaned node of an expired session would be gone by
   // now, so this checks that registrator (still) owns it.
   absl::SleepFor(absl::Seconds(6));
-  EXPECT_TRUE(raw_->Exists(node));
+  EXPECT_TRUE(raw_zookeeper_->Exists(node));
   EXPECT_TRUE(registrator_.running());
 }
 
@@ -229,27 +234,27 @@ TEST_F(ZookeeperEndToEndTest, UnchangedResyncWritesNothingAndRestoresADeletedNod
   const std::string node = absl::StrCat(parent, "/127.0.0.1:", port);
   ASSERT_TRUE(WaitForNode(node));
   Stat node_before, parent_before;
-  ASSERT_TRUE(raw_->Get(node, &node_before).has_value());
-  ASSERT_TRUE(raw_->Get(parent, &parent_before).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(node, &node_before).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(parent, &parent_before).has_value());
   const int resyncs = RegistratorResyncCount(http_port);
   ASSERT_GE(resyncs, 0);
   absl::SleepFor(absl::Seconds(3.5));
   EXPECT_GE(RegistratorResyncCount(http_port), resyncs + 2) << "the resyncs did not run";
   Stat node_after, parent_after;
-  ASSERT_TRUE(raw_->Get(node, &node_after).has_value());
-  ASSERT_TRUE(raw_->Get(parent, &parent_after).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(node, &node_after).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(parent, &parent_after).has_value());
   EXPECT_EQ(node_after.mzxid, node_before.mzxid) << "the node was rewritten";
   EXPECT_EQ(node_after.czxid, node_before.czxid) << "the node was re-created";
   EXPECT_EQ(parent_after.pzxid, parent_before.pzxid) << "children of the Name node changed";
 
   // Deleted behind its back: the next resync puts it back.
-  ASSERT_EQ(raw_->Delete(node), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Delete(node), ZOK);
   EXPECT_TRUE(WaitForNode(node, absl::Seconds(10)));
 }
 
 TEST_F(ZookeeperEndToEndTest, CleanupRemovesOnlyThisHostsStaleNodes) {
-  ASSERT_EQ(raw_->Create(base_, ""), ZOK);
-  ASSERT_EQ(raw_->Create(absl::StrCat(base_, "/x"), ""), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create(base_, ""), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create(absl::StrCat(base_, "/x"), ""), ZOK);
   const std::string mine = absl::StrCat(base_, "/x/127.0.0.1:1");
   const std::string other = absl::StrCat(base_, "/x/127.0.0.2:1");
   auto body = [](const std::string& ip, const std::string& id) {
@@ -258,18 +263,21 @@ TEST_F(ZookeeperEndToEndTest, CleanupRemovesOnlyThisHostsStaleNodes) {
                         "\"Tags\":[],\"Attrs\":{},\"ID\":\"",
                         id, "\"}");
   };
-  ASSERT_EQ(raw_->Create(mine, body("127.0.0.1", absl::StrCat(LocalHostname(), ":gone:80"))), ZOK);
-  ASSERT_EQ(raw_->Create(other, body("127.0.0.2", "otherhost:gone:80")), ZOK);
+  ASSERT_EQ(
+      raw_zookeeper_->Create(mine, body("127.0.0.1", absl::StrCat(LocalHostname(), ":gone:80"))),
+      ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create(other, body("127.0.0.2", "otherhost:gone:80")), ZOK);
   // Alone under its Name node, which must go with it.
-  ASSERT_EQ(raw_->Create(absl::StrCat(base_, "/y"), ""), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create(absl::StrCat(base_, "/y"), ""), ZOK);
   const std::string alone = absl::StrCat(base_, "/y/127.0.0.1:2");
-  ASSERT_EQ(raw_->Create(alone, body("127.0.0.1", absl::StrCat(LocalHostname(), ":alone:81"))),
-            ZOK);
+  ASSERT_EQ(
+      raw_zookeeper_->Create(alone, body("127.0.0.1", absl::StrCat(LocalHostname(), ":alone:81"))),
+      ZOK);
   StartRegistrator({"-cleanup"});
   EXPECT_TRUE(WaitForNoNode(mine));
   EXPECT_TRUE(registrator_.WaitForOutput(
       absl::StrCat("cleanup: removed dangling ", LocalHostname(), ":gone:80")));
-  EXPECT_TRUE(raw_->Exists(other));
+  EXPECT_TRUE(raw_zookeeper_->Exists(other));
   EXPECT_TRUE(WaitForNoNode(alone));
   EXPECT_TRUE(WaitForNoNode(absl::StrCat(base_, "/y"))) << "the emptied Name node stays";
 }

@@ -44,15 +44,15 @@ class RawZk {
  public:
   explicit RawZk(const std::string& address, const clientid_t* session = nullptr,
                  int timeout_ms = 4000) {
-    zh_ = zookeeper_init(address.c_str(), &RawZk::Watcher, timeout_ms, session, this, 0);
+    handle_ = zookeeper_init(address.c_str(), &RawZk::Watcher, timeout_ms, session, this, 0);
   }
   ~RawZk() { Close(); }
   RawZk(const RawZk&) = delete;
   RawZk& operator=(const RawZk&) = delete;
 
   void Close() {
-    if (zh_ != nullptr) zookeeper_close(zh_);
-    zh_ = nullptr;
+    if (handle_ != nullptr) zookeeper_close(handle_);
+    handle_ = nullptr;
   }
   bool WaitConnected() {
     return WaitFor([this] { return connected_.load(); }, absl::Seconds(10));
@@ -62,25 +62,27 @@ class RawZk {
     char buffer[4096];
     int len = sizeof(buffer);
     Stat local;
-    const int result = zoo_get(zh_, path.c_str(), 0, buffer, &len, stat ? stat : &local);
+    const int result = zoo_get(handle_, path.c_str(), 0, buffer, &len, stat ? stat : &local);
     if (rc != nullptr) *rc = result;
     if (result != ZOK) return std::nullopt;
     return std::string(buffer, len < 0 ? 0 : len);
   }
-  bool Exists(const std::string& path) { return zoo_exists(zh_, path.c_str(), 0, nullptr) == ZOK; }
+  bool Exists(const std::string& path) {
+    return zoo_exists(handle_, path.c_str(), 0, nullptr) == ZOK;
+  }
   std::vector<std::string> Children(const std::string& path) {
     String_vector strings{};
     std::vector<std::string> out;
-    if (zoo_get_children(zh_, path.c_str(), 0, &strings) != ZOK) return out;
+    if (zoo_get_children(handle_, path.c_str(), 0, &strings) != ZOK) return out;
     for (int i = 0; i < strings.count; ++i) out.emplace_back(strings.data[i]);
     deallocate_String_vector(&strings);
     return out;
   }
   int Create(const std::string& path, const std::string& data) {
-    return zoo_create(zh_, path.c_str(), data.data(), static_cast<int>(data.size()),
+    return zoo_create(handle_, path.c_str(), data.data(), static_cast<int>(data.size()),
                       &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
   }
-  int Delete(const std::string& path) { return zoo_delete(zh_, path.c_str(), -1); }
+  int Delete(const std::string& path) { return zoo_delete(handle_, path.c_str(), -1); }
 
  private:
   static void Watcher(zhandle_t*, int type, int state, const char*, void* context) {
@@ -88,7 +90,7 @@ class RawZk {
       static_cast<RawZk*>(context)->connected_ = state == ZOO_CONNECTED_STATE;
     }
   }
-  zhandle_t* zh_ = nullptr;
+  zhandle_t* handle_ = nullptr;
   std::atomic<bool> connected_{false};
 };
 
@@ -129,8 +131,8 @@ class ZookeeperAdapterTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_NE(server_, nullptr);
     if (server_->paused()) server_->Resume();
-    raw_ = std::make_unique<RawZk>(server_->address());
-    ASSERT_TRUE(raw_->WaitConnected());
+    raw_zookeeper_ = std::make_unique<RawZk>(server_->address());
+    ASSERT_TRUE(raw_zookeeper_->WaitConnected());
   }
 
   std::unique_ptr<RegistryAdapter> MakeAdapter(const std::string& base,
@@ -162,7 +164,7 @@ class ZookeeperAdapterTest : public ::testing::Test {
   }
 
   static ZookeeperServer* server_;
-  std::unique_ptr<RawZk> raw_;
+  std::unique_ptr<RawZk> raw_zookeeper_;
   // Of the adapter MakeAdapter made last.
   std::function<absl::StatusOr<std::pair<int64_t, std::string>>()> session_credentials_;
   // Passed to the next MakeAdapter.
@@ -178,7 +180,7 @@ TEST_F(ZookeeperAdapterTest, RegisterCreatesBaseLevelsAndEphemeralNodeWithExactJ
   ASSERT_THAT(adapter->Register(s), IsOk());
 
   Stat stat{};
-  std::optional<std::string> data = raw_->Get("/reg/a/b/web/10.0.0.5:32768", &stat);
+  std::optional<std::string> data = raw_zookeeper_->Get("/reg/a/b/web/10.0.0.5:32768", &stat);
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, R"({"Name":"web","IP":"10.0.0.5","PublicPort":32768,"PrivatePort":80,)"
                    R"("ContainerID":"0123456789ab","Tags":["prod","v1"],"Attrs":{"region":"eu"},)"
@@ -187,13 +189,13 @@ TEST_F(ZookeeperAdapterTest, RegisterCreatesBaseLevelsAndEphemeralNodeWithExactJ
   EXPECT_NE(stat.ephemeralOwner, 0) << "service node must be ephemeral";
   for (const char* level : {"/reg", "/reg/a", "/reg/a/b", "/reg/a/b/web"}) {
     Stat parent{};
-    ASSERT_TRUE(raw_->Get(level, &parent).has_value()) << level;
+    ASSERT_TRUE(raw_zookeeper_->Get(level, &parent).has_value()) << level;
     EXPECT_EQ(parent.ephemeralOwner, 0) << level << " must be persistent";
   }
 
   const Service v6 = MakeService("web", "fd00::5", 8443);
   ASSERT_THAT(adapter->Register(v6), IsOk());
-  EXPECT_THAT(raw_->Children("/reg/a/b/web"),
+  EXPECT_THAT(raw_zookeeper_->Children("/reg/a/b/web"),
               UnorderedElementsAre("10.0.0.5:32768", "[fd00::5]:8443"));
 }
 
@@ -203,7 +205,7 @@ TEST_F(ZookeeperAdapterTest, RegisterIsIdempotentAndUpdatesChangedData) {
   ASSERT_THAT(adapter->Register(s), IsOk());
   const std::string path = "/idem/api/10.0.0.6:9000";
   Stat before{};
-  ASSERT_TRUE(raw_->Get(path, &before).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(path, &before).has_value());
 
   const std::string zxid = Zxid(*server_);
   ASSERT_FALSE(zxid.empty());
@@ -213,7 +215,7 @@ TEST_F(ZookeeperAdapterTest, RegisterIsIdempotentAndUpdatesChangedData) {
   s.tags = {"prod", "v2"};
   ASSERT_THAT(adapter->Register(s), IsOk());
   Stat after{};
-  std::optional<std::string> data = raw_->Get(path, &after);
+  std::optional<std::string> data = raw_zookeeper_->Get(path, &after);
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, adapter->Fingerprint(s));
   EXPECT_THAT(*data, ::testing::HasSubstr(R"("Tags":["prod","v2"])"));
@@ -225,12 +227,12 @@ TEST_F(ZookeeperAdapterTest, RegisterIsIdempotentAndUpdatesChangedData) {
 TEST_F(ZookeeperAdapterTest, RegisterReplacesANodeThatIsNotOurs) {
   auto adapter = MakeAdapter("/foreignnode");
   const Service s = MakeService("api", "10.0.0.7", 9000);
-  ASSERT_EQ(raw_->Create("/foreignnode", ""), ZOK);
-  ASSERT_EQ(raw_->Create("/foreignnode/api", ""), ZOK);
-  ASSERT_EQ(raw_->Create("/foreignnode/api/10.0.0.7:9000", "stale"), ZOK);  // Persistent.
+  ASSERT_EQ(raw_zookeeper_->Create("/foreignnode", ""), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create("/foreignnode/api", ""), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create("/foreignnode/api/10.0.0.7:9000", "stale"), ZOK);  // Persistent.
   ASSERT_THAT(adapter->Register(s), IsOk());
   Stat stat{};
-  std::optional<std::string> data = raw_->Get("/foreignnode/api/10.0.0.7:9000", &stat);
+  std::optional<std::string> data = raw_zookeeper_->Get("/foreignnode/api/10.0.0.7:9000", &stat);
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, adapter->Fingerprint(s));
   EXPECT_NE(stat.ephemeralOwner, 0);
@@ -244,12 +246,12 @@ TEST_F(ZookeeperAdapterTest, DeregisterRemovesNodeAndThenTheEmptyNameNode) {
   ASSERT_THAT(adapter->Register(b), IsOk());
 
   ASSERT_THAT(adapter->Deregister(a), IsOk());
-  EXPECT_FALSE(raw_->Exists("/dereg/db/10.0.0.8:5432"));
-  EXPECT_THAT(raw_->Children("/dereg/db"), UnorderedElementsAre("10.0.0.8:5433"));
+  EXPECT_FALSE(raw_zookeeper_->Exists("/dereg/db/10.0.0.8:5432"));
+  EXPECT_THAT(raw_zookeeper_->Children("/dereg/db"), UnorderedElementsAre("10.0.0.8:5433"));
 
   ASSERT_THAT(adapter->Deregister(b), IsOk());
-  EXPECT_FALSE(raw_->Exists("/dereg/db"));
-  EXPECT_TRUE(raw_->Exists("/dereg")) << "the base stays";
+  EXPECT_FALSE(raw_zookeeper_->Exists("/dereg/db"));
+  EXPECT_TRUE(raw_zookeeper_->Exists("/dereg")) << "the base stays";
 
   // Already gone: still success.
   EXPECT_THAT(adapter->Deregister(a), IsOk());
@@ -262,14 +264,16 @@ TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints)
   ASSERT_THAT(adapter->Register(web), IsOk());
   ASSERT_THAT(adapter->Register(v6), IsOk());
   // Another host's node, an upstream-written node without "ID", and garbage.
-  ASSERT_EQ(raw_->Create("/list/db", ""), ZOK);
-  ASSERT_EQ(raw_->Create("/list/db/10.9.9.9:5432",
-                         R"({"Name":"db","IP":"10.9.9.9","PublicPort":5432,"PrivatePort":5432,)"
-                         R"("ContainerID":"aaaaaaaaaaaa","Tags":null,"Attrs":null,)"
-                         R"("ID":"otherhost:db:5432"})"),
+  ASSERT_EQ(raw_zookeeper_->Create("/list/db", ""), ZOK);
+  ASSERT_EQ(
+      raw_zookeeper_->Create("/list/db/10.9.9.9:5432",
+                             R"({"Name":"db","IP":"10.9.9.9","PublicPort":5432,"PrivatePort":5432,)"
+                             R"("ContainerID":"aaaaaaaaaaaa","Tags":null,"Attrs":null,)"
+                             R"("ID":"otherhost:db:5432"})"),
+      ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create("/list/db/10.9.9.9:5433", R"({"Name":"db","IP":"10.9.9.9"})"),
             ZOK);
-  ASSERT_EQ(raw_->Create("/list/db/10.9.9.9:5433", R"({"Name":"db","IP":"10.9.9.9"})"), ZOK);
-  ASSERT_EQ(raw_->Create("/list/db/10.9.9.9:5434", "not json"), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create("/list/db/10.9.9.9:5434", "not json"), ZOK);
 
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
   ASSERT_THAT(listed, IsOk()) << listed.status();
@@ -299,17 +303,17 @@ TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints)
   EXPECT_EQ(foreign.service.name, "db");
   EXPECT_EQ(foreign.service.port, 5432);
   ASSERT_THAT(adapter->Deregister(foreign.service), IsOk());
-  EXPECT_FALSE(raw_->Exists("/list/db/10.9.9.9:5432"));
-  EXPECT_TRUE(raw_->Exists("/list/db/10.9.9.9:5433"));
+  EXPECT_FALSE(raw_zookeeper_->Exists("/list/db/10.9.9.9:5432"));
+  EXPECT_TRUE(raw_zookeeper_->Exists("/list/db/10.9.9.9:5433"));
   ASSERT_THAT(adapter->Deregister(listed_web.service), IsOk());
-  EXPECT_FALSE(raw_->Exists("/list/web/10.0.1.1:80"));
+  EXPECT_FALSE(raw_zookeeper_->Exists("/list/web/10.0.1.1:80"));
 }
 
 TEST_F(ZookeeperAdapterTest, EmptyBasePathMeansTheRoot) {
   auto adapter = MakeAdapter("");
   const Service s = MakeService("rootsvc", "10.0.9.1", 80);
   ASSERT_THAT(adapter->Register(s), IsOk());
-  EXPECT_TRUE(raw_->Exists("/rootsvc/10.0.9.1:80"));
+  EXPECT_TRUE(raw_zookeeper_->Exists("/rootsvc/10.0.9.1:80"));
   // The listing walks ZooKeeper's own /zookeeper/* nodes too, and skips them.
   absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
   ASSERT_THAT(listed, IsOk()) << listed.status();
@@ -320,7 +324,7 @@ TEST_F(ZookeeperAdapterTest, EmptyBasePathMeansTheRoot) {
   }
   EXPECT_TRUE(found);
   ASSERT_THAT(adapter->Deregister(s), IsOk());
-  EXPECT_FALSE(raw_->Exists("/rootsvc"));
+  EXPECT_FALSE(raw_zookeeper_->Exists("/rootsvc"));
 }
 
 TEST_F(ZookeeperAdapterTest, ServicesOfAMissingBaseIsEmpty) {
@@ -344,26 +348,29 @@ TEST_F(ZookeeperAdapterTest, RefreshRecreatesMissingNodesAndWritesNothingOtherwi
   EXPECT_EQ(Zxid(*server_), zxid) << "refresh of intact nodes must not write";
 
   Stat b_before{};
-  ASSERT_TRUE(raw_->Get("/refresh/svc/10.0.2.1:1001", &b_before).has_value());
-  ASSERT_EQ(raw_->Delete("/refresh/svc/10.0.2.1:1000"), ZOK);  // Behind the adapter's back.
+  ASSERT_TRUE(raw_zookeeper_->Get("/refresh/svc/10.0.2.1:1001", &b_before).has_value());
+  ASSERT_EQ(raw_zookeeper_->Delete("/refresh/svc/10.0.2.1:1000"),
+            ZOK);  // Behind the adapter's back.
   ASSERT_THAT(adapter->Refresh({a, b}), IsOk());
-  std::optional<std::string> data = raw_->Get("/refresh/svc/10.0.2.1:1000");
+  std::optional<std::string> data = raw_zookeeper_->Get("/refresh/svc/10.0.2.1:1000");
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, adapter->Fingerprint(a));
   Stat b_after{};
-  ASSERT_TRUE(raw_->Get("/refresh/svc/10.0.2.1:1001", &b_after).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get("/refresh/svc/10.0.2.1:1001", &b_after).has_value());
   EXPECT_EQ(b_after.mzxid, b_before.mzxid);
   // Not in the list: left alone (it lives as long as the session).
-  EXPECT_TRUE(raw_->Exists("/refresh/svc/10.0.2.1:1002"));
+  EXPECT_TRUE(raw_zookeeper_->Exists("/refresh/svc/10.0.2.1:1002"));
 }
 
 TEST_F(ZookeeperAdapterTest, ClosingTheAdapterRemovesItsEphemeralNodes) {
   auto adapter = MakeAdapter("/close");
   ASSERT_THAT(adapter->Register(MakeService("gone", "10.0.3.1", 1)), IsOk());
-  ASSERT_TRUE(raw_->Exists("/close/gone/10.0.3.1:1"));
+  ASSERT_TRUE(raw_zookeeper_->Exists("/close/gone/10.0.3.1:1"));
   adapter.reset();
-  EXPECT_TRUE(WaitFor([&] { return !raw_->Exists("/close/gone/10.0.3.1:1"); }, absl::Seconds(5)));
-  EXPECT_TRUE(raw_->Exists("/close/gone")) << "persistent Name node stays (no Deregister)";
+  EXPECT_TRUE(
+      WaitFor([&] { return !raw_zookeeper_->Exists("/close/gone/10.0.3.1:1"); }, absl::Seconds(5)));
+  EXPECT_TRUE(raw_zookeeper_->Exists("/close/gone"))
+      << "persistent Name node stays (no Deregister)";
 }
 
 TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
@@ -375,18 +382,18 @@ TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
   const Service s = MakeService("web", "10.0.4.1", 80);
   ASSERT_THAT(adapter->Register(s), IsOk());
   Stat first{};
-  ASSERT_TRUE(raw_->Get("/expiry/web/10.0.4.1:80", &first).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get("/expiry/web/10.0.4.1:80", &first).has_value());
 
   ASSERT_NO_FATAL_FAILURE(ExpireSession());
   ASSERT_TRUE(WaitFor([&] { return lost.load() > 0; }, absl::Seconds(15)))
       << "state-lost callback not called";
   EXPECT_EQ(lost.load(), 1);
-  EXPECT_FALSE(raw_->Exists("/expiry/web/10.0.4.1:80"));
+  EXPECT_FALSE(raw_zookeeper_->Exists("/expiry/web/10.0.4.1:80"));
 
   // What the bridge does on state loss: register everything again, on a new session.
   ASSERT_THAT(adapter->Register(s), IsOk());
   Stat second{};
-  std::optional<std::string> data = raw_->Get("/expiry/web/10.0.4.1:80", &second);
+  std::optional<std::string> data = raw_zookeeper_->Get("/expiry/web/10.0.4.1:80", &second);
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, adapter->Fingerprint(s));
   EXPECT_NE(second.ephemeralOwner, first.ephemeralOwner);
@@ -416,7 +423,7 @@ TEST_F(ZookeeperAdapterTest, ConcurrentRegisterAndDeregisterUnderOneName) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_THAT(
-      raw_->Children("/concurrent/shared"),
+      raw_zookeeper_->Children("/concurrent/shared"),
       UnorderedElementsAre("10.0.8.1:1000", "10.0.8.1:1001", "10.0.8.1:1002", "10.0.8.1:1003"));
 }
 
@@ -435,14 +442,14 @@ TEST_F(ZookeeperAdapterTest, DeregisterLeavesTheNodeToTheServiceThatTookItOver) 
   ASSERT_THAT(adapter->Register(new_service), IsOk());
 
   ASSERT_THAT(adapter->Deregister(old_service), IsOk());
-  std::optional<std::string> data = raw_->Get(path);
+  std::optional<std::string> data = raw_zookeeper_->Get(path);
   ASSERT_TRUE(data.has_value()) << "deregistering the old service deleted the new one's node";
   EXPECT_EQ(*data, adapter->Fingerprint(new_service));
 
   // The new service's own Deregister still removes the node and the then empty Name node.
   ASSERT_THAT(adapter->Deregister(new_service), IsOk());
-  EXPECT_FALSE(raw_->Exists(path));
-  EXPECT_FALSE(raw_->Exists("/rename/web"));
+  EXPECT_FALSE(raw_zookeeper_->Exists(path));
+  EXPECT_FALSE(raw_zookeeper_->Exists("/rename/web"));
 }
 
 // The same with both writes at once (two workers: the old container's and the new one's): the
@@ -462,7 +469,7 @@ TEST_F(ZookeeperAdapterTest, ConcurrentRenameKeepsTheNewNode) {
     old_worker.join();
     ASSERT_THAT(registered, IsOk()) << registered;
     ASSERT_THAT(deregistered, IsOk()) << deregistered;
-    std::optional<std::string> data = raw_->Get(path);
+    std::optional<std::string> data = raw_zookeeper_->Get(path);
     ASSERT_TRUE(data.has_value()) << "round " << round << ": the new service's node was deleted";
     ASSERT_EQ(*data, adapter->Fingerprint(new_service)) << "round " << round;
   }
@@ -472,12 +479,12 @@ TEST_F(ZookeeperAdapterTest, DeregisterLeavesANodeWithoutOurId) {
   auto adapter = MakeAdapter("/notours");
   const Service s = MakeService("web", "10.0.9.3", 80);
   // What upstream registrator writes (no "ID") at the very path of our service.
-  ASSERT_EQ(raw_->Create("/notours", ""), ZOK);
-  ASSERT_EQ(raw_->Create("/notours/web", ""), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create("/notours", ""), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create("/notours/web", ""), ZOK);
   const std::string upstream = R"({"Name":"web","IP":"10.0.9.3","PublicPort":80})";
-  ASSERT_EQ(raw_->Create("/notours/web/10.0.9.3:80", upstream), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Create("/notours/web/10.0.9.3:80", upstream), ZOK);
   ASSERT_THAT(adapter->Deregister(s), IsOk());
-  EXPECT_EQ(raw_->Get("/notours/web/10.0.9.3:80"), upstream);
+  EXPECT_EQ(raw_zookeeper_->Get("/notours/web/10.0.9.3:80"), upstream);
 }
 
 // A Refresh after someone removed the node and its Name node (an operator cleaning up, say):
@@ -486,12 +493,12 @@ TEST_F(ZookeeperAdapterTest, RefreshRecreatesTheNameNodeToo) {
   auto adapter = MakeAdapter("/refresh-parent");
   const Service s = MakeService("svc", "10.0.2.9", 1000);
   ASSERT_THAT(adapter->Register(s), IsOk());
-  ASSERT_EQ(raw_->Delete("/refresh-parent/svc/10.0.2.9:1000"), ZOK);
-  ASSERT_EQ(raw_->Delete("/refresh-parent/svc"), ZOK);
-  ASSERT_EQ(raw_->Delete("/refresh-parent"), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Delete("/refresh-parent/svc/10.0.2.9:1000"), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Delete("/refresh-parent/svc"), ZOK);
+  ASSERT_EQ(raw_zookeeper_->Delete("/refresh-parent"), ZOK);
   ASSERT_THAT(adapter->Refresh({s}), IsOk());
   Stat stat{};
-  std::optional<std::string> data = raw_->Get("/refresh-parent/svc/10.0.2.9:1000", &stat);
+  std::optional<std::string> data = raw_zookeeper_->Get("/refresh-parent/svc/10.0.2.9:1000", &stat);
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(*data, adapter->Fingerprint(s));
   EXPECT_NE(stat.ephemeralOwner, 0);
@@ -506,7 +513,7 @@ TEST_F(ZookeeperAdapterTest, TakeoverFromAnotherSessionSurvivesThatSession) {
   const std::string path = "/takeover/web/10.0.9.4:80";
   ASSERT_THAT(previous->Register(s), IsOk());
   Stat before{};
-  ASSERT_TRUE(raw_->Get(path, &before).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(path, &before).has_value());
   // The listing tells the bridge the node is not what it would write, so it registers again.
   absl::StatusOr<std::vector<RegisteredService>> listed = current->Services();
   ASSERT_THAT(listed, IsOk()) << listed.status();
@@ -514,10 +521,10 @@ TEST_F(ZookeeperAdapterTest, TakeoverFromAnotherSessionSurvivesThatSession) {
   EXPECT_NE((*listed)[0].fingerprint, current->Fingerprint(s));
   ASSERT_THAT(current->Refresh({s}), IsOk());
   Stat after{};
-  ASSERT_TRUE(raw_->Get(path, &after).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(path, &after).has_value());
   EXPECT_NE(after.ephemeralOwner, before.ephemeralOwner);
   previous.reset();  // Its session ends.
-  EXPECT_TRUE(raw_->Exists(path));
+  EXPECT_TRUE(raw_zookeeper_->Exists(path));
   listed = current->Services();
   ASSERT_THAT(listed, IsOk()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
@@ -592,13 +599,13 @@ TEST_F(ZookeeperAdapterTest, ClearingTheStateLostCallbackWaitsForARunningOne) {
   // A new session, expired again: the cleared callback is not called.
   ASSERT_TRUE(WaitFor([&] { return adapter->Register(s).ok(); }, absl::Seconds(15)));
   Stat stat{};
-  ASSERT_TRUE(raw_->Get("/lifetime/web/10.0.4.2:80", &stat).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get("/lifetime/web/10.0.4.2:80", &stat).has_value());
   ASSERT_NO_FATAL_FAILURE(ExpireSession());
   ASSERT_TRUE(WaitFor(
       [&] {
         Stat now{};
         return adapter->Register(s).ok() &&
-               raw_->Get("/lifetime/web/10.0.4.2:80", &now).has_value() &&
+               raw_zookeeper_->Get("/lifetime/web/10.0.4.2:80", &now).has_value() &&
                now.ephemeralOwner != stat.ephemeralOwner;
       },
       absl::Seconds(15)));
@@ -619,17 +626,17 @@ TEST_P(ZookeeperRestartTest, ServerRestartKeepsTheSessionAndItsNodes) {
   ASSERT_THAT(adapter->Register(s), IsOk());
   const std::string path = kill ? "/restart-kill/web/10.0.5.1:80" : "/restart-term/web/10.0.5.1:80";
   Stat before{};
-  ASSERT_TRUE(raw_->Get(path, &before).has_value());
-  raw_.reset();
+  ASSERT_TRUE(raw_zookeeper_->Get(path, &before).has_value());
+  raw_zookeeper_.reset();
 
   ASSERT_THAT(server_->Restart(kill), IsOk()) << server_->Log();
   // The library reconnects to the same session by itself.
   ASSERT_TRUE(WaitFor([&] { return adapter->Ping().ok(); }, absl::Seconds(20)));
   ASSERT_THAT(adapter->Refresh({s}), IsOk());
-  raw_ = std::make_unique<RawZk>(server_->address());
-  ASSERT_TRUE(raw_->WaitConnected());
+  raw_zookeeper_ = std::make_unique<RawZk>(server_->address());
+  ASSERT_TRUE(raw_zookeeper_->WaitConnected());
   Stat after{};
-  ASSERT_TRUE(raw_->Get(path, &after).has_value());
+  ASSERT_TRUE(raw_zookeeper_->Get(path, &after).has_value());
   EXPECT_EQ(after.czxid, before.czxid) << "node was re-created instead of kept";
   EXPECT_EQ(after.ephemeralOwner, before.ephemeralOwner);
   EXPECT_EQ(lost.load(), 0);
@@ -664,7 +671,7 @@ TEST_F(ZookeeperAdapterTest, DigestAuthCreatesNodesOnlyItsUserCanRead) {
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(s));
   int rc = ZOK;
-  EXPECT_FALSE(raw_->Get("/secure/web/10.0.7.1:80", nullptr, &rc).has_value());
+  EXPECT_FALSE(raw_zookeeper_->Get("/secure/web/10.0.7.1:80", nullptr, &rc).has_value());
   EXPECT_EQ(rc, ZNOAUTH);
 
   // Someone without the credentials cannot write under those nodes, and is told so.

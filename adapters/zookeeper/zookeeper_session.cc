@@ -108,7 +108,7 @@ absl::Status Await(absl::Time deadline, const Reply& reply, absl::string_view wh
 
 Session::Session(std::function<void()> on_expired, bool digest_auth)
     : on_expired_(std::move(on_expired)),
-      acl_(digest_auth ? &ZOO_CREATOR_ALL_ACL : &ZOO_OPEN_ACL_UNSAFE) {}
+      create_acl_(digest_auth ? &ZOO_CREATOR_ALL_ACL : &ZOO_OPEN_ACL_UNSAFE) {}
 
 absl::StatusOr<std::shared_ptr<Session>> Session::Open(const Target& target,
                                                        absl::Duration session_timeout,
@@ -240,8 +240,8 @@ std::shared_ptr<Reply> Session::Delete(const std::string& path, int version) {
 
 std::shared_ptr<Reply> Session::Create(const std::string& path, const std::string& data, int mode) {
   return Start([&](zhandle_t* zh, const void* completion) {
-    return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl_, mode,
-                       &OnString, completion);
+    return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()), create_acl_,
+                       mode, &OnString, completion);
   });
 }
 

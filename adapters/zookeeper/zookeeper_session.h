@@ -100,7 +100,7 @@ class Session {
   std::shared_ptr<Reply> Start(const std::function<int(zhandle_t*, const void*)>& start);
 
   const std::function<void()> on_expired_;
-  ACL_vector* const acl_;
+  ACL_vector* const create_acl_;
   zhandle_t* handle_ = nullptr;  // Set once in Open, closed in the destructor.
   absl::Mutex mu_;
   int state_ ABSL_GUARDED_BY(mu_) = 0;

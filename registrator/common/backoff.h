@@ -22,20 +22,20 @@ inline absl::Duration BackoffDelay(absl::Duration initial, absl::Duration max, i
 
 class Backoff {
  public:
-  Backoff(absl::Duration initial, absl::Duration max) : initial_(initial), max_(max) {}
+  Backoff(absl::Duration initial, absl::Duration max) : initial_delay_(initial), max_delay_(max) {}
 
   // The next delay; see BackoffDelay.
   absl::Duration Next() {
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
-    return BackoffDelay(initial_, max_, attempts_++, jitter(rng_));
+    return BackoffDelay(initial_delay_, max_delay_, attempts_++, jitter(rng_));
   }
 
   void Reset() { attempts_ = 0; }
   int attempts() const { return attempts_; }
 
  private:
-  absl::Duration initial_;
-  absl::Duration max_;
+  absl::Duration initial_delay_;
+  absl::Duration max_delay_;
   int attempts_ = 0;
   std::minstd_rand rng_{std::random_device{}()};
 };

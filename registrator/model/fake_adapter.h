@@ -188,17 +188,17 @@ class FakeAdapter : public RegistryAdapter {
   class Concurrency {
    public:
     Concurrency(FakeAdapter* fake, std::string op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fake->mu_)
-        : fake_(fake), op_(std::move(op)) {
-      int& now = fake_->concurrent_[op_];
+        : fake_(fake), operation_(std::move(op)) {
+      int& now = fake_->concurrent_[operation_];
       ++now;
-      int& max = fake_->max_concurrent_[op_];
+      int& max = fake_->max_concurrent_[operation_];
       max = std::max(max, now);
     }
-    ~Concurrency() { --fake_->concurrent_[op_]; }  // Runs with mu_ still held.
+    ~Concurrency() { --fake_->concurrent_[operation_]; }  // Runs with mu_ still held.
 
    private:
     FakeAdapter* fake_;
-    std::string op_;
+    std::string operation_;
   };
 
   void Delay() {
