@@ -1,3 +1,4 @@
+// CreateAdapter: the one table from a registry URI scheme to its backend factory.
 #include "adapters/adapter_factory.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// FakeDockerServer; see fake_docker_server.h.
+// FakeDockerServer: canned dockerd answers on a unix socket for the client tests.
 #include "docker_client/fake_docker_server.h"
 
 #include <sys/socket.h>

@@ -1,3 +1,5 @@
+// The bridge (see bridge.h): dirty marking, the container and service-ID workers, resync,
+// refresh and retry loops, and the bounded stop.
 #include "registrator/bridge.h"
 
 #include <algorithm>

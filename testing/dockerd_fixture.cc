@@ -1,4 +1,4 @@
-// DockerdFixture; see dockerd_fixture.h.
+// Starts, checks and tears down a private dockerd for end-to-end tests (see dockerd_fixture.h).
 #include "testing/dockerd_fixture.h"
 
 #include <dirent.h>
