@@ -25,7 +25,7 @@ std::string FormatDockerTimestamp(int64_t time_nano) {
 }
 
 EventStream::EventStream(DockerClient& client, EventStreamOptions options)
-    : client_(client), options_(std::move(options)) {}
+    : client_(client), options_(options) {}
 
 EventStream::~EventStream() { Stop(); }
 

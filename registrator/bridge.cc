@@ -756,7 +756,7 @@ absl::Status Bridge::RefreshNow() {
   }
   std::sort(live.begin(), live.end(),
             [](const Service& a, const Service& b) { return a.id < b.id; });
-  const absl::Status status = adapter_->Refresh(live);
+  absl::Status status = adapter_->Refresh(live);  // Not const: returned by move.
   absl::MutexLock lock(&mu_);
   ++stats_.refreshes;
   for (const Service& service : live) {

@@ -18,6 +18,7 @@ namespace {
 
 std::string QuotedList(const std::vector<std::string>& items) {
   std::vector<std::string> quoted;
+  quoted.reserve(items.size());
   for (const auto& item : items) quoted.push_back(JsonString(item));
   return absl::StrCat("[", absl::StrJoin(quoted, ","), "]");
 }
@@ -25,6 +26,7 @@ std::string QuotedList(const std::vector<std::string>& items) {
 std::string MetaObject(std::vector<std::pair<std::string, std::string>> meta) {
   std::sort(meta.begin(), meta.end());
   std::vector<std::string> members;
+  members.reserve(meta.size());
   for (const auto& [key, value] : meta) {
     members.push_back(absl::StrCat(JsonString(key), ":", JsonString(value)));
   }

@@ -85,6 +85,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     const int64_t own = session.Id();
     // Ask for all nodes at once, then re-create what is missing or held by another session.
     std::vector<std::shared_ptr<Reply>> replies;
+    replies.reserve(services.size());
     for (const Service& service : services) {
       replies.push_back(CheckName(service).ok() ? session.Exists(NodePath(target_.base, service))
                                                 : nullptr);
