@@ -596,6 +596,18 @@ void Deriver::BuildCheck(const std::map<std::string, std::string>& meta, Service
   auto positive_duration = [](absl::string_view v) {
     return derive_internal::IsValidGoDuration(v) && v.find_first_of("123456789") != v.npos;
   };
+  // An optional duration attribute: copied into `out` when it is a positive Go duration, else a
+  // warning naming an example and what happens instead (`out` keeps its value).
+  auto duration_attr = [&](const std::string& key, absl::string_view example,
+                           absl::string_view otherwise, std::string& out) {
+    std::string v = get(key);
+    if (v.empty()) return;
+    if (positive_duration(v)) {
+      out = std::move(v);
+    } else {
+      warn(key, v, absl::StrCat("not a positive duration like \"", example, "\"; ", otherwise));
+    }
+  };
 
   ServiceCheck check;
   bool is_ttl = false;
@@ -646,20 +658,8 @@ void Deriver::BuildCheck(const std::map<std::string, std::string>& meta, Service
   }
   if (!is_ttl) {
     check.interval = std::string(kDefaultInterval);
-    if (std::string v = get("check_interval"); !v.empty()) {
-      if (positive_duration(v)) {
-        check.interval = v;
-      } else {
-        warn("check_interval", v, "not a positive duration like \"10s\"; \"10s\" used");
-      }
-    }
-    if (std::string v = get("check_timeout"); !v.empty()) {
-      if (positive_duration(v)) {
-        check.timeout = v;
-      } else {
-        warn("check_timeout", v, "not a positive duration like \"5s\"; Consul's default used");
-      }
-    }
+    duration_attr("check_interval", "10s", "\"10s\" used", check.interval);
+    duration_attr("check_timeout", "5s", "Consul's default used", check.timeout);
   }
   if (std::string v = get("check_initial_status"); !v.empty()) {
     std::string lower = absl::AsciiStrToLower(v);
@@ -669,13 +669,7 @@ void Deriver::BuildCheck(const std::map<std::string, std::string>& meta, Service
       warn("check_initial_status", v, "not passing, warning or critical; ignored");
     }
   }
-  if (std::string v = get("check_deregister_after"); !v.empty()) {
-    if (positive_duration(v)) {
-      check.deregister_after = v;
-    } else {
-      warn("check_deregister_after", v, "not a positive duration like \"90m\"; ignored");
-    }
-  }
+  duration_attr("check_deregister_after", "90m", "ignored", check.deregister_after);
   s.has_check = true;
   s.check = std::move(check);
 }

@@ -101,6 +101,15 @@ absl::StatusOr<TagsTemplatePiece> ParseAction(absl::string_view action) {
   return piece;
 }
 
+// Appends a JSON number read as T (the type simdjson reports for it).
+template <typename T>
+bool AppendNumber(const simdjson::dom::element& value, std::string& out) {
+  T number{};
+  if (value.get(number) != simdjson::SUCCESS) return false;
+  absl::StrAppend(&out, number);
+  return true;
+}
+
 // Renders a scalar JSON value like Go's template does for the corresponding Go value.
 bool RenderScalar(const simdjson::dom::element& value, std::string& out) {
   switch (value.type()) {
@@ -110,24 +119,12 @@ bool RenderScalar(const simdjson::dom::element& value, std::string& out) {
       out.append(s.data(), s.size());
       return true;
     }
-    case simdjson::dom::element_type::INT64: {
-      int64_t v = 0;
-      if (value.get(v) != simdjson::SUCCESS) return false;
-      absl::StrAppend(&out, v);
-      return true;
-    }
-    case simdjson::dom::element_type::UINT64: {
-      uint64_t v = 0;
-      if (value.get(v) != simdjson::SUCCESS) return false;
-      absl::StrAppend(&out, v);
-      return true;
-    }
-    case simdjson::dom::element_type::DOUBLE: {
-      double v = 0;
-      if (value.get(v) != simdjson::SUCCESS) return false;
-      absl::StrAppend(&out, v);
-      return true;
-    }
+    case simdjson::dom::element_type::INT64:
+      return AppendNumber<int64_t>(value, out);
+    case simdjson::dom::element_type::UINT64:
+      return AppendNumber<uint64_t>(value, out);
+    case simdjson::dom::element_type::DOUBLE:
+      return AppendNumber<double>(value, out);
     case simdjson::dom::element_type::BOOL: {
       bool v = false;
       if (value.get(v) != simdjson::SUCCESS) return false;
