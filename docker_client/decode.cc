@@ -39,6 +39,18 @@ absl::StatusOr<element> ParseRoot(absl::string_view json, absl::string_view what
   return root;
 }
 
+// ParseRoot for a reply whose top level must be a JSON object.
+absl::StatusOr<object> ParseRootObject(absl::string_view json, absl::string_view what) {
+  absl::StatusOr<element> root = ParseRoot(json, what);
+  if (!root.ok()) return root.status();
+  object top;
+  if (root->get(top) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Docker ", what, ": top level is not a JSON object"));
+  }
+  return top;
+}
+
 // Soft accessors: a missing key or a value of another type yields nothing.
 std::optional<element> Field(const object& obj, absl::string_view key) {
   element value;
@@ -174,12 +186,9 @@ void DecodeState(const object& state, ContainerState& s) {
 }  // namespace
 
 absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
-  absl::StatusOr<element> root = ParseRoot(json, "container inspect");
-  if (!root.ok()) return root.status();
-  object top;
-  if (root->get(top) != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError("Docker container inspect: top level is not a JSON object");
-  }
+  absl::StatusOr<object> parsed = ParseRootObject(json, "container inspect");
+  if (!parsed.ok()) return parsed.status();
+  const object top = *parsed;
   Container c;
   c.id = StringField(top, "Id");
   c.name = StripSlash(StringField(top, "Name"));
@@ -255,12 +264,9 @@ absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::strin
 }
 
 absl::StatusOr<Event> ParseEventJson(absl::string_view json) {
-  absl::StatusOr<element> root = ParseRoot(json, "event");
-  if (!root.ok()) return root.status();
-  object top;
-  if (root->get(top) != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError("Docker event: top level is not a JSON object");
-  }
+  absl::StatusOr<object> parsed = ParseRootObject(json, "event");
+  if (!parsed.ok()) return parsed.status();
+  const object top = *parsed;
   Event e;
   e.type = StringField(top, "Type");
   e.action = StringField(top, "Action");
@@ -287,12 +293,9 @@ absl::StatusOr<Event> ParseEventJson(absl::string_view json) {
 }
 
 absl::StatusOr<Version> ParseVersionJson(absl::string_view json) {
-  absl::StatusOr<element> root = ParseRoot(json, "version");
-  if (!root.ok()) return root.status();
-  object top;
-  if (root->get(top) != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError("Docker version: top level is not a JSON object");
-  }
+  absl::StatusOr<object> parsed = ParseRootObject(json, "version");
+  if (!parsed.ok()) return parsed.status();
+  const object top = *parsed;
   Version v;
   v.version = StringField(top, "Version");
   v.api_version = StringField(top, "ApiVersion");

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "docker_client/decode.h"
+#include "registrator/common/host_port.h"
 #include "registrator/common/log.h"
 
 namespace registrator::docker {
@@ -76,14 +77,13 @@ absl::StatusOr<HttpEndpoint> ParseDockerHost(absl::string_view host, bool tls,
     return absl::InvalidArgumentError(
         absl::StrCat("Docker host \"", host, "\": expected host:port without a path"));
   }
-  std::string authority(rest);
-  // Add the default port unless one is given ("h:1", "[::1]:1"; a bare "[::1]" has none).
-  const size_t colon = authority.rfind(':');
-  const size_t bracket = authority.rfind(']');
-  if (colon == std::string::npos || (bracket != std::string::npos && colon < bracket)) {
-    absl::StrAppend(&authority, scheme == "https" ? ":2376" : ":2375");
+  // Docker's default ports when none is given ("h", "[::1]").
+  absl::StatusOr<HostPort> authority = SplitHostPort(rest, scheme == "https" ? 2376 : 2375);
+  if (!authority.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Docker host \"", host, "\": ", authority.status().message()));
   }
-  endpoint.base_url = absl::StrCat(scheme, "://", authority);
+  endpoint.base_url = absl::StrCat(scheme, "://", authority->ToString());
   if (scheme == "https" && !cert_path.empty()) {
     endpoint.ca_file = absl::StrCat(cert_path, "/ca.pem");
     endpoint.cert_file = absl::StrCat(cert_path, "/cert.pem");
