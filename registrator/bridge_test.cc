@@ -17,12 +17,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registrator/model/fake_adapter.h"
+#include "testing/fake_clock.h"
 #include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
 using fakes::FakeAdapter;
+using fakes::FakeClock;
 using fakes::FakeDocker;
 using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
@@ -80,22 +82,6 @@ bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl
   }
   return true;
 }
-
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1800000000);
-};
 
 class BridgeTest : public ::testing::Test {
  protected:

@@ -55,33 +55,19 @@
 #include "registrator/common/log.h"
 #include "registrator/derive.h"
 #include "registrator/model/fake_adapter.h"
+#include "testing/fake_clock.h"
 
 namespace registrator {
 namespace {
 
 using fakes::FakeAdapter;
+using fakes::FakeClock;
 using fakes::FakeDocker;
 
 int64_t g_seeds = 200;
 std::optional<uint64_t> g_seed;
 
 constexpr char kHost[] = "host1";
-
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1800000000);
-};
 
 // What the user asked Docker for; the Docker state (ports, IPs) is materialized from it.
 struct Spec {

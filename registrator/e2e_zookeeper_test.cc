@@ -23,6 +23,7 @@
 #include "testing/process.h"
 #include "testing/registrator_process.h"
 #include "testing/status_matchers.h"
+#include "testing/zookeeper_client.h"
 #include "testing/zookeeper_fixture.h"
 
 namespace registrator {
@@ -35,50 +36,8 @@ using fakes::RegistratorProcess;
 using fakes::RegistratorResyncCount;
 using fakes::WaitFor;
 using fakes::ZookeeperServer;
+using fakes::ZookeeperTestClient;
 using ::registrator::fakes::IsOk;
-
-// A plain synchronous client handle for reading back and seeding.
-class RawZk {
- public:
-  explicit RawZk(const std::string& address) {
-    handle_ = zookeeper_init(address.c_str(), &RawZk::Watcher, 4000, nullptr, this, 0);
-  }
-  ~RawZk() {
-    if (handle_ != nullptr) zookeeper_close(handle_);
-  }
-  RawZk(const RawZk&) = delete;
-  RawZk& operator=(const RawZk&) = delete;
-
-  bool WaitConnected() {
-    return WaitFor([this] { return connected_.load(); }, absl::Seconds(15));
-  }
-  std::optional<std::string> Get(const std::string& path, Stat* stat = nullptr) {
-    char buffer[4096];
-    int len = sizeof(buffer);
-    Stat local;
-    if (zoo_get(handle_, path.c_str(), 0, buffer, &len, stat ? stat : &local) != ZOK) {
-      return std::nullopt;
-    }
-    return std::string(buffer, len < 0 ? 0 : len);
-  }
-  bool Exists(const std::string& path) {
-    return zoo_exists(handle_, path.c_str(), 0, nullptr) == ZOK;
-  }
-  int Delete(const std::string& path) { return zoo_delete(handle_, path.c_str(), -1); }
-  int Create(const std::string& path, const std::string& data) {
-    return zoo_create(handle_, path.c_str(), data.data(), static_cast<int>(data.size()),
-                      &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
-  }
-
- private:
-  static void Watcher(zhandle_t*, int type, int state, const char*, void* context) {
-    if (type == ZOO_SESSION_EVENT) {
-      static_cast<RawZk*>(context)->connected_ = state == ZOO_CONNECTED_STATE;
-    }
-  }
-  zhandle_t* handle_ = nullptr;
-  std::atomic<bool> connected_{false};
-};
 
 class ZookeeperEndToEndTest : public fakes::EndToEndTest {
  protected:
@@ -102,7 +61,7 @@ class ZookeeperEndToEndTest : public fakes::EndToEndTest {
     EndToEndTest::SetUp();
     ASSERT_NE(zookeeper_server_, nullptr);
     base_ = absl::StrCat("/", test_name_);
-    raw_zookeeper_ = std::make_unique<RawZk>(zookeeper_server_->address());
+    raw_zookeeper_ = std::make_unique<ZookeeperTestClient>(zookeeper_server_->address());
     ASSERT_TRUE(raw_zookeeper_->WaitConnected());
   }
 
@@ -126,7 +85,7 @@ class ZookeeperEndToEndTest : public fakes::EndToEndTest {
 
   static ZookeeperServer* zookeeper_server_;
   std::string base_;
-  std::unique_ptr<RawZk> raw_zookeeper_;
+  std::unique_ptr<ZookeeperTestClient> raw_zookeeper_;
 };
 
 ZookeeperServer* ZookeeperEndToEndTest::zookeeper_server_ = nullptr;
@@ -215,7 +174,7 @@ TEST_F(ZookeeperEndToEndTest, NodesArePresentAfterZookeeperRestarts) {
   const std::string node = absl::StrCat(base_, "/restart/127.0.0.1:", port);
   ASSERT_TRUE(WaitForNode(node));
   ASSERT_THAT(zookeeper_server_->Restart(/*kill=*/true), IsOk()) << zookeeper_server_->Log();
-  raw_zookeeper_ = std::make_unique<RawZk>(zookeeper_server_->address());
+  raw_zookeeper_ = std::make_unique<ZookeeperTestClient>(zookeeper_server_->address());
   ASSERT_TRUE(raw_zookeeper_->WaitConnected());
   EXPECT_TRUE(WaitForNode(node, absl::Seconds(30)));
   // Longer than the session timeout: an orphaned node of an expired session would be gone by

@@ -4,22 +4,14 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "registrator/model/test_service.h"
 #include "testing/status_matchers.h"
 
 namespace registrator::consulkv {
 namespace {
 
 using ::registrator::fakes::IsOk;
-
-Service MakeService(const std::string& name, const std::string& id, const std::string& ip,
-                    int port) {
-  Service s;
-  s.name = name;
-  s.id = id;
-  s.ip = ip;
-  s.port = port;
-  return s;
-}
+using ::registrator::fakes::MakeService;
 
 TEST(ConsulKvCodecTest, KeysValuesAndPaths) {
   EXPECT_EQ(NormalizePrefix("/reg/services/"), "reg/services");

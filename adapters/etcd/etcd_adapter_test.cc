@@ -17,6 +17,7 @@
 #include "registrator/common/http_client.h"
 #include "registrator/model/adapter_options.h"
 #include "registrator/model/backend_uri.h"
+#include "registrator/model/test_service.h"
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
 #include "testing/status_matchers.h"
@@ -26,6 +27,7 @@ namespace {
 
 using ::registrator::fakes::EtcdFixture;
 using ::registrator::fakes::IsOk;
+using ::registrator::fakes::MakeService;
 using ::registrator::fakes::WaitFor;
 using ::testing::Not;
 
@@ -51,16 +53,6 @@ class EtcdEnvironment : public ::testing::Environment {
 };
 
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new EtcdEnvironment);
-
-Service MakeService(const std::string& name, const std::string& id, const std::string& ip,
-                    int port) {
-  Service s;
-  s.name = name;
-  s.id = id;
-  s.ip = ip;
-  s.port = port;
-  return s;
-}
 
 std::unique_ptr<RegistryAdapter> MakeAdapter(const std::string& uri_text, int ttl = 0) {
   absl::StatusOr<BackendUri> uri = ParseBackendUri(uri_text);

@@ -4,23 +4,15 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
+#include "registrator/model/test_service.h"
 #include "testing/status_matchers.h"
 
 namespace registrator::etcd {
 namespace {
 
 using ::registrator::fakes::IsOk;
+using ::registrator::fakes::MakeService;
 using ::testing::Not;
-
-Service MakeService(const std::string& name, const std::string& id, const std::string& ip,
-                    int port) {
-  Service s;
-  s.name = name;
-  s.id = id;
-  s.ip = ip;
-  s.port = port;
-  return s;
-}
 
 TEST(EtcdKeys, LayoutUnderPrefixAndRoot) {
   const Service s = MakeService("web", "host1:web_1:80", "10.0.0.5", 32768);

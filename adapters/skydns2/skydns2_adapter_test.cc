@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "registrator/model/adapter_options.h"
 #include "registrator/model/backend_uri.h"
+#include "registrator/model/test_service.h"
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
 #include "testing/status_matchers.h"
@@ -16,6 +17,7 @@ namespace {
 
 using ::registrator::fakes::EtcdFixture;
 using ::registrator::fakes::IsOk;
+using ::registrator::fakes::MakeService;
 using ::registrator::fakes::WaitFor;
 
 class Skydns2Test : public ::testing::Test {
@@ -54,16 +56,6 @@ class Skydns2Test : public ::testing::Test {
 };
 
 EtcdFixture* Skydns2Test::etcd_ = nullptr;
-
-Service MakeService(const std::string& name, const std::string& id, const std::string& ip,
-                    int port) {
-  Service s;
-  s.name = name;
-  s.id = id;
-  s.ip = ip;
-  s.port = port;
-  return s;
-}
 
 TEST_F(Skydns2Test, WritesTheExactKeyAndJsonValue) {
   auto adapter = Make("skydns.local");

@@ -26,6 +26,7 @@
 #include "registrator/model/backend_uri.h"
 #include "testing/process.h"
 #include "testing/status_matchers.h"
+#include "testing/zookeeper_client.h"
 #include "testing/zookeeper_fixture.h"
 
 namespace registrator {
@@ -37,62 +38,8 @@ using ::registrator::zookeeper::AdapterForTesting;
 using ::registrator::zookeeper::NewZookeeperAdapterForTesting;
 using ZookeeperSettings = ::registrator::zookeeper::SessionSettings;
 using ::registrator::fakes::ZookeeperServer;
+using ::registrator::fakes::ZookeeperTestClient;
 using ::testing::UnorderedElementsAre;
-
-// A plain synchronous client handle, for reading back and for meddling behind the adapter's back.
-class RawZk {
- public:
-  explicit RawZk(const std::string& address, const clientid_t* session = nullptr,
-                 int timeout_ms = 4000) {
-    handle_ = zookeeper_init(address.c_str(), &RawZk::Watcher, timeout_ms, session, this, 0);
-  }
-  ~RawZk() { Close(); }
-  RawZk(const RawZk&) = delete;
-  RawZk& operator=(const RawZk&) = delete;
-
-  void Close() {
-    if (handle_ != nullptr) zookeeper_close(handle_);
-    handle_ = nullptr;
-  }
-  bool WaitConnected() {
-    return WaitFor([this] { return connected_.load(); }, absl::Seconds(10));
-  }
-  // The node's data, or nullopt with `rc` set on any error (ZNONODE, ZNOAUTH...).
-  std::optional<std::string> Get(const std::string& path, Stat* stat = nullptr, int* rc = nullptr) {
-    char buffer[4096];
-    int len = sizeof(buffer);
-    Stat local;
-    const int result = zoo_get(handle_, path.c_str(), 0, buffer, &len, stat ? stat : &local);
-    if (rc != nullptr) *rc = result;
-    if (result != ZOK) return std::nullopt;
-    return std::string(buffer, len < 0 ? 0 : len);
-  }
-  bool Exists(const std::string& path) {
-    return zoo_exists(handle_, path.c_str(), 0, nullptr) == ZOK;
-  }
-  std::vector<std::string> Children(const std::string& path) {
-    String_vector strings{};
-    std::vector<std::string> out;
-    if (zoo_get_children(handle_, path.c_str(), 0, &strings) != ZOK) return out;
-    for (int i = 0; i < strings.count; ++i) out.emplace_back(strings.data[i]);
-    deallocate_String_vector(&strings);
-    return out;
-  }
-  int Create(const std::string& path, const std::string& data) {
-    return zoo_create(handle_, path.c_str(), data.data(), static_cast<int>(data.size()),
-                      &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
-  }
-  int Delete(const std::string& path) { return zoo_delete(handle_, path.c_str(), -1); }
-
- private:
-  static void Watcher(zhandle_t*, int type, int state, const char*, void* context) {
-    if (type == ZOO_SESSION_EVENT) {
-      static_cast<RawZk*>(context)->connected_ = state == ZOO_CONNECTED_STATE;
-    }
-  }
-  zhandle_t* handle_ = nullptr;
-  std::atomic<bool> connected_{false};
-};
 
 Service MakeService(const std::string& name, const std::string& ip, int port) {
   Service s;
@@ -131,7 +78,7 @@ class ZookeeperAdapterTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_NE(server_, nullptr);
     if (server_->paused()) server_->Resume();
-    raw_zookeeper_ = std::make_unique<RawZk>(server_->address());
+    raw_zookeeper_ = std::make_unique<ZookeeperTestClient>(server_->address());
     ASSERT_TRUE(raw_zookeeper_->WaitConnected());
   }
 
@@ -159,12 +106,12 @@ class ZookeeperAdapterTest : public ::testing::Test {
     clientid_t client{};
     client.client_id = id->first;
     memcpy(client.passwd, id->second.data(), sizeof(client.passwd));
-    RawZk thief(server_->address(), &client, 2000);
+    ZookeeperTestClient thief(server_->address(), &client, 2000);
     ASSERT_TRUE(thief.WaitConnected());
   }
 
   static ZookeeperServer* server_;
-  std::unique_ptr<RawZk> raw_zookeeper_;
+  std::unique_ptr<ZookeeperTestClient> raw_zookeeper_;
   // Of the adapter MakeAdapter made last.
   std::function<absl::StatusOr<std::pair<int64_t, std::string>>()> session_credentials_;
   // Passed to the next MakeAdapter.
@@ -633,7 +580,7 @@ TEST_P(ZookeeperRestartTest, ServerRestartKeepsTheSessionAndItsNodes) {
   // The library reconnects to the same session by itself.
   ASSERT_TRUE(WaitFor([&] { return adapter->Ping().ok(); }, absl::Seconds(20)));
   ASSERT_THAT(adapter->Refresh({s}), IsOk());
-  raw_zookeeper_ = std::make_unique<RawZk>(server_->address());
+  raw_zookeeper_ = std::make_unique<ZookeeperTestClient>(server_->address());
   ASSERT_TRUE(raw_zookeeper_->WaitConnected());
   Stat after{};
   ASSERT_TRUE(raw_zookeeper_->Get(path, &after).has_value());
