@@ -246,25 +246,26 @@ std::optional<std::pair<int, std::string>> Deriver::ParsePortKey(absl::string_vi
 }
 
 void Deriver::CollectPorts() {
-  // Same-port bindings for every exposed port: this is what makes --net=host work.
-  for (const std::string& key : container_.exposed_ports) {
-    auto parsed = ParsePortKey("Config.ExposedPorts key", key);
-    if (!parsed) continue;
+  // The entry of a "<port>/<protocol>" key (created or found), or nullptr after a warning when
+  // the key is malformed.
+  auto entry_for = [this](absl::string_view field, const std::string& key) -> PortEntry* {
+    auto parsed = ParsePortKey(field, key);
+    if (!parsed) return nullptr;
     PortEntry& e = ports_[{parsed->first, ProtocolRank(parsed->second)}];
     e.port = parsed->first;
     e.protocol = parsed->second;
     e.key = key;
-    e.bindings = {PortBinding{"0.0.0.0", std::to_string(parsed->first)}};
+    return &e;
+  };
+  // Same-port bindings for every exposed port: this is what makes --net=host work.
+  for (const std::string& key : container_.exposed_ports) {
+    if (PortEntry* e = entry_for("Config.ExposedPorts key", key)) {
+      e->bindings = {PortBinding{"0.0.0.0", std::to_string(e->port)}};
+    }
   }
   // The runtime bindings replace them (an empty list = exposed but not published).
   for (const auto& [key, bindings] : container_.ports) {
-    auto parsed = ParsePortKey("NetworkSettings.Ports key", key);
-    if (!parsed) continue;
-    PortEntry& e = ports_[{parsed->first, ProtocolRank(parsed->second)}];
-    e.port = parsed->first;
-    e.protocol = parsed->second;
-    e.key = key;
-    e.bindings = bindings;
+    if (PortEntry* e = entry_for("NetworkSettings.Ports key", key)) e->bindings = bindings;
   }
 }
 
