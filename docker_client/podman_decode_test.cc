@@ -55,9 +55,17 @@ TEST(PodmanList, RunningAllAndFiltered) {
     std::map<std::string, ContainerSummary> by_name;
     for (const ContainerSummary& s : *list) by_name[s.name] = s;
     EXPECT_EQ(list->size(), 6u) << file;
+    // Podman's list has no HostConfig.NetworkMode; what a resync fingerprints (ports, labels,
+    // networks) decodes as from Docker's list.
     EXPECT_EQ(by_name["pm-web"],
               (ContainerSummary{"21e8f93bafff6841b3704e885cc9e4df6988d742192cf23885a431388095cad0",
-                                "pm-web", "localhost/registrator-test/busybox:1", "running"}))
+                                "pm-web",
+                                "localhost/registrator-test/busybox:1",
+                                "running",
+                                "",
+                                {{"com.example.role", "web"}},
+                                {{80, 18990, "tcp", "127.0.0.1"}},
+                                {{"regpm", "10.213.8.2", ""}}}))
         << file;
     for (const auto& [name, s] : by_name) {
       EXPECT_EQ(s.state, "running") << file << " " << name;

@@ -19,8 +19,10 @@ namespace registrator::docker {
 namespace {
 
 using fakes::PodmanFixture;
+using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::ElementsAre;
+using ::testing::Field;
 
 // Records every sink call as "<action> <id> <exit code>" / "connected ..." / "disconnected".
 class RecordingSink : public EventSink {
@@ -120,8 +122,13 @@ TEST_F(PodmanIntegrationTest, VersionListInspectAndEvents) {
 
   absl::StatusOr<std::vector<ContainerSummary>> running = client_->ListContainers(false, "running");
   ASSERT_TRUE(running.ok()) << running.status();
-  EXPECT_THAT(*running, Contains(ContainerSummary{
-                            id, "it-web", "localhost/registrator-test/busybox:1", "running"}));
+  EXPECT_THAT(
+      *running,
+      Contains(AllOf(Field(&ContainerSummary::id, id), Field(&ContainerSummary::name, "it-web"),
+                     Field(&ContainerSummary::image, "localhost/registrator-test/busybox:1"),
+                     Field(&ContainerSummary::state, "running"),
+                     Field(&ContainerSummary::ports,
+                           ElementsAre(SummaryPort{80, port, "tcp", "127.0.0.1"})))));
 
   absl::StatusOr<Container> c = client_->InspectContainer(id);
   ASSERT_TRUE(c.ok()) << c.status();
