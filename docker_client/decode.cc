@@ -317,12 +317,9 @@ absl::StatusOr<Event> ParseEventJson(absl::string_view json) {
 }
 
 absl::StatusOr<Image> ParseImageJson(absl::string_view json) {
-  absl::StatusOr<element> root = ParseRoot(json, "image inspect");
-  if (!root.ok()) return root.status();
-  object top;
-  if (root->get(top) != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError("Docker image inspect: top level is not a JSON object");
-  }
+  absl::StatusOr<object> parsed = ParseRootObject(json, "image inspect");
+  if (!parsed.ok()) return parsed.status();
+  const object top = *parsed;
   Image image;
   image.id = StringField(top, "Id");
   if (std::optional<object> config = ObjectField(top, "Config")) {
