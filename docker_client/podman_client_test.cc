@@ -10,10 +10,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::docker {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -43,7 +45,7 @@ class PodmanClientTest : public ::testing::Test {
     server_.SetResponse(absl::StrCat("/containers/", kWebId, "/json"), 200,
                         ReadTestdata("inspect-pm-web.json"));
     server_.SetResponse("/containers/json", 200, ReadTestdata("containers-json.json"));
-    ASSERT_TRUE(server_.Start().ok());
+    ASSERT_THAT(server_.Start(), IsOk());
     client_ = *DockerClient::ForHost(server_.host());
   }
 
@@ -61,7 +63,7 @@ class PodmanClientTest : public ::testing::Test {
 
 TEST_F(PodmanClientTest, NegotiatesDockerApiFromPodmanVersion) {
   absl::StatusOr<std::vector<ContainerSummary>> list = client_->ListContainers(false, "running");
-  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_THAT(list, IsOk()) << list.status();
   EXPECT_EQ(list->size(), 6u);
   EXPECT_THAT(
       server_.targets(),
@@ -73,7 +75,7 @@ TEST_F(PodmanClientTest, HostNetworkContainerGetsItsImagesExposedPorts) {
   server_.SetResponse(absl::StrCat("/images/", kImageId, "/json"), 200,
                       ReadTestdata("image-busybox.json"));
   absl::StatusOr<Container> c = client_->InspectContainer(kHostId);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->network_mode, "host");
   // As Docker reports for --net=host: the image's EXPOSE 80/tcp.
   EXPECT_THAT(c->exposed_ports, ElementsAre("80/tcp"));
@@ -85,7 +87,7 @@ TEST_F(PodmanClientTest, SidecarGetsItsImagesExposedPortsNotTheOtherContainersPo
   server_.SetResponse(absl::StrCat("/images/", kImageId, "/json"), 200,
                       ReadTestdata("image-busybox.json"));
   absl::StatusOr<Container> c = client_->InspectContainer(kSidecarId);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->network_mode, absl::StrCat("container:", kWebId));
   EXPECT_THAT(c->exposed_ports, ElementsAre("80/tcp"));
   EXPECT_THAT(c->ports, IsEmpty());
@@ -96,7 +98,7 @@ TEST_F(PodmanClientTest, ImageInspectFailureKeepsTheContainer) {
       absl::StrCat("/images/", kImageId, "/json"), 404,
       R"({"cause":"failed to find image","message":"no such image","response":404})");
   absl::StatusOr<Container> c = client_->InspectContainer(kHostId);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->name, "pm-host");
   EXPECT_THAT(c->exposed_ports, IsEmpty());
   EXPECT_THAT(ImageRequests(), Not(IsEmpty()));
@@ -104,7 +106,7 @@ TEST_F(PodmanClientTest, ImageInspectFailureKeepsTheContainer) {
 
 TEST_F(PodmanClientTest, BridgeContainerNeedsNoImage) {
   absl::StatusOr<Container> c = client_->InspectContainer(kWebId);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_THAT(c->exposed_ports, ElementsAre("80/tcp"));
   EXPECT_THAT(ImageRequests(), IsEmpty());
   EXPECT_THAT(server_.targets(), Contains(HasSubstr("/v1.41/containers/")));

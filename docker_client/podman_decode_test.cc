@@ -11,12 +11,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::docker {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::Pair;
 
 constexpr char kImageId[] =
@@ -32,7 +35,7 @@ std::vector<Event> DecodeEvents(const std::string& file) {
   std::vector<Event> events;
   for (absl::string_view line : absl::StrSplit(ReadTestdata(file), '\n', absl::SkipEmpty())) {
     absl::StatusOr<Event> e = ParseEventJson(line);
-    EXPECT_TRUE(e.ok()) << e.status() << ": " << line;
+    EXPECT_THAT(e, IsOk()) << e.status() << ": " << line;
     if (e.ok()) events.push_back(*e);
   }
   return events;
@@ -40,7 +43,7 @@ std::vector<Event> DecodeEvents(const std::string& file) {
 
 TEST(PodmanVersion, ReportsDockerApiLevel) {
   absl::StatusOr<Version> v = ParseVersionJson(ReadTestdata("version.json"));
-  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_THAT(v, IsOk()) << v.status();
   EXPECT_EQ(v->version, "4.3.1");
   // The top-level ApiVersion is the Docker API level Podman emulates; the client negotiates
   // /v1.41 from it (the "Podman Engine" component's APIVersion 4.3.1 is libpod's own API).
@@ -51,7 +54,7 @@ TEST(PodmanVersion, ReportsDockerApiLevel) {
 TEST(PodmanList, RunningAllAndFiltered) {
   for (const char* file : {"containers-json.json", "containers-json-running-filter.json"}) {
     absl::StatusOr<std::vector<ContainerSummary>> list = ParseContainerListJson(ReadTestdata(file));
-    ASSERT_TRUE(list.ok()) << file << ": " << list.status();
+    ASSERT_THAT(list, IsOk()) << file << ": " << list.status();
     std::map<std::string, ContainerSummary> by_name;
     for (const ContainerSummary& s : *list) by_name[s.name] = s;
     EXPECT_EQ(list->size(), 6u) << file;
@@ -74,7 +77,7 @@ TEST(PodmanList, RunningAllAndFiltered) {
   }
   absl::StatusOr<std::vector<ContainerSummary>> all =
       ParseContainerListJson(ReadTestdata("containers-json-all.json"));
-  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_THAT(all, IsOk()) << all.status();
   std::map<std::string, std::string> states;
   for (const ContainerSummary& s : *all) states[s.name] = s.state;
   EXPECT_THAT(states, ElementsAre(Pair("pm-exit3", "exited"), Pair("pm-host", "running"),
@@ -170,7 +173,7 @@ TEST(PodmanInspect, DecodesAsDockerWouldReport) {
     SCOPED_TRACE(row.file);
     const std::string text = ReadTestdata(row.file);
     absl::StatusOr<Container> c = ParseContainerJson(text);
-    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_THAT(c, IsOk()) << c.status();
     EXPECT_EQ(c->name, row.name);
     EXPECT_EQ(c->id.size(), 64u);
     EXPECT_EQ(c->image, "localhost/registrator-test/busybox:1");
@@ -189,7 +192,7 @@ TEST(PodmanInspect, DecodesAsDockerWouldReport) {
 
 TEST(PodmanInspect, EnvAndLabels) {
   absl::StatusOr<Container> c = ParseContainerJson(ReadTestdata("inspect-pm-labels.json"));
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   // Podman adds container=podman and HOSTNAME; its Env order is not the command line's.
   EXPECT_THAT(c->env,
               ElementsAre("container=podman", "SERVICE_80_CHECK_HTTP=/env-health",
@@ -204,13 +207,13 @@ TEST(PodmanInspect, EnvAndLabels) {
 
 TEST(PodmanImage, ExposedPorts) {
   absl::StatusOr<Image> image = ParseImageJson(ReadTestdata("image-busybox.json"));
-  ASSERT_TRUE(image.ok()) << image.status();
+  ASSERT_THAT(image, IsOk()) << image.status();
   EXPECT_EQ(image->id, kImageId);
   EXPECT_THAT(image->exposed_ports, ElementsAre("80/tcp"));
-  EXPECT_FALSE(ParseImageJson("[]").ok());
-  EXPECT_FALSE(ParseImageJson("").ok());
+  EXPECT_THAT(ParseImageJson("[]"), Not(IsOk()));
+  EXPECT_THAT(ParseImageJson(""), Not(IsOk()));
   absl::StatusOr<Image> bare = ParseImageJson(R"({"Id":"x","Config":null})");
-  ASSERT_TRUE(bare.ok());
+  ASSERT_THAT(bare, IsOk());
   EXPECT_THAT(bare->exposed_ports, IsEmpty());
 }
 

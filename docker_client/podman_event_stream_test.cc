@@ -14,10 +14,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::docker {
 namespace {
 
+using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 
 class RecordingSink : public EventSink {
@@ -67,7 +69,7 @@ int64_t PodmanSince(const std::string& target) {
 TEST(PodmanEventStream, ResumesWithoutLosingAnEventRightAfterTheLastOne) {
   FakeDockerServer server;
   server.SetResponse("/version", 200, fakes::ReadFileOrEmpty("testdata/podman/version.json"));
-  ASSERT_TRUE(server.Start().ok());
+  ASSERT_THAT(server.Start(), IsOk());
   std::unique_ptr<DockerClient> client = *DockerClient::ForHost(server.host());
   // From the capture: this kill's time as a float64 rounds *up* by 50 ns.
   constexpr int64_t kKill = 1796231208808748910;
@@ -79,7 +81,7 @@ TEST(PodmanEventStream, ResumesWithoutLosingAnEventRightAfterTheLastOne) {
   options.initial_backoff = absl::Milliseconds(20);
   options.max_backoff = absl::Milliseconds(100);
   EventStream stream(*client, options);
-  ASSERT_TRUE(stream.Start(&sink).ok());
+  ASSERT_THAT(stream.Start(&sink), IsOk());
   ASSERT_TRUE(sink.WaitForCount(1));
   server.PushEvents(PodmanEvent("kill", kKill));
   ASSERT_TRUE(sink.WaitForCount(2));

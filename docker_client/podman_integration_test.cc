@@ -14,11 +14,13 @@
 #include "gtest/gtest.h"
 #include "testing/podman_fixture.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::docker {
 namespace {
 
 using fakes::PodmanFixture;
+using ::registrator::fakes::IsOk;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::ElementsAre;
@@ -62,7 +64,7 @@ class PodmanIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     absl::StatusOr<std::unique_ptr<PodmanFixture>> podman = PodmanFixture::Start();
-    ASSERT_TRUE(podman.ok()) << podman.status();
+    ASSERT_THAT(podman, IsOk()) << podman.status();
     podman_ = podman->release();
   }
   static void TearDownTestSuite() {
@@ -93,7 +95,7 @@ class PodmanIntegrationTest : public ::testing::Test {
     options.initial_backoff = absl::Milliseconds(50);
     options.max_backoff = absl::Milliseconds(500);
     stream_ = std::make_unique<EventStream>(*client_, options);
-    ASSERT_TRUE(stream_->Start(&sink_).ok());
+    ASSERT_THAT(stream_->Start(&sink_), IsOk());
     ASSERT_TRUE(sink_.WaitFor("connected first"));
   }
 
@@ -107,9 +109,9 @@ class PodmanIntegrationTest : public ::testing::Test {
 PodmanFixture* PodmanIntegrationTest::podman_ = nullptr;
 
 TEST_F(PodmanIntegrationTest, VersionListInspectAndEvents) {
-  ASSERT_TRUE(client_->Ping().ok());
+  ASSERT_THAT(client_->Ping(), IsOk());
   absl::StatusOr<Version> version = client_->GetVersion();
-  ASSERT_TRUE(version.ok()) << version.status();
+  ASSERT_THAT(version, IsOk()) << version.status();
   EXPECT_EQ(version->version, "4.3.1");
   EXPECT_EQ(client_->ApiPath("/x"), "/v1.41/x");  // Podman serves Docker's /v1.41 paths.
 
@@ -121,7 +123,7 @@ TEST_F(PodmanIntegrationTest, VersionListInspectAndEvents) {
   EXPECT_TRUE(sink_.WaitFor("start " + id)) << ::testing::PrintToString(sink_.calls());
 
   absl::StatusOr<std::vector<ContainerSummary>> running = client_->ListContainers(false, "running");
-  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_THAT(running, IsOk()) << running.status();
   EXPECT_THAT(
       *running,
       Contains(AllOf(Field(&ContainerSummary::id, id), Field(&ContainerSummary::name, "it-web"),
@@ -131,7 +133,7 @@ TEST_F(PodmanIntegrationTest, VersionListInspectAndEvents) {
                            ElementsAre(SummaryPort{80, port, "tcp", "127.0.0.1"})))));
 
   absl::StatusOr<Container> c = client_->InspectContainer(id);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->name, "it-web");
   EXPECT_EQ(c->network_mode, "bridge");
   EXPECT_TRUE(absl::StartsWith(c->ip_address, "10.213.8.")) << c->ip_address;
@@ -146,7 +148,7 @@ TEST_F(PodmanIntegrationTest, VersionListInspectAndEvents) {
   const std::string failing = Run("it-exit3", {PodmanFixture::kImage, "sh", "-c", "exit 3"});
   EXPECT_TRUE(sink_.WaitFor("die " + failing + " 3")) << ::testing::PrintToString(sink_.calls());
   absl::StatusOr<Container> exited = client_->InspectContainer(failing);
-  ASSERT_TRUE(exited.ok()) << exited.status();
+  ASSERT_THAT(exited, IsOk()) << exited.status();
   EXPECT_EQ(exited->state.exit_code, 3);
   EXPECT_FALSE(exited->state.running);
   ASSERT_EQ(podman_->Podman({"rm", "it-exit3"}).exit_code, 0);
@@ -159,7 +161,7 @@ TEST_F(PodmanIntegrationTest, HostNetworkContainerHasItsImagesExposedPorts) {
       Run("it-host", {"--network", "host", PodmanFixture::kImage, "/bin/busybox", "httpd", "-f",
                       "-p", absl::StrCat("127.0.0.1:", port), "-h", "/www"});
   absl::StatusOr<Container> c = client_->InspectContainer(id);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->network_mode, "host");
   // Podman's inspect says ExposedPorts null; Docker would report the image's 80/tcp.
   EXPECT_THAT(c->exposed_ports, ElementsAre("80/tcp"));
@@ -176,7 +178,7 @@ TEST_F(PodmanIntegrationTest, UserDefinedNetworkIsNamedAsDockerWould) {
       Run("it-net", {"--network", "regpm-app", "-p", absl::StrCat("127.0.0.1:", port, ":80"),
                      PodmanFixture::kImage});
   absl::StatusOr<Container> c = client_->InspectContainer(id);
-  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c, IsOk()) << c.status();
   EXPECT_EQ(c->network_mode, "regpm-app");  // Podman itself says "bridge".
   ASSERT_EQ(c->networks.size(), 1u);
   EXPECT_EQ(c->networks[0].name, "regpm-app");
@@ -192,12 +194,12 @@ TEST_F(PodmanIntegrationTest, EventStreamResumesAcrossAServiceRestart) {
   const std::string before = Run("it-before", {PodmanFixture::kImage});
   ASSERT_TRUE(sink_.WaitFor("start " + before)) << ::testing::PrintToString(sink_.calls());
 
-  ASSERT_TRUE(podman_->StopService().ok());
+  ASSERT_THAT(podman_->StopService(), IsOk());
   ASSERT_TRUE(sink_.WaitFor("disconnected")) << ::testing::PrintToString(sink_.calls());
   // While the API is down the CLI still runs containers; their events go to the events log.
   const std::string during = Run("it-during", {PodmanFixture::kImage});
   ASSERT_EQ(during.size(), 64u);
-  ASSERT_TRUE(podman_->StartService().ok()) << podman_->ServiceLog();
+  ASSERT_THAT(podman_->StartService(), IsOk()) << podman_->ServiceLog();
   ASSERT_TRUE(sink_.WaitFor("connected again")) << ::testing::PrintToString(sink_.calls());
   // Resumed with since=: Podman replays what happened from its events log.
   EXPECT_TRUE(sink_.WaitFor("start " + during)) << ::testing::PrintToString(sink_.calls());

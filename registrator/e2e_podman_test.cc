@@ -17,18 +17,20 @@
 #include "testing/podman_fixture.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
 
 using fakes::LocalHostname;
 using fakes::PodmanFixture;
+using ::registrator::fakes::IsOk;
 
 class PodmanEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     absl::StatusOr<std::unique_ptr<PodmanFixture>> podman = PodmanFixture::Start();
-    ASSERT_TRUE(podman.ok()) << podman.status();
+    ASSERT_THAT(podman, IsOk()) << podman.status();
     podman_ = podman->release();
   }
   static void TearDownTestSuite() {
@@ -128,12 +130,12 @@ TEST_F(PodmanEndToEndTest, SyncsContainersThatRanBeforeItStarted) {
 
 TEST_F(PodmanEndToEndTest, SurvivesARestartOfThePodmanService) {
   StartRegistrator({});
-  ASSERT_TRUE(podman_->StopService().ok());
+  ASSERT_THAT(podman_->StopService(), IsOk());
   ASSERT_TRUE(WaitForOutput("Docker event stream lost")) << registrator_.Output();
   // Started while the API is down: found when the stream resumes.
   const int during = fakes::FreeLoopbackPort();
   Run("pe2e-during", {"-p", Publish(during), "-e", "SERVICE_NAME=during", PodmanFixture::kImage});
-  ASSERT_TRUE(podman_->StartService().ok()) << podman_->ServiceLog();
+  ASSERT_THAT(podman_->StartService(), IsOk()) << podman_->ServiceLog();
   ASSERT_TRUE(WaitForOutput("reconnected")) << registrator_.Output();
   EXPECT_TRUE(WaitForOutput(absl::StrCat(R"("id":")", Id("pe2e-during"), R"(","name":"during")")))
       << registrator_.Output();

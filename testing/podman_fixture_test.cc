@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/status_matchers.h"
 
 namespace registrator::fakes {
 namespace {
@@ -41,7 +42,7 @@ TEST(PodmanFixture, RunsRestartsAndCleansUp) {
   std::string dir;
   {
     absl::StatusOr<std::unique_ptr<PodmanFixture>> f = PodmanFixture::Start();
-    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_THAT(f, IsOk()) << f.status();
     PodmanFixture& p = **f;
     dir = p.dir();
     EXPECT_EQ(p.host(), "unix://" + p.socket_path());
@@ -72,7 +73,7 @@ TEST(PodmanFixture, RunsRestartsAndCleansUp) {
     EXPECT_EQ(RunCommand(absl::StrCat("ip link show ", PodmanFixture::kBridge, " >/dev/null")), 0);
 
     // The API service restarts on the same storage; conmon keeps the container running.
-    ASSERT_TRUE(p.RestartService().ok()) << p.ServiceLog();
+    ASSERT_THAT(p.RestartService(), IsOk()) << p.ServiceLog();
     EXPECT_TRUE(p.service_running());
     r = p.Podman({"inspect", "-f", "{{.State.Status}}", "left-running"});
     EXPECT_EQ(r.output, "running");
