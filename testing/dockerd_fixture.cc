@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "testing/host_cleanup.h"
 
 namespace registrator::fakes {
 namespace {
@@ -32,74 +33,6 @@ constexpr char kBridgeCidr[] = "10.213.7.1/24";
 // Fixture dirs are /tmp/<kDirPrefix>XXXXXX holding kMarker.
 constexpr char kDirPrefix[] = "dkd";
 constexpr char kMarker[] = "registrator-dockerd-fixture";
-constexpr char kCacheDir[] = "/tmp/registrator-test-cache";
-// Bump when the rootfs content changes.
-constexpr char kRootfsName[] = "busybox-rootfs-v1.tar";
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  out += "'";
-  return out;
-}
-
-// Builds (once per machine) the rootfs tar of the test image and returns its path.
-absl::StatusOr<std::string> RootfsTar() {
-  const std::string tar = absl::StrCat(kCacheDir, "/", kRootfsName);
-  struct stat st;
-  if (::stat(tar.c_str(), &st) == 0 && st.st_size > 0) return tar;
-  ::mkdir(kCacheDir, 0755);
-  TempDir build("rfs");
-  const std::string root = build.path() + "/root";
-  const std::string script = absl::StrCat(
-      "set -e; mkdir -p ", root, "/bin ", root, "/www; cp /bin/busybox ", root,
-      "/bin/busybox; for l in sh httpd sleep nc wget cat ls; do ln -s busybox ", root,
-      "/bin/$l; done; echo 'registrator test page' > ", root, "/www/index.html; tar -C ", root,
-      " -cf ", tar, ".tmp.$$ . && mv ", tar, ".tmp.$$ ", tar);
-  if (RunCommand(absl::StrCat("sh -c ", ShellQuote(script), " 1>&2")) != 0) {
-    return absl::InternalError(
-        "building the test image rootfs failed (is busybox-static "
-        "installed at /bin/busybox?)");
-  }
-  return tar;
-}
-
-// SIGKILLs, by PID, every process whose command line mentions `dir` (containerd shims are
-// started with --address <exec-root>/containerd/...; they are not in dockerd's process group).
-void KillProcessesMentioning(const std::string& dir) {
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return;
-  const pid_t self = ::getpid();
-  while (dirent* entry = ::readdir(proc)) {
-    pid_t pid = 0;
-    if (!absl::SimpleAtoi(entry->d_name, &pid) || pid <= 1 || pid == self) continue;
-    std::string cmdline = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/cmdline"));
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (absl::StrContains(cmdline, dir + "/")) ::kill(pid, SIGKILL);
-  }
-  ::closedir(proc);
-}
-
-// Unmounts everything left under `dir` (netns, overlay, shm), deepest first, so that removing
-// the dir never deletes through a mount.
-void UnmountUnder(const std::string& dir) {
-  std::vector<std::string> mounts;
-  std::ifstream in("/proc/self/mounts");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    if (fields.size() > 1 && absl::StartsWith(fields[1], dir + "/")) mounts.push_back(fields[1]);
-  }
-  std::sort(mounts.begin(), mounts.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  for (const std::string& m : mounts) RunCommand(absl::StrCat("umount -l ", ShellQuote(m)));
-}
 
 // A test binary killed by a timeout never runs its destructors: its dockerd, mounts and dir
 // outlive it. Called with the lock held, so every other fixture dir is such a leftover.
@@ -213,7 +146,7 @@ absl::Status DockerdFixture::WaitForPing(absl::Duration timeout) {
 }
 
 absl::Status DockerdFixture::ImportImage() {
-  absl::StatusOr<std::string> tar = RootfsTar();
+  absl::StatusOr<std::string> tar = BusyboxRootfsTar();
   if (!tar.ok()) return tar.status();
   Result r = Docker({"import", "-c", R"(CMD ["/bin/busybox","httpd","-f","-p","80","-h","/www"])",
                      "-c", "EXPOSE 80/tcp", *tar, kImage});
