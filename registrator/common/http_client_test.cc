@@ -19,12 +19,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "testing/status_matchers.h"
 
 namespace registrator {
 namespace {
-
-using ::registrator::fakes::IsOk;
 
 // Listens on 127.0.0.1:<free port>, accepts connections and never writes a byte.
 class SilentServer {
@@ -151,12 +148,12 @@ TEST(HttpClientTest, DotSegmentsAreSentAsIsNeverResolved) {
     request.method = method;
     request.path = "/v1/kv/prefix/../../agent/service/deregister/victim";
     absl::StatusOr<HttpResponse> response = client.Send(request);
-    ASSERT_THAT(response, IsOk()) << response.status();
+    ASSERT_TRUE(response.ok()) << response.status();
   }
   HttpRequest request;
   request.method = "DELETE";
   request.path = "/v2/keys/services/./../../members/abc";
-  ASSERT_THAT(client.Send(request), IsOk());
+  ASSERT_TRUE(client.Send(request).ok());
   EXPECT_EQ(server.targets(),
             (std::vector<std::string>{"PUT /v1/kv/prefix/../../agent/service/deregister/victim",
                                       "DELETE /v1/kv/prefix/../../agent/service/deregister/victim",
@@ -171,14 +168,14 @@ TEST(HttpClientTest, ResponseBodyOverTheLimitIsRefused) {
   HttpRequest request;
   request.path = "/big";
   absl::StatusOr<HttpResponse> fits = client.Send(request);
-  ASSERT_THAT(fits, IsOk()) << fits.status();
+  ASSERT_TRUE(fits.ok()) << fits.status();
   EXPECT_EQ(fits->body.size(), 100000u);
   request.max_body_bytes = 99999;
   absl::StatusOr<HttpResponse> over = client.Send(request);
   EXPECT_TRUE(absl::IsResourceExhausted(over.status())) << over.status();
   // The pooled handles still work after a refused body.
   request.max_body_bytes = 100000;
-  EXPECT_THAT(client.Send(request), IsOk());
+  EXPECT_TRUE(client.Send(request).ok());
 }
 
 }  // namespace
