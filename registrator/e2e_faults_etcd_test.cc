@@ -31,7 +31,7 @@ constexpr absl::Duration kHang = absl::Seconds(10);
 class EtcdFaultTest : public fakes::FaultTest {
  protected:
   static void SetUpTestSuite() {
-    EndToEndTest::SetUpTestSuite();
+    FaultTest::SetUpTestSuite();
     absl::StatusOr<std::unique_ptr<EtcdFixture>> etcd = EtcdFixture::Start();
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     etcd_ = etcd->release();

@@ -92,7 +92,7 @@ class ZookeeperFaultTest : public fakes::FaultTest {
  protected:
   static void SetUpTestSuite() {
     zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);  // The reader's reconnect chatter.
-    EndToEndTest::SetUpTestSuite();
+    FaultTest::SetUpTestSuite();
     ZookeeperServer::Options options;
     // The server clamps registrator's requested session timeout to this.
     options.max_session_timeout_ms = kSessionTimeoutMs;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,6 +16,12 @@
 #include "testing/process.h"
 
 namespace registrator::fakes {
+
+void FaultTest::SetUpTestSuite() {
+  absl::StatusOr<std::unique_ptr<DockerdFixture>> docker = DockerdFixture::Start(absl::Minutes(10));
+  ASSERT_TRUE(docker.ok()) << docker.status();
+  docker_ = docker->release();
+}
 
 void FaultTest::StartApp(const std::string& container, const std::string& service,
                          const std::vector<std::string>& extra) {

@@ -18,6 +18,9 @@ namespace registrator::fakes {
 
 class FaultTest : public EndToEndTest {
  protected:
+  // EndToEndTest::SetUpTestSuite with a longer wait for the machine-wide dockerd lock: a fault
+  // suite runs for minutes and so do the suites queued before it (its timeout is "long").
+  static void SetUpTestSuite();
   struct App {
     std::string service;  // SERVICE_NAME
     int port = 0;         // Published on 127.0.0.1, container port 80.
