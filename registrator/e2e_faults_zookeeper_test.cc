@@ -50,6 +50,9 @@ class ZkReader {
   bool WaitConnected() {
     return WaitFor([this] { return connected_.load(); }, absl::Seconds(20));
   }
+  // The reader's own session can expire too (a hung or stopped server), and an expired handle
+  // never recovers.
+  bool expired() { return zoo_state(zh_) == ZOO_EXPIRED_SESSION_STATE; }
   // Children of `path`; nullopt on an error other than "no node" (empty then).
   std::optional<std::vector<std::string>> Children(const std::string& path, int* rc_out) {
     String_vector children{};
@@ -136,6 +139,7 @@ class ZookeeperFaultTest : public fakes::FaultTest {
   // Service nodes as "<path>=<ID>", and Name nodes left without children (the spec removes them
   // with their last child) as "<path> (empty)".
   std::set<std::string> Held() override {
+    if (reader_->expired()) Connect();
     int rc = 0;
     std::optional<std::vector<std::string>> names = reader_->Children(base_, &rc);
     if (!names) return {absl::StrCat("<list ", base_, " failed: ", zerror(rc), ">")};
