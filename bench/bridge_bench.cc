@@ -6,7 +6,6 @@
 //   bazel run -c opt //bench:bridge_bench
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/process_stats.h"
 #include "docker_client/decode.h"
 #include "docker_client/fake_docker.h"
 #include "registrator/bridge.h"
@@ -26,17 +26,7 @@
 namespace registrator {
 namespace {
 
-// VmRSS and VmHWM of this process in KiB.
-std::pair<long, long> MemoryKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  long rss = 0, hwm = 0;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) rss = std::stol(line.substr(6));
-    if (line.rfind("VmHWM:", 0) == 0) hwm = std::stol(line.substr(6));
-  }
-  return {rss, hwm};
-}
+using bench::MemoryKiB;
 
 // A backend that records when each service was registered, for latency.
 class TimingAdapter : public fakes::FakeAdapter {

@@ -8,14 +8,12 @@
 //   bazel run -c opt //bench:http_bench [-- -n 10000 -burst 1000 -latency 1000 -workers 4,8,16]
 // Both servers run in this process: CPU time and memory include them.
 #include <httplib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "adapters/adapter_factory.h"
+#include "bench/process_stats.h"
 #include "docker_client/decode.h"
 #include "docker_client/docker_client.h"
 #include "registrator/bridge.h"
@@ -42,31 +41,9 @@
 namespace registrator {
 namespace {
 
-// VmRSS and VmHWM of this process in KiB.
-std::pair<long, long> MemoryKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  long rss = 0, hwm = 0;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) rss = std::stol(line.substr(6));
-    if (line.rfind("VmHWM:", 0) == 0) hwm = std::stol(line.substr(6));
-  }
-  return {rss, hwm};
-}
-
-// Resets VmHWM to the current RSS (Linux >= 4.0), so the next peak is this phase's own.
-void ResetPeakRss() {
-  std::ofstream clear("/proc/self/clear_refs");
-  clear << "5";
-}
-
-// User + system CPU seconds of the whole process (bridge, clients and both servers).
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
+using bench::CpuSeconds;
+using bench::MemoryKiB;
+using bench::ResetPeakRss;
 
 // A Docker Engine that only answers what the bridge asks, from bodies computed up front:
 // GET /version, /_ping, /v1.41/containers/json and /v1.41/containers/<id>/json. Containers

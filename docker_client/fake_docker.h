@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "docker_client/docker_api.h"
@@ -37,6 +38,15 @@ class FakeDocker : public docker::DockerApi {
     absl::MutexLock lock(&mu_);
     unavailable_ = unavailable;
   }
+  // Inspects of `id` (every container when empty) fail with `status` until cleared with OK.
+  void FailInspect(const std::string& id, absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    if (status.ok()) {
+      inspect_failures_.erase(id);
+    } else {
+      inspect_failures_[id] = std::move(status);
+    }
+  }
   int inspects() const {
     absl::MutexLock lock(&mu_);
     return inspects_;
@@ -44,6 +54,30 @@ class FakeDocker : public docker::DockerApi {
   int lists() const {
     absl::MutexLock lock(&mu_);
     return lists_;
+  }
+
+  // The list entry Docker would show for `c`.
+  static docker::ContainerSummary SummaryOf(const docker::Container& c) {
+    docker::ContainerSummary s{c.id, c.name, c.image, c.state.status};
+    s.network_mode = c.network_mode;
+    s.labels = c.labels;
+    s.networks = c.networks;
+    for (const auto& [key, bindings] : c.ports) {
+      docker::SummaryPort port;
+      const size_t slash = key.find('/');
+      if (!absl::SimpleAtoi(key.substr(0, slash), &port.private_port)) continue;
+      port.type = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
+      if (bindings.empty()) s.ports.push_back(port);
+      for (const docker::PortBinding& binding : bindings) {
+        docker::SummaryPort published = port;
+        published.ip = binding.host_ip;
+        if (!absl::SimpleAtoi(binding.host_port, &published.public_port)) {
+          published.public_port = 0;
+        }
+        s.ports.push_back(published);
+      }
+    }
+    return s;
   }
 
   absl::Status Ping() override {
@@ -61,7 +95,7 @@ class FakeDocker : public docker::DockerApi {
     std::vector<docker::ContainerSummary> result;
     for (const auto& [id, c] : containers_) {
       if (!all && !c.state.running) continue;
-      result.push_back({c.id, c.name, c.image, c.state.status});
+      result.push_back(SummaryOf(c));
     }
     return result;
   }
@@ -69,6 +103,10 @@ class FakeDocker : public docker::DockerApi {
     absl::MutexLock lock(&mu_);
     ++inspects_;
     if (unavailable_) return absl::UnavailableError("docker down");
+    for (const std::string& key : {std::string(id), std::string()}) {
+      auto failure = inspect_failures_.find(key);
+      if (failure != inspect_failures_.end()) return failure->second;
+    }
     auto it = containers_.find(std::string(id));
     if (it == containers_.end())
       return absl::NotFoundError(absl::StrCat("No such container: ", id));
@@ -78,6 +116,7 @@ class FakeDocker : public docker::DockerApi {
  private:
   mutable absl::Mutex mu_;
   std::map<std::string, docker::Container> containers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> inspect_failures_ ABSL_GUARDED_BY(mu_);
   bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
   int inspects_ ABSL_GUARDED_BY(mu_) = 0;
   int lists_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,31 +1,42 @@
 // libFuzzer target for every parser of untrusted bytes besides the inspect/derivation path
-// (registrator/derive_fuzz.cc): Docker's event/list/version replies, etcd's v2/v3 replies, keys
-// and values, ZooKeeper node bodies and names, registry URIs and the adapter factories, the
+// (registrator/derive_fuzz.cc), and every backend codec (adapters/<backend>/<backend>_codec.h):
+// Docker's event/list/version replies, etcd's v2/v3 replies, request bodies, keys and values,
+// skydns2 records, the Consul agent's replies and register bodies, Consul KV listings and keys,
+// log lines, ZooKeeper node bodies and names, registry URIs and the adapter factories, the
 // Go-style argument rewriting and the JSON string encoder. The first input byte chooses the
 // parser, the rest is its input. Built outside Bazel by tools/fuzz (clang,
 // -fsanitize=fuzzer,address,undefined); besides crashes and sanitizer reports it traps on broken
 // round trips and documented invariants. Error statuses are expected results, never a failure.
-// The seeds in testdata/fuzz/backend_replies/ begin with '?' + selector ('?' is 63 = 0 mod 21):
+// The seeds in testdata/fuzz/backend_replies/ begin with '?' + selector ('?' is 63 = 0 mod 63):
 // ?@A Docker event/list/version, B-G etcd replies (G: 2 bytes HTTP status, then the body),
-// H-K etcd keys and values, L M znode body/name, N URI, O P factories (byte 2 picks the scheme),
-// Q args, R S JSON strings.
+// H J etcd keys and values, I K skydns2 domain and records, L M znode body/name, N URI, O P
+// factories (byte 2 picks the scheme), Q args, R S JSON strings, T Consul agent replies, U Consul
+// register body, V Consul KV listing, W Consul KV keys, X log line, Y etcd request bodies. T-X
+// and Y read a service from lines (see ServiceFromLines).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "adapters/adapter_factory.h"
+#include "adapters/consul/consul_codec.h"
+#include "adapters/consulkv/consulkv_codec.h"
 #include "adapters/etcd/etcd_codec.h"
-#include "adapters/zookeeper/znode.h"
+#include "adapters/log/log_codec.h"
+#include "adapters/skydns2/skydns2_codec.h"
+#include "adapters/zookeeper/zookeeper_codec.h"
 #include "docker_client/decode.h"
 #include "registrator/common/json.h"
 #include "registrator/config.h"
@@ -117,7 +128,7 @@ void FuzzEtcdKeysAndValues(int which, absl::string_view text) {
       break;
     }
     case 1:
-      if (auto prefix = etcd::SkydnsPrefix(text); prefix.ok()) {
+      if (auto prefix = skydns2::DomainPrefix(text); prefix.ok()) {
         Check(prefix->rfind("/skydns/", 0) == 0);
       }
       break;
@@ -141,17 +152,17 @@ void FuzzEtcdKeysAndValues(int which, absl::string_view text) {
       break;
     }
     default: {
-      // skydns2 values: simdjson only yields valid UTF-8, which SkydnsValue writes back exactly.
+      // skydns2 values: simdjson only yields valid UTF-8, which RecordValue writes back exactly.
       std::string ip;
       int port = -1;
-      if (etcd::ParseSkydnsValue(text, &ip, &port)) {
+      if (skydns2::ParseRecordValue(text, &ip, &port)) {
         Check(port >= 0 && port <= 65535);
         Service s;
         s.ip = ip;
         s.port = port;
         std::string ip2;
         int port2 = -1;
-        Check(etcd::ParseSkydnsValue(etcd::SkydnsValue(s), &ip2, &port2));
+        Check(skydns2::ParseRecordValue(skydns2::RecordValue(s), &ip2, &port2));
         Check(ip2 == ip && port2 == port);
       }
       break;
@@ -191,6 +202,111 @@ void FuzzZookeeper(int which, absl::string_view text) {
         zookeeper::ParseNodeName(zookeeper::NodeName(ip, port));
     Check(again.ok() && *again == *node);
   }
+}
+
+// A service from "<id>\n<name>\n<ip>\n<port>\n<tag,tag>\n<check http>\n<check ttl>\n<k=v>...":
+// every field may hold any bytes, as a container's SERVICE_* values may.
+Service ServiceFromLines(absl::string_view text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  lines.resize(std::max<size_t>(lines.size(), 7));
+  Service s;
+  s.id = lines[0];
+  s.name = lines[1];
+  s.ip = lines[2];
+  if (!absl::SimpleAtoi(lines[3], &s.port)) s.port = 0;
+  if (!lines[4].empty()) s.tags = absl::StrSplit(lines[4], ',');
+  s.check.http = lines[5];
+  s.check.ttl = lines[6];
+  s.has_check = !s.check.http.empty() || !s.check.ttl.empty();
+  for (size_t i = 7; i < lines.size(); ++i) {
+    std::pair<std::string, std::string> pair = absl::StrSplit(lines[i], absl::MaxSplits('=', 1));
+    s.meta.push_back(pair);
+  }
+  s.attrs = s.meta;
+  s.container_id = lines[0];
+  return s;
+}
+
+// Whether `text` is one JSON value (what every body we build must be, whatever the service).
+bool IsJson(absl::string_view text) {
+  static simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  return parser.parse(text.data(), text.size()).get(root) == simdjson::SUCCESS;
+}
+
+// Only unreserved characters, "%XX" escapes and the given separators.
+bool IsEncodedPath(absl::string_view path) {
+  for (char c : path) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("-_.~%/?=&").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void FuzzConsul(int which, absl::string_view text) {
+  if (which == 0) {
+    // Agent replies: the listing and the leader.
+    if (auto listed = consul::ParseAgentServices(text); listed.ok()) {
+      for (const RegisteredService& entry : *listed) Check(!entry.fingerprint.empty());
+    }
+    (void)consul::ParseLeader(text);
+    return;
+  }
+  // What Register sends for any service is JSON; the fingerprint is stable.
+  const Service s = ServiceFromLines(text);
+  for (int ttl : {0, 30}) {
+    const std::string body = consul::RegisterBody(s, ttl);
+    Check(IsJson(body));
+    Check(consul::ServiceFingerprint(s, ttl) == consul::ServiceFingerprint(s, ttl));
+    (void)consul::MetaWithCheckHash(s, ttl);
+  }
+  Check(consul::CheckHash(text).size() == 16);
+  Check(IsEncodedPath(consul::EncodePath(text)));
+  (void)consul::TtlCheckId(s.id);
+}
+
+void FuzzConsulKv(int which, absl::string_view text) {
+  if (which == 0) {
+    // "<prefix>\n<listing>": every listed entry's fingerprint starts with its own key.
+    const auto [prefix, body] = TwoParts(text);
+    if (auto listed = consulkv::ParseListing(prefix, body); listed.ok()) {
+      for (const RegisteredService& entry : *listed) {
+        Check(entry.fingerprint.rfind(consulkv::ServiceKey(prefix, entry.service) + "=", 0) == 0);
+      }
+    }
+    return;
+  }
+  const Service s = ServiceFromLines(text);
+  const std::string prefix = consulkv::NormalizePrefix(s.ip);
+  Check(prefix.empty() || (prefix.front() != '/' && prefix.back() != '/'));
+  const std::string key = consulkv::ServiceKey(prefix, s);
+  Check(consulkv::ServiceFingerprint(prefix, s) == key + "=" + consulkv::ServiceValue(s));
+  Check(IsEncodedPath(consulkv::KeyPath(key)));
+  Check(IsEncodedPath(consulkv::ListingPath(prefix)));
+}
+
+void FuzzLogLine(absl::string_view text) {
+  const Service s = ServiceFromLines(text);
+  Check(IsJson(log_backend::LogLine(s.name, s)));
+  Check(IsJson("{" + log_backend::ServiceFingerprint(s) + "}"));
+}
+
+void FuzzEtcdRequests(absl::string_view text) {
+  // "<key>\n<value>": every v3 body is JSON, every v2 path and form is encoded.
+  const auto [key, value] = TwoParts(text);
+  const int64_t lease = static_cast<int64_t>(text.size()) * 7919;
+  Check(IsJson(etcd::V3RangeBody(key, value, etcd::RangeWants::kKeysOnly)));
+  Check(IsJson(etcd::V3PutBody(key, value, lease)));
+  Check(IsJson(etcd::V3DeleteBody(key)));
+  Check(IsJson(etcd::V3MoveToLeaseBody(key, value, lease)));
+  Check(IsJson(etcd::V3LeaseGrantBody(static_cast<int>(text.size()))));
+  Check(IsJson(etcd::V3LeaseIdBody(lease)));
+  Check(IsJson(etcd::V3AuthenticateBody(key, value)));
+  Check(IsEncodedPath(etcd::V2KeyPath(key)));
+  Check(IsEncodedPath(etcd::V2PutForm(value, static_cast<int>(key.size()))));
+  Check(IsEncodedPath(etcd::V2RefreshForm(static_cast<int>(value.size()))));
 }
 
 void FuzzUri(int which, absl::string_view text) {
@@ -256,7 +372,8 @@ void FuzzJsonString(absl::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace registrator;
   if (size == 0) return 0;
-  const int selector = data[0] % 21;
+  // 63 keeps the seeds' letters: '?' (63) is 0, 'S' is 20, 'T' 21 ... 'Y' 26.
+  const int selector = (data[0] % 63) % 27;
   const absl::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   if (selector < 3) {
     FuzzDocker(selector, text);
@@ -270,8 +387,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FuzzUri(selector - 15, text);
   } else if (selector < 19) {
     FuzzArgs(text);
-  } else {
+  } else if (selector < 21) {
     FuzzJsonString(text);
+  } else if (selector < 23) {
+    FuzzConsul(selector - 21, text);
+  } else if (selector < 25) {
+    FuzzConsulKv(selector - 23, text);
+  } else if (selector < 26) {
+    FuzzLogLine(text);
+  } else {
+    FuzzEtcdRequests(text);
   }
   return 0;
 }

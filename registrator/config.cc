@@ -1,3 +1,4 @@
+// The command line: upstream's Go-style flags, their validation, and the usage text.
 #include "registrator/config.h"
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "registrator/common/log.h"
+#include "registrator/model/backend_uri.h"
 
 ABSL_FLAG(std::string, ip, "", "IP for ports mapped to the host");
 ABSL_FLAG(bool, internal, false, "Use internal ports instead of published ones");
@@ -216,7 +218,11 @@ ParseOutcome ParseCommandLine(int argc, char** argv) {
     return outcome;
   }
   if (positional.size() > 2) {
-    std::vector<std::string> extra(positional.begin() + 2, positional.end());
+    std::vector<std::string> extra;
+    // A misplaced registry URI may carry a password: never echo it.
+    for (auto it = positional.begin() + 2; it != positional.end(); ++it) {
+      extra.push_back(RedactUri(*it));
+    }
     outcome.exit_code = 2;
     outcome.message =
         absl::StrCat("Extra unparsed arguments: ", absl::StrJoin(extra, " "),

@@ -20,6 +20,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "registrator/common/host_port.h"
+#include "registrator/model/service_validation.h"
 #include "registrator/shell_split.h"
 #include "registrator/tags_template.h"
 
@@ -66,10 +67,23 @@ constexpr size_t kMaxMetaKeys = 63;
 constexpr size_t kMaxMetaKeyLength = 64;
 constexpr size_t kMaxMetaValueLength = 512;
 
+// What one container can make registrator hold (README "Security model"): anyone who can start
+// a container sets these, so each is bounded and the excess is skipped with one warning.
+constexpr size_t kMaxServicesPerContainer = 256;
+constexpr size_t kMaxMetadataKeys = 128;         // SERVICE_* keys kept per container.
+constexpr size_t kMaxMetadataKeyBytes = 256;     // One SERVICE_* key.
+constexpr size_t kMaxMetadataValueBytes = 8192;  // One value (a check script, a tag list...).
+constexpr size_t kMaxMetadataBytes = 65536;      // All kept keys and values together.
+constexpr size_t kMaxWarningsPerContainer = 32;
+// A value in a log line: enough to recognise it, never a megabyte.
+constexpr size_t kMaxQuotedBytes = 200;
+
 // Double-quotes a value for a log line: escapes quotes, backslashes and control characters so
 // one warning stays one line; other bytes (UTF-8 names) stay readable.
 std::string Quote(absl::string_view value) {
   std::string out = "\"";
+  const size_t total = value.size();
+  if (total > kMaxQuotedBytes) value = value.substr(0, kMaxQuotedBytes);
   for (char ch : value) {
     const unsigned char u = static_cast<unsigned char>(ch);
     if (ch == '"' || ch == '\\') {
@@ -82,6 +96,7 @@ std::string Quote(absl::string_view value) {
     }
   }
   out += '"';
+  if (total > kMaxQuotedBytes) absl::StrAppend(&out, "... (", total, " bytes)");
   return out;
 }
 
@@ -154,7 +169,18 @@ class Deriver {
 
  private:
   void Warn(absl::string_view field, absl::string_view value, absl::string_view problem) {
-    result_.warnings.push_back(absl::StrCat(who_, ": ", field, " ", Quote(value), ": ", problem));
+    AddWarning(absl::StrCat(who_, ": ", field, " ", Quote(value), ": ", problem));
+  }
+  // Each distinct line once, and at most kMaxWarningsPerContainer of them: a container with
+  // thousands of bad labels costs a few log lines, not thousands.
+  void AddWarning(std::string line) {
+    if (warned_.count(line) > 0) return;
+    if (result_.warnings.size() >= kMaxWarningsPerContainer) {
+      ++suppressed_warnings_;
+      return;
+    }
+    warned_.insert(line);
+    result_.warnings.push_back(std::move(line));
   }
 
   std::optional<std::pair<int, std::string>> ParsePortKey(absl::string_view field,
@@ -186,6 +212,12 @@ class Deriver {
   std::vector<MetaEntry> meta_entries_;
   std::vector<std::string> template_tags_;
   DeriveResult result_;
+  std::set<std::string> warned_;
+  size_t suppressed_warnings_ = 0;
+  // SERVICE_* entries beyond the limits (kMaxMetadata*), reported once per container.
+  size_t metadata_over_count_ = 0;
+  size_t metadata_over_bytes_ = 0;
+  size_t metadata_bytes_ = 0;
   // Why ports were dropped, for skipped_reason.
   int unpublished_ = 0;
   int ignored_ = 0;
@@ -239,6 +271,16 @@ void Deriver::CollectPorts() {
 void Deriver::CollectMetadata() {
   auto add = [&](absl::string_view field, absl::string_view key, absl::string_view value) {
     if (!absl::StartsWith(key, "SERVICE_")) return;
+    if (key.size() > kMaxMetadataKeyBytes) {
+      Warn(field, key, absl::StrCat("key longer than ", kMaxMetadataKeyBytes, " bytes; ignored"));
+      return;
+    }
+    if (value.size() > kMaxMetadataValueBytes) {
+      Warn(field, key,
+           absl::StrCat("value of ", value.size(), " bytes is over the limit of ",
+                        kMaxMetadataValueBytes, "; ignored"));
+      return;
+    }
     std::string rest = absl::AsciiStrToLower(key.substr(8));
     if (rest.empty()) {
       Warn(field, key, "no key after SERVICE_; ignored");
@@ -265,6 +307,15 @@ void Deriver::CollectMetadata() {
     } else {
       entry.key = std::move(rest);
     }
+    if (meta_entries_.size() >= kMaxMetadataKeys) {
+      ++metadata_over_count_;
+      return;
+    }
+    if (metadata_bytes_ + key.size() + value.size() > kMaxMetadataBytes) {
+      ++metadata_over_bytes_;
+      return;
+    }
+    metadata_bytes_ += key.size() + value.size();
     meta_entries_.push_back(std::move(entry));
   };
   for (const std::string& kv : c_.env) {
@@ -274,6 +325,16 @@ void Deriver::CollectMetadata() {
   }
   // Labels after Env: a label wins over an env var with the same key.
   for (const auto& [key, value] : c_.labels) add("Config.Labels", key, value);
+  if (metadata_over_count_ > 0) {
+    AddWarning(absl::StrCat(who_, ": ", metadata_over_count_,
+                            " SERVICE_* keys beyond the limit of ", kMaxMetadataKeys,
+                            " per container ignored"));
+  }
+  if (metadata_over_bytes_ > 0) {
+    AddWarning(absl::StrCat(who_, ": ", metadata_over_bytes_,
+                            " SERVICE_* keys ignored: together over the limit of ",
+                            kMaxMetadataBytes, " bytes per container"));
+  }
 }
 
 void Deriver::EvaluateTags() {
@@ -285,7 +346,14 @@ void Deriver::EvaluateTags() {
   }
   std::vector<std::string> warnings;
   std::string text = EvaluateTagsTemplate(*tmpl, c_.raw_json, &warnings);
-  for (const std::string& w : warnings) result_.warnings.push_back(absl::StrCat(who_, ": ", w));
+  for (const std::string& w : warnings) AddWarning(absl::StrCat(who_, ": ", w));
+  // The template can copy a label (index .Config.Labels), which the container controls.
+  if (text.size() > kMaxMetadataValueBytes) {
+    Warn("-tags", cfg_.tags_template,
+         absl::StrCat("evaluates to ", text.size(), " bytes, over the limit of ",
+                      kMaxMetadataValueBytes, "; -tags not applied"));
+    return;
+  }
   template_tags_ = SplitTags(text);
 }
 
@@ -431,6 +499,9 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
       }
       bool bad = value.empty();
       for (char ch : value) bad = bad || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
+      // What is left must still be one address: an IP is a path segment in ZooKeeper
+      // ("<base>/<name>/<ip>:<port>"), so "a/b/c" -> "a/b" is not one.
+      bad = bad || value.find('/') != absl::string_view::npos;
       if (bad) {
         Warn(field, it->second, "not an IP address; using the default IP");
       } else {
@@ -454,6 +525,16 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
     return std::nullopt;
   }
   s.ip = std::move(ip);
+  // Name, ID and IP become keys and URL paths in the backend: nothing the container says may
+  // reach outside its own entry (service_validation.h). Checked before anything else is built,
+  // so this warning is the service's first.
+  if (absl::Status valid = ValidateServiceKeys(s); !valid.ok()) {
+    AddWarning(absl::StrCat(who_, ": port ", entry.key, ": service name ", Quote(s.name), ", ID ",
+                            Quote(s.id), ", IP ", Quote(s.ip), ": invalid ", valid.message(),
+                            "; service skipped"));
+    ++failed_;
+    return std::nullopt;
+  }
 
   // Tags: the user's, then -tags, then "udp".
   s.tags = SplitTags(get("tags"));
@@ -616,6 +697,12 @@ DeriveResult Deriver::Run() {
     CollectMetadata();
     EvaluateTags();
   }
+  if (kept.size() > kMaxServicesPerContainer) {
+    AddWarning(absl::StrCat(who_, ": ", kept.size(), " ports; only the first ",
+                            kMaxServicesPerContainer, " are registered (the limit per container)"));
+    failed_ += kept.size() - kMaxServicesPerContainer;
+    kept.resize(kMaxServicesPerContainer);
+  }
   const bool is_group = kept.size() > 1;
   std::set<std::string> ids;
   for (const KeptPort& k : kept) {
@@ -641,13 +728,11 @@ DeriveResult Deriver::Run() {
     if (why.empty()) why.push_back("no valid port");
     result_.skipped_reason = absl::StrCat("no service: ", absl::StrJoin(why, ", "));
   }
-  // The same problem can be found once per port: report it once.
-  std::vector<std::string> unique;
-  std::set<std::string> seen;
-  for (std::string& w : result_.warnings) {
-    if (seen.insert(w).second) unique.push_back(std::move(w));
+  // The same problem can be found once per port: AddWarning reported it once.
+  if (suppressed_warnings_ > 0) {
+    result_.warnings.push_back(
+        absl::StrCat(who_, ": ", suppressed_warnings_, " more warnings not shown"));
   }
-  result_.warnings = std::move(unique);
   return std::move(result_);
 }
 

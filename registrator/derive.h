@@ -36,8 +36,16 @@
 //   interval falls back to "10s"; an invalid check_ttl drops the check). check_script is split
 //   like a shell command line with $SERVICE_IP / $SERVICE_PORT (or ${...}) substituted.
 //   IPv6 addresses are bracketed in the check's URL / address.
+// - Every service passes ValidateServiceKeys (registrator/model/service_validation.h): a name,
+//   ID or IP that is not one safe key segment ("/", "." or "..", control characters, over 512
+//   bytes...) skips that service with a warning; the container's other services stay.
+// - Limits per container (a container is untrusted input): at most 256 services (the first
+//   256 ports in the order above), 128 SERVICE_* keys, 256 bytes per key, 8 KiB per value, 64 KiB
+//   of keys and values together, an evaluated -tags of at most 8 KiB, and 32 warning lines (plus
+//   one saying how many more there were). Anything beyond is skipped with one warning.
 // Bad input never fails the container as a whole: the bad port / key / value is skipped with a
-// warning naming the container (short id and name), the field and the value.
+// warning naming the container (short id and name), the field and the value (values in warnings
+// are cut at 200 bytes).
 #ifndef REGISTRATOR_DERIVE_H_
 #define REGISTRATOR_DERIVE_H_
 

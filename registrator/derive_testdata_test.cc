@@ -27,7 +27,7 @@ constexpr char kDir[] = "testdata/derive";
 
 using fakes::ReadFileOrEmpty;
 
-std::string Q(const std::string& v) {
+std::string Quoted(const std::string& v) {
   std::string out = "\"";
   for (char c : v) {
     if (c == '"' || c == '\\') {
@@ -44,9 +44,9 @@ std::string Q(const std::string& v) {
   return out + "\"";
 }
 
-std::string QList(const std::vector<std::string>& items) {
+std::string QuotedList(const std::vector<std::string>& items) {
   std::vector<std::string> quoted;
-  for (const std::string& i : items) quoted.push_back(Q(i));
+  for (const std::string& i : items) quoted.push_back(Quoted(i));
   return absl::StrJoin(quoted, ", ");
 }
 
@@ -55,13 +55,13 @@ std::string Render(const Service& s) {
   std::string out = absl::StrCat("service ", s.id, "\n");
   absl::StrAppend(&out, "  name ", s.name, "\n");
   absl::StrAppend(&out, "  address ", s.ip, " port ", s.port, "\n");
-  if (!s.tags.empty()) absl::StrAppend(&out, "  tags ", QList(s.tags), "\n");
-  for (const auto& [k, v] : s.attrs) absl::StrAppend(&out, "  attr ", k, " = ", Q(v), "\n");
-  for (const auto& [k, v] : s.meta) absl::StrAppend(&out, "  meta ", k, " = ", Q(v), "\n");
+  if (!s.tags.empty()) absl::StrAppend(&out, "  tags ", QuotedList(s.tags), "\n");
+  for (const auto& [k, v] : s.attrs) absl::StrAppend(&out, "  attr ", k, " = ", Quoted(v), "\n");
+  for (const auto& [k, v] : s.meta) absl::StrAppend(&out, "  meta ", k, " = ", Quoted(v), "\n");
   if (s.has_check) {
     const ServiceCheck& c = s.check;
     auto field = [&](const char* name, const std::string& v) {
-      if (!v.empty()) absl::StrAppend(&out, "  check ", name, " = ", Q(v), "\n");
+      if (!v.empty()) absl::StrAppend(&out, "  check ", name, " = ", Quoted(v), "\n");
     };
     field("http", c.http);
     field("method", c.method);
@@ -70,7 +70,7 @@ std::string Render(const Service& s) {
     if (c.grpc_use_tls) absl::StrAppend(&out, "  check grpc_use_tls = true\n");
     if (c.tls_skip_verify) absl::StrAppend(&out, "  check tls_skip_verify = true\n");
     if (!c.script_args.empty())
-      absl::StrAppend(&out, "  check script = ", QList(c.script_args), "\n");
+      absl::StrAppend(&out, "  check script = ", QuotedList(c.script_args), "\n");
     field("ttl", c.ttl);
     field("interval", c.interval);
     field("timeout", c.timeout);
@@ -80,9 +80,9 @@ std::string Render(const Service& s) {
     absl::StrAppend(&out, "  check fields set but has_check false\n");
   }
   if (s.ttl != 0) absl::StrAppend(&out, "  ttl ", s.ttl, "\n");
-  absl::StrAppend(&out, "  origin ", s.container_id, " name ", Q(s.container_name), " hostname ",
-                  s.container_hostname, " exposed ", s.exposed_port, "/", s.protocol, " host_port ",
-                  s.host_port, "\n");
+  absl::StrAppend(&out, "  origin ", s.container_id, " name ", Quoted(s.container_name),
+                  " hostname ", s.container_hostname, " exposed ", s.exposed_port, "/", s.protocol,
+                  " host_port ", s.host_port, "\n");
   return out;
 }
 

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "adapters/consul/consul_adapter.h"
+#include "adapters/consul/consul_codec.h"
 #include "gtest/gtest.h"
 #include "testing/consul_standin/consul_standin.h"
 #include "testing/dockerd_fixture.h"

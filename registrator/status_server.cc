@@ -1,3 +1,5 @@
+// The -http status server (see status_server.h): /health, /metrics and /services over
+// cpp-httplib, reading the bridge's state only; nothing it serves is secret.
 #include "registrator/status_server.h"
 
 #include <httplib.h>
@@ -47,6 +49,13 @@ absl::Status StatusServer::Start(const std::string& address) {
   server_ = std::make_unique<httplib::Server>();
   // Scrapers keep connections alive; a short idle timeout keeps Stop() prompt.
   server_->set_keep_alive_timeout(1);
+  // Whoever can reach the port is untrusted: only small GETs are served, a request body over
+  // 1 KiB is refused (413), and a client that sends or reads too slowly is dropped. httplib
+  // also bounds the request line and each header (8 KiB) and serves from a fixed thread pool.
+  server_->set_payload_max_length(1024);
+  server_->set_read_timeout(5, 0);
+  server_->set_write_timeout(5, 0);
+  server_->set_keep_alive_max_count(100);
   server_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     auto [status, body] = Health();
     res.status = status;
@@ -69,6 +78,10 @@ absl::Status StatusServer::Start(const std::string& address) {
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   REG_LOG_INFO("serving /health, /metrics and /services on ", host, ":", port_);
+  if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
+    REG_LOG_WARN("-http listens on ", host,
+                 ", not only loopback: anyone who can reach it sees this host's services");
+  }
   return absl::OkStatus();
 }
 
@@ -102,7 +115,10 @@ std::pair<int, std::string> StatusServer::Health() {
   }
   std::string reasons;
   if (!stats.docker_connected) reasons.append("docker: event stream not connected\n");
-  if (!backend.ok()) absl::StrAppend(&reasons, "backend: ", backend.message(), "\n");
+  // An error text may quote a URI or a server's answer: never let it carry a secret.
+  if (!backend.ok()) {
+    absl::StrAppend(&reasons, "backend: ", RedactSecrets(backend.message()), "\n");
+  }
   if (reasons.empty()) return {200, "ok\n"};
   return {503, reasons};
 }

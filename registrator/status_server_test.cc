@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registrator/common/http_client.h"
+#include "registrator/common/log.h"
 #include "registrator/model/fake_adapter.h"
 
 namespace registrator {
@@ -153,6 +154,24 @@ TEST(StatusServerHealthTest, ProbesDoNotWaitForASlowPing) {
   slow.join();
   second.join();
   EXPECT_TRUE(answered) << "a second /health probe waited for the first one's backend ping";
+}
+
+TEST_F(StatusServerTest, HealthNeverShowsASecretAndBigRequestsAreRefused) {
+  SetLogSecrets({"s3cret-pass"});
+  adapter_.FailOp("ping", absl::UnavailableError("etcd://u:s3cret-pass@h unreachable"));
+  HttpResponse response = Get("/health");
+  SetLogSecrets({});
+  EXPECT_EQ(response.status, 503);
+  EXPECT_THAT(response.body, HasSubstr("backend: etcd://u:***@h unreachable"));
+  EXPECT_THAT(response.body, ::testing::Not(HasSubstr("s3cret-pass")));
+
+  HttpRequest big;
+  big.method = "PUT";
+  big.path = "/health";
+  big.body = std::string(4096, 'x');
+  absl::StatusOr<HttpResponse> refused = client_->Send(big);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 413);
 }
 
 TEST(StatusServerAddressTest, RejectsBadAddresses) {

@@ -1,3 +1,4 @@
+// Starts and stops a real etcd on free loopback ports for integration tests.
 #include "testing/etcd_fixture.h"
 
 #include <signal.h>

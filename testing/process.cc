@@ -1,3 +1,4 @@
+// Child processes, temp dirs, free ports and waits for tests.
 #include "testing/process.h"
 
 #include <arpa/inet.h>

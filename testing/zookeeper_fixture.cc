@@ -1,3 +1,4 @@
+// Starts and stops a real ZooKeeper (standalone, loopback) for integration tests.
 #include "testing/zookeeper_fixture.h"
 
 #include <arpa/inet.h>

@@ -3,7 +3,8 @@
 // written with PUT /v1/kv/... and removed with DELETE. Services() lists the prefix recursively.
 //
 // Consul KV has no TTL: with -ttl the entries stay until deregistered (Refresh is a no-op that
-// returns OK). Use the consul:// backend for -ttl (a TTL check kept passing).
+// returns OK). Use the consul:// backend for -ttl (a TTL check kept passing). Keys, values and
+// the listing are in consulkv_codec.h; the agent connection is adapters/consul/consul_transport.h.
 #ifndef ADAPTERS_CONSULKV_CONSULKV_ADAPTER_H_
 #define ADAPTERS_CONSULKV_CONSULKV_ADAPTER_H_
 

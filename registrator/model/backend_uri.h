@@ -22,6 +22,15 @@ struct BackendUri {
 // ("consul-unix:///run/consul.sock" -> host "", path "/run/consul.sock").
 absl::StatusOr<BackendUri> ParseBackendUri(absl::string_view uri);
 
+// `uri` fit for a log line, an error message or a status page: the password of its userinfo
+// (what ParseBackendUri takes as userinfo) replaced by "***" ("etcd://user:***@host/p"), a
+// userinfo without ":" (a bare token) replaced whole ("***@host"). Anything else is unchanged.
+std::string RedactUri(absl::string_view uri);
+
+// The secret part of `uri`'s userinfo (the password, or the whole userinfo when it has no ":"),
+// "" when there is none: for the log's scrubber (SetLogSecrets).
+std::string UriSecret(absl::string_view uri);
+
 }  // namespace registrator
 
 #endif  // REGISTRATOR_MODEL_BACKEND_URI_H_

@@ -44,6 +44,9 @@ class RegistryAdapter {
   virtual std::string Fingerprint(const Service& service) const = 0;
   // The backend may have lost this host's entries (ZooKeeper session expired, etcd lease lost):
   // the adapter calls `request` from any thread, and the bridge rewrites what is missing.
+  // Passing nullptr clears it: once this returns, the old callback is not called again (calls
+  // already in progress may still finish). Implementations keep it in a StateLostNotifier
+  // (registrator/model/state_lost_notifier.h).
   virtual void SetStateLostCallback(std::function<void()> request) { (void)request; }
 };
 

@@ -1,3 +1,4 @@
+// The JSON members of a Service, for the log:// backend and the /services endpoint.
 #include "registrator/model/service_json.h"
 
 #include "absl/strings/str_cat.h"

@@ -1,3 +1,4 @@
+// Throwaway CA, server and client certificates (made with openssl) for TLS tests.
 #include "testing/consul_standin/test_certs.h"
 
 #include "absl/strings/str_cat.h"

@@ -1,4 +1,4 @@
-// Unit tests (no server) for the skydns2 factory: URI validation and the exact key/value layout.
+// The skydns2 factory without a server: URI validation and the exact key/value layout.
 #include <gtest/gtest.h>
 
 #include "adapters/skydns2/skydns2_adapter.h"

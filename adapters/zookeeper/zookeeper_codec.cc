@@ -1,12 +1,16 @@
-#include "adapters/zookeeper/znode.h"
+// The ZooKeeper backend's pure half: URI parsing, node paths and the node JSON (no I/O).
+#include "adapters/zookeeper/zookeeper_codec.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "registrator/common/host_port.h"
 #include "registrator/common/json.h"
 #include "simdjson.h"
@@ -41,7 +45,62 @@ absl::Status ReadInt(simdjson::dom::object obj, const char* field, int* out) {
   return absl::OkStatus();
 }
 
+absl::Status BadUri(const BackendUri& uri, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("zookeeper URI \"", uri.scheme, "://",
+                                                 uri.userinfo.empty() ? "" : "<userinfo>@",
+                                                 uri.host, uri.path, "\": ", why));
+}
+
 }  // namespace
+
+absl::StatusOr<Target> ParseUri(const BackendUri& uri) {
+  if (uri.scheme != "zookeeper") return BadUri(uri, "scheme must be zookeeper");
+  if (uri.hosts.empty()) return BadUri(uri, "needs at least one host:port");
+  Target target;
+  std::vector<std::string> servers;
+  for (const std::string& server : uri.hosts) {
+    absl::StatusOr<HostPort> address = SplitHostPort(server, kDefaultPort);
+    if (!address.ok()) return BadUri(uri, address.status().message());
+    servers.push_back(address->ToString());
+  }
+  target.connect_string = absl::StrJoin(servers, ",");
+  target.base = uri.path.empty() ? "/" : uri.path;
+  if (target.base.front() != '/') return BadUri(uri, "base path must start with /");
+  if (target.base != "/") {
+    for (absl::string_view level : absl::StrSplit(absl::string_view(target.base).substr(1), '/')) {
+      if (level.empty() || level == "." || level == ".." ||
+          level.find('\0') != absl::string_view::npos) {
+        return BadUri(uri, "base path has an empty, \".\" or \"..\" level");
+      }
+    }
+  }
+  if (!uri.userinfo.empty()) {
+    if (uri.userinfo.find(':') == std::string::npos || uri.userinfo.front() == ':') {
+      return BadUri(uri, "userinfo must be user:password (digest auth)");
+    }
+    target.auth = uri.userinfo;
+  }
+  return target;
+}
+
+absl::Status CheckName(const Service& service) {
+  const std::string& name = service.name;
+  if (name.empty() || name == "." || name == ".." || absl::StrContains(name, '/') ||
+      absl::StrContains(name, '\0')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("zookeeper: service ", service.id, ": name \"", name,
+                     "\" cannot be a znode name (empty, \".\", \"..\" or containing \"/\")"));
+  }
+  return absl::OkStatus();
+}
+
+std::string NamePath(absl::string_view base, absl::string_view name) {
+  return base == "/" ? absl::StrCat("/", name) : absl::StrCat(base, "/", name);
+}
+
+std::string NodePath(absl::string_view base, const Service& service) {
+  return absl::StrCat(NamePath(base, service.name), "/", NodeName(service.ip, service.port));
+}
 
 ZnodeBody BodyFor(const Service& service) {
   ZnodeBody body;
@@ -144,6 +203,15 @@ absl::StatusOr<std::pair<std::string, int>> ParseNodeName(absl::string_view node
         absl::StrCat("znode name \"", node, "\" is not <ip>:<port> or [<ipv6>]:<port>"));
   }
   return address;
+}
+
+bool HoldsId(const ZnodeBody& body, absl::string_view service_id) {
+  if (body.id == service_id) return true;
+  // EncodeBody stored invalid UTF-8 in the ID as U+FFFD: compare with what reads back.
+  ZnodeBody written;
+  written.id = std::string(service_id);
+  absl::StatusOr<ZnodeBody> stored = DecodeBody(EncodeBody(written));
+  return stored.ok() && stored->id == body.id;
 }
 
 }  // namespace registrator::zookeeper

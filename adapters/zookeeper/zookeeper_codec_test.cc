@@ -1,9 +1,11 @@
-// The ZooKeeper node body and name: exact bytes (they are the fingerprint), escaping that always
-// yields valid JSON, and reading back what we and others write.
-#include "adapters/zookeeper/znode.h"
+// The ZooKeeper codec: URI validation; node paths; the node body and name: exact bytes (they are
+// the fingerprint), escaping that always yields valid JSON, and reading back what we and others
+// write.
+#include "adapters/zookeeper/zookeeper_codec.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "registrator/model/backend_uri.h"
 #include "simdjson.h"
 
 namespace registrator::zookeeper {
@@ -125,6 +127,99 @@ TEST(ZnodeTest, NodeNames) {
                           "fd00::1:80", "[fd00::1]80", "[fd00::1]:"}) {
     EXPECT_FALSE(ParseNodeName(bad).ok()) << bad;
   }
+}
+
+TEST(ZnodeTest, HoldsIdComparesWithTheIdAsStored) {
+  Service s = Sample();
+  absl::StatusOr<ZnodeBody> stored = DecodeBody(EncodeBody(BodyFor(s)));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(HoldsId(*stored, "host1:web:80"));
+  EXPECT_FALSE(HoldsId(*stored, "host1:web2:80"));
+  EXPECT_FALSE(HoldsId(*stored, ""));
+  // Invalid UTF-8 reads back as U+FFFD: still this service's node.
+  s.id =
+      "host1:we\xff"
+      "b:80";
+  stored = DecodeBody(EncodeBody(BodyFor(s)));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_NE(stored->id, s.id);
+  EXPECT_TRUE(HoldsId(*stored, s.id));
+  EXPECT_FALSE(HoldsId(*stored, "host1:web:80"));
+  // Upstream's bodies carry no ID: never ours.
+  EXPECT_FALSE(HoldsId(ZnodeBody(), "host1:web:80"));
+}
+
+TEST(ZnodePathTest, NamesAndNodePaths) {
+  const Service s = Sample();
+  EXPECT_EQ(NamePath("/", "web"), "/web");
+  EXPECT_EQ(NamePath("/a/b", "web"), "/a/b/web");
+  EXPECT_EQ(NodePath("/a/b", s), "/a/b/web/10.0.0.5:32768");
+  Service v6 = s;
+  v6.ip = "fd00::5";
+  EXPECT_EQ(NodePath("/", v6), "/web/[fd00::5]:32768");
+  EXPECT_TRUE(CheckName(s).ok());
+  for (const char* bad : {"", ".", "..", "a/b", "/"}) {
+    Service named = s;
+    named.name = bad;
+    EXPECT_EQ(CheckName(named).code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  Service nul = s;
+  nul.name = std::string("a\0b", 3);
+  EXPECT_EQ(CheckName(nul).code(), absl::StatusCode::kInvalidArgument);
+}
+
+absl::StatusOr<Target> Parse(const char* text) {
+  absl::StatusOr<BackendUri> uri = ParseBackendUri(text);
+  if (!uri.ok()) return uri.status();
+  return ParseUri(*uri);
+}
+
+TEST(ZookeeperUriTest, HostsBaseAndAuth) {
+  absl::StatusOr<Target> t = Parse("zookeeper://127.0.0.1:2181/services");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->connect_string, "127.0.0.1:2181");
+  EXPECT_EQ(t->base, "/services");
+  EXPECT_EQ(t->auth, "");
+
+  t = Parse("zookeeper://u:p@a:1,b:2,[::1]:3/x/y/");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->connect_string, "a:1,b:2,[::1]:3");
+  EXPECT_EQ(t->base, "/x/y");
+  EXPECT_EQ(t->auth, "u:p");
+}
+
+TEST(ZookeeperUriTest, EmptyPathIsRootAndPortDefaults) {
+  for (const char* text : {"zookeeper://zk", "zookeeper://zk/"}) {
+    absl::StatusOr<Target> t = Parse(text);
+    ASSERT_TRUE(t.ok()) << text << ": " << t.status();
+    EXPECT_EQ(t->connect_string, "zk:2181");
+    EXPECT_EQ(t->base, "/");
+  }
+  absl::StatusOr<Target> t = Parse("zookeeper://[::1],zk:2182/b");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->connect_string, "[::1]:2181,zk:2182");
+}
+
+TEST(ZookeeperUriTest, Rejects) {
+  for (const char* text :
+       {"zookeeper:///base", "zookeeper://h:0/b", "zookeeper://h:70000/b", "zookeeper://h:x/b",
+        "zookeeper://h:/b", "zookeeper://:1/b", "zookeeper://::1:2181/b", "zookeeper://[::1/b",
+        "zookeeper://[::1]x/b", "zookeeper://h:1//b", "zookeeper://h:1/a/../b",
+        "zookeeper://h:1/a/./b", "zookeeper://user@h:1/b", "zookeeper://:p@h:1/b", "etcd://h:1/b",
+        "zookeeper://[]:1/b", "zookeeper://[]/b", "zookeeper://h:-1/b"}) {
+    absl::StatusOr<Target> t = Parse(text);
+    EXPECT_FALSE(t.ok()) << text << " -> " << (t.ok() ? t->connect_string + t->base : "");
+    if (!t.ok()) {
+      EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    }
+  }
+}
+
+TEST(ZookeeperUriTest, ErrorsNeverShowTheUserinfo) {
+  absl::StatusOr<Target> t = Parse("zookeeper://alice:s3cret@h:0/b");
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), ::testing::Not(::testing::HasSubstr("s3cret")));
+  EXPECT_THAT(std::string(t.status().message()), ::testing::HasSubstr("<userinfo>@"));
 }
 
 }  // namespace

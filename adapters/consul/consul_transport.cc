@@ -1,11 +1,14 @@
-#include "adapters/consul/consul_http.h"
+// The Consul adapters' shared transport: endpoint resolution, ACL token, leader ping, status
+// mapping.
+#include "adapters/consul/consul_transport.h"
+
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "adapters/consul/consul_codec.h"
 
 namespace registrator::consul {
 
@@ -59,6 +62,8 @@ absl::StatusOr<HttpEndpoint> ResolveEndpoint(Transport transport, const std::str
   return endpoint;
 }
 
+namespace {
+
 std::vector<std::string> TokenHeaders(const AdapterOptions& options) {
   std::vector<std::string> headers;
   const std::string token = options.Env("CONSUL_HTTP_TOKEN");
@@ -66,22 +71,43 @@ std::vector<std::string> TokenHeaders(const AdapterOptions& options) {
   return headers;
 }
 
+}  // namespace
+
 absl::Status StatusFromResponse(const HttpResponse& response, absl::string_view what) {
   if (response.status >= 200 && response.status < 300) return absl::OkStatus();
   std::string body(absl::StripAsciiWhitespace(response.body));
   if (body.size() > 512) body = absl::StrCat(body.substr(0, 512), "...");
   const std::string message = absl::StrCat(what, ": consul answered ", response.status, ": ", body);
+  if (response.status == 400) return absl::InvalidArgumentError(message);
   if (response.status == 403) return absl::PermissionDeniedError(message);
-  if (response.status >= 400 && response.status < 500) return absl::InvalidArgumentError(message);
   return absl::UnavailableError(message);
 }
 
-std::string EncodePath(absl::string_view path) {
-  std::vector<std::string> segments;
-  for (absl::string_view segment : absl::StrSplit(path, '/')) {
-    segments.push_back(UrlEncode(segment));
+AgentClient::AgentClient(HttpEndpoint endpoint, const AdapterOptions& options)
+    : http_(std::move(endpoint)), headers_(TokenHeaders(options)) {}
+
+absl::StatusOr<HttpResponse> AgentClient::Send(const std::string& method, const std::string& path,
+                                               std::string body, absl::string_view content_type) {
+  HttpRequest request;
+  request.method = method;
+  request.path = path;
+  request.body = std::move(body);
+  request.headers = headers_;
+  if (!request.body.empty() && !content_type.empty()) {
+    request.headers.push_back(absl::StrCat("Content-Type: ", content_type));
   }
-  return absl::StrJoin(segments, "/");
+  return http_.Send(request);
+}
+
+absl::Status AgentClient::PingLeader(absl::string_view who) {
+  absl::StatusOr<HttpResponse> response = Send("GET", "/v1/status/leader");
+  if (!response.ok()) return response.status();
+  if (absl::Status s = StatusFromResponse(*response, who); !s.ok()) return s;
+  absl::StatusOr<std::string> leader = ParseLeader(response->body);
+  if (!leader.ok())
+    return absl::UnavailableError(absl::StrCat(who, ": ", leader.status().message()));
+  if (leader->empty()) return absl::UnavailableError(absl::StrCat(who, ": no leader"));
+  return absl::OkStatus();
 }
 
 }  // namespace registrator::consul
