@@ -112,7 +112,11 @@ void Bridge::Stop() {
                    absl::FormatDuration(config_.stop_timeout), "; aborting their calls");
     }
   }
-  if (stuck && config_.cancel_calls) config_.cancel_calls();
+  if (stuck) {
+    if (config_.cancel_calls) config_.cancel_calls();
+    // Backend calls that are not HTTP transfers (ZooKeeper's) are only reached this way.
+    adapter_->AbortCalls();
+  }
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   if (left != nullptr && !left->empty()) {
@@ -536,6 +540,16 @@ void Bridge::ProcessSlot(const std::string& id) {
     }
     return;
   }
+  if (stopping_ && absl::IsCancelled(status)) {
+    // Stop() aborted this call at its deadline: nothing is retried any more; the next start
+    // resyncs. One line per call, so an operator (and the fault suites) can tell a hang cut
+    // short by the shutdown from a backend error.
+    REG_LOG_WARN("stopping: ", is_register ? "register " : "deregister ", id,
+                 " abandoned: ", status.message());
+    slot.held = std::move(service);
+    slot.held_fingerprint.clear();
+    return;
+  }
   ++stats_.write_failures;
   ++(is_register ? stats_.register_failures : stats_.deregister_failures);
   ++slot.failures;
@@ -724,6 +738,11 @@ absl::Status Bridge::SyncNow(absl::Duration timeout) {
       CleanupLocked();
     }
     idle = WaitUntilDrained(deadline - absl::Now(), /*include_resync=*/false);
+    if (idle) {
+      if (absl::Status left = adapter_->CleanupLeftovers(); !left.ok()) {
+        REG_LOG_WARN("cleanup: ", left.message());
+      }
+    }
   }
   {
     absl::MutexLock lock(&mu_);

@@ -64,7 +64,8 @@ struct BridgeConfig {
   absl::Duration retry_initial = absl::Milliseconds(500);
   absl::Duration retry_max = absl::Seconds(60);
   // Stop() returns within about this long: calls in flight may finish and -deregister-on-exit
-  // runs (in parallel) until then; whatever is still running then is aborted via cancel_calls.
+  // runs (in parallel) until then; whatever is still running then is aborted via cancel_calls and
+  // RegistryAdapter::AbortCalls.
   absl::Duration stop_timeout = absl::Milliseconds(800);
   // Aborts every Docker and backend call in flight so that it returns promptly (main wires
   // AbortHttpTransfers()). Called by Stop() at its deadline, only if something still runs.
@@ -106,8 +107,8 @@ class Bridge : public docker::EventSink {
   void Start();
   // Stops taking work and returns within about config.stop_timeout: calls in flight may finish
   // until then, -deregister-on-exit removes what is registered in parallel until then, and
-  // whatever still runs at the deadline is aborted (config.cancel_calls) and joined. Clears the
-  // adapter's state-lost callback. Idempotent.
+  // whatever still runs at the deadline is aborted (config.cancel_calls, adapter AbortCalls) and
+  // joined. Clears the adapter's state-lost callback. Idempotent.
   void Stop();
 
   // docker::EventSink: called from the event stream's thread; never blocks on the network.

@@ -468,6 +468,9 @@ TEST_F(BridgeTest, CleanupRemovesOnlyThisHostsDanglingEntries) {
   StartBridge(config);
   ASSERT_TRUE(bridge_->SyncNow().ok());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80", "host2:vanished:80", "my-custom-id"));
+  // Then what the removed entries left behind (ZooKeeper's empty Name nodes), once they are gone.
+  EXPECT_THAT(adapter_.leftover_cleanups(),
+              ElementsAre(ElementsAre("host1:web:80", "host2:vanished:80", "my-custom-id")));
 }
 
 TEST_F(BridgeTest, WithoutCleanupForeignEntriesStay) {
@@ -477,6 +480,7 @@ TEST_F(BridgeTest, WithoutCleanupForeignEntriesStay) {
   StartBridge();
   ASSERT_TRUE(bridge_->SyncNow().ok());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:vanished:80"));
+  EXPECT_THAT(adapter_.leftover_cleanups(), ::testing::IsEmpty());
 }
 
 TEST_F(BridgeTest, CleanupKeepsEntriesOfRunningContainersFromAPreviousRun) {
@@ -819,8 +823,33 @@ TEST_F(BridgeTest, StopIsBoundedWhenTheBackendHangs) {
   stopper.join();
   EXPECT_TRUE(bounded) << "Stop() did not return while the backend hung";
   EXPECT_EQ(cancels.load(), 1);
+  EXPECT_EQ(adapter_.aborts(), 2) << "once from cancel_calls, once from Stop() itself";
   // -deregister-on-exit ran in parallel (4 workers), not one service after the other.
   EXPECT_GE(adapter_.max_concurrent("deregister"), 2);
+}
+
+// A backend whose calls are not HTTP transfers (ZooKeeper) is not reached by cancel_calls
+// (AbortHttpTransfers): Stop() waited for its call to time out. Now Stop() also aborts the
+// adapter's own calls at its deadline.
+TEST_F(BridgeTest, StopAbortsTheAdaptersOwnCalls) {
+  BridgeConfig config;
+  config.stop_timeout = absl::Milliseconds(200);  // No cancel_calls: only the adapter can help.
+  StartBridge(config);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.Hang("register");
+  docker_.Put(MakeContainer("late", "late", {80}));
+  Event("late", "start");
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    bridge_->Stop();
+    stopped.Notify();
+  });
+  const bool bounded = stopped.WaitForNotificationWithTimeout(absl::Seconds(30));
+  if (!bounded) adapter_.ReleaseHung(absl::CancelledError("test gave up"), false);
+  stopper.join();
+  EXPECT_TRUE(bounded) << "Stop() waited for a hung adapter call";
+  EXPECT_EQ(adapter_.aborts(), 1);
 }
 
 // 12.9: inspect retries had no backoff (every retry_initial, forever).

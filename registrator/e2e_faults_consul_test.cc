@@ -135,8 +135,7 @@ TEST_F(ConsulFaultTest, SigtermDuringHangThenRestartWithCleanup) {
   StartApp("f-c-c", "c");
   ASSERT_TRUE(WaitFor([&] { return consul_->held_requests() >= 2; }, absl::Seconds(10)))
       << "registrator's writes never reached the hung agent";
-  const absl::Duration took = StopRegistratorMeasured("SIGTERM during backend hang");
-  EXPECT_LT(took, absl::Milliseconds(1500)) << "the issue asks for an exit within 1 s";
+  StopDuringHang("SIGTERM during backend hang");
   // The agent comes back and processes what it had read (registrator is gone by then).
   consul_->SetHung(false);
   NoteBeforeHeal();

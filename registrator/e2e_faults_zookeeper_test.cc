@@ -237,8 +237,7 @@ TEST_F(ZookeeperFaultTest, SigtermDuringHangThenRestartWithCleanup) {
   ASSERT_TRUE(registrator_.WaitForOutput("event start container", absl::Seconds(10), 3));
   ASSERT_TRUE(registrator_.WaitForOutput("event die container", absl::Seconds(10)));
   absl::SleepFor(absl::Milliseconds(500));
-  const absl::Duration took = StopRegistratorMeasured("SIGTERM during backend hang");
-  EXPECT_LT(took, absl::Milliseconds(1500)) << "the issue asks for an exit within 1 s";
+  StopDuringHang("SIGTERM during backend hang");
   zk_->Resume();
   NoteBeforeHeal();
   const absl::Time restarted = absl::Now();

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -126,9 +127,10 @@ void FaultTest::AwaitSteadyState() {
                       << absl::StrJoin(expected, ", ") << "}";
 }
 
-absl::Duration FaultTest::StopRegistratorMeasured(const std::string& scenario) {
+absl::Duration FaultTest::StopRegistratorMeasured(const std::string& scenario,
+                                                  absl::Duration grace) {
   const absl::Time before = absl::Now();
-  const int status = registrator_.Stop(absl::Seconds(15));
+  const int status = registrator_.Stop(grace);
   const absl::Duration took = absl::Now() - before;
   std::printf("FAULT-RESULT | %s | %s | SIGTERM -> exit %.2f s (status %d)\n", scenario.c_str(),
               BackendName().c_str(), absl::ToDoubleSeconds(took),
@@ -136,6 +138,34 @@ absl::Duration FaultTest::StopRegistratorMeasured(const std::string& scenario) {
   std::fflush(stdout);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << "exit status " << status << " (SIGKILLed after the grace period if signalled)";
+  return took;
+}
+
+absl::Duration FaultTest::StopDuringHang(const std::string& scenario) {
+  const absl::Duration took = StopRegistratorMeasured(scenario, absl::Seconds(10));
+  const std::string output = registrator_.Output();
+  const size_t signalled = output.find("received signal");
+  EXPECT_NE(signalled, std::string::npos) << "no stop line:\n" << output;
+  if (signalled == std::string::npos) return took;
+  const size_t aborted = output.find("aborting their calls", signalled);
+  if (aborted == std::string::npos) {
+    // Nothing was running at the deadline (every call had failed before): nothing to cut short.
+    std::printf("FAULT-RESULT-NOTE | %s | %s | no call was running at the stop deadline\n",
+                scenario.c_str(), BackendName().c_str());
+    return took;
+  }
+  int abandoned = 0;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(output).substr(aborted), '\n')) {
+    if (absl::StrContains(line, " abandoned: ")) ++abandoned;
+    EXPECT_FALSE(absl::StrContains(line, "register ") && absl::StrContains(line, " failed: "))
+        << "a write still running at the stop deadline ended by its own timeout, not by the "
+           "abort: "
+        << line;
+  }
+  EXPECT_GT(abandoned, 0) << "calls were aborted but none reports it:\n" << output.substr(aborted);
+  std::printf("FAULT-RESULT-NOTE | %s | %s | %d writes abandoned at the stop deadline\n",
+              scenario.c_str(), BackendName().c_str(), abandoned);
+  std::fflush(stdout);
   return took;
 }
 

@@ -110,8 +110,33 @@ class FakeAdapter : public RegistryAdapter {
     ++release_generation_;
     hang_cv_.SignalAll();
   }
-  // What a bridge's cancel_calls does to this backend: every blocked call returns CANCELLED.
-  void AbortCalls() { ReleaseHung(absl::CancelledError("aborted"), /*apply=*/false); }
+  // What Bridge::Stop does at its deadline (directly, or through a test's cancel_calls): every
+  // blocked call returns CANCELLED.
+  void AbortCalls() override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++aborts_;
+    }
+    ReleaseHung(absl::CancelledError("aborted"), /*apply=*/false);
+  }
+  // Records the IDs held when it was called (so a test sees what -cleanup had removed by then).
+  absl::Status CleanupLeftovers() override {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> ids;
+    for (const auto& [id, service] : entries_) ids.push_back(id);
+    leftover_cleanups_.push_back(std::move(ids));
+    return absl::OkStatus();
+  }
+  // The IDs held at each CleanupLeftovers call.
+  std::vector<std::vector<std::string>> leftover_cleanups() const {
+    absl::MutexLock lock(&mu_);
+    return leftover_cleanups_;
+  }
+  // How often AbortCalls ran.
+  int aborts() const {
+    absl::MutexLock lock(&mu_);
+    return aborts_;
+  }
   // Calls blocked in Hang right now.
   int hung() const {
     absl::MutexLock lock(&mu_);
@@ -236,6 +261,8 @@ class FakeAdapter : public RegistryAdapter {
 
   mutable absl::Mutex mu_;
   absl::CondVar hang_cv_;
+  int aborts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::vector<std::string>> leftover_cleanups_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> hang_ ABSL_GUARDED_BY(mu_);
   uint64_t release_generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status hang_result_ ABSL_GUARDED_BY(mu_);

@@ -48,6 +48,16 @@ class RegistryAdapter {
   // already in progress may still finish). Implementations keep it in a StateLostNotifier
   // (registrator/model/state_lost_notifier.h).
   virtual void SetStateLostCallback(std::function<void()> request) { (void)request; }
+  // The second half of -cleanup, after this host's dangling entries were deregistered: remove
+  // what this host's entries left behind in the backend once they were gone without a
+  // Deregister (ZooKeeper: a Name node left empty by a dead session). Never another host's
+  // entries. Default: nothing is left behind.
+  virtual absl::Status CleanupLeftovers() { return absl::OkStatus(); }
+  // Shutdown: make every call in progress, and every later one, return promptly with an error
+  // instead of waiting for the backend (Bridge::Stop calls it at its deadline). Needed where a
+  // backend's calls are not plain libcurl transfers, which AbortHttpTransfers() already ends
+  // (ZooKeeper: the C client's requests). Irreversible. Default: nothing to abort.
+  virtual void AbortCalls() {}
 };
 
 }  // namespace registrator
