@@ -433,23 +433,42 @@ const Bridge::Claim* Bridge::Owner(const Slot& slot) {
 }
 
 Bridge::Action Bridge::Decide(const Slot& slot, const Service** service) const {
+  // Old entries at another key go once the current entry is what it should be (never before
+  // it is written: the service must not vanish in between).
+  auto moved = [&] {
+    if (slot.moved_from.empty()) return Action::kNone;
+    *service = &slot.moved_from.front();
+    return Action::kDeregisterMoved;
+  };
   if (const Claim* owner = Owner(slot)) {
-    if (slot.held && slot.held_fingerprint == owner->fingerprint) return Action::kNone;
+    if (slot.held && slot.held_fingerprint == owner->fingerprint) return moved();
     if (slot.rejected == owner->fingerprint) return Action::kNone;
     *service = &owner->service;
     return Action::kRegister;
   }
   for (const Claim& claim : slot.claims) {
     // A kept claim leaves its own entry alone; anything else under the ID is stale.
-    if (claim.kept && slot.held && slot.held_fingerprint == claim.fingerprint) {
-      return Action::kNone;
-    }
+    if (claim.kept && slot.held && slot.held_fingerprint == claim.fingerprint) return moved();
   }
   if ((slot.managed || slot.doomed) && slot.held) {
     *service = &*slot.held;
     return Action::kDeregister;
   }
-  return Action::kNone;
+  return moved();
+}
+
+void Bridge::NoteMoveLocked(Slot& slot, const Service& target) {
+  const std::string target_key = adapter_->EntryKey(target);
+  // Registering at a key replaces whatever this ID had there: not an old entry any more.
+  std::erase_if(slot.moved_from,
+                [&](const Service& old) { return adapter_->EntryKey(old) == target_key; });
+  if (!slot.held) return;
+  const std::string held_key = adapter_->EntryKey(*slot.held);
+  if (held_key == target_key) return;
+  for (const Service& old : slot.moved_from) {
+    if (adapter_->EntryKey(old) == held_key) return;
+  }
+  slot.moved_from.push_back(*slot.held);
 }
 
 Bridge::Slot& Bridge::SlotLocked(const std::string& service_id) {
@@ -472,8 +491,8 @@ void Bridge::MaybeEraseSlotLocked(const std::string& service_id) {
   auto it = slots_.find(service_id);
   if (it == slots_.end()) return;
   const Slot& slot = it->second;
-  if (!slot.claims.empty() || slot.held || busy_slots_.contains(service_id) ||
-      dirty_slots_.contains(service_id)) {
+  if (!slot.claims.empty() || slot.held || !slot.moved_from.empty() ||
+      busy_slots_.contains(service_id) || dirty_slots_.contains(service_id)) {
     return;
   }
   slots_.erase(it);
@@ -503,6 +522,13 @@ void Bridge::ProcessSlot(const std::string& id) {
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
     service = *target;
+    // The new definition may live at another key (a new name or IP): the old entry would stay
+    // behind unless it is deregistered after this write.
+    if (action == Action::kRegister) NoteMoveLocked(it->second, service);
+  }
+  if (action == Action::kDeregisterMoved) {
+    ProcessMoved(id, service);
+    return;
   }
   const bool is_register = action == Action::kRegister;
   const std::string fingerprint = is_register ? adapter_->Fingerprint(service) : "";
@@ -519,6 +545,8 @@ void Bridge::ProcessSlot(const std::string& id) {
   ++write_seq_;
   Slot& slot = slots_[id];  // Never erased while busy.
   slot.last_write = write_seq_;
+  // The old entries of a moved service come next (the worker requeues dirty work when done).
+  if (status.ok() && !slot.moved_from.empty()) MarkSlotDirtyLocked(id);
   if (status.ok()) {
     slot.failures = 0;
     slot.next_retry = absl::InfinitePast();
@@ -568,6 +596,39 @@ void Bridge::ProcessSlot(const std::string& id) {
     slot.rejected = fingerprint;
     REG_LOG_ERROR("not retrying ", id, " until its definition changes");
   }
+}
+
+void Bridge::ProcessMoved(const std::string& id, const Service& old) {
+  // Not noted for a running refresh: it only re-creates the current entry, never this one.
+  const absl::Status status = adapter_->Deregister(old);
+  absl::MutexLock lock(&mu_);
+  ++write_seq_;
+  Slot& slot = slots_[id];  // Never erased while busy.
+  slot.last_write = write_seq_;
+  const std::string old_key = adapter_->EntryKey(old);
+  if (status.ok()) {
+    REG_LOG_INFO("deregistered the old entry of ", id, " (", old.name, " ", old.ip, ":", old.port,
+                 "): its name or address changed");
+    ++stats_.deregisters;
+    std::erase_if(slot.moved_from,
+                  [&](const Service& s) { return adapter_->EntryKey(s) == old_key; });
+    slot.failures = 0;
+    slot.next_retry = absl::InfinitePast();
+    if (!slot.moved_from.empty()) MarkSlotDirtyLocked(id);
+    return;
+  }
+  if (stopping_ && absl::IsCancelled(status)) {
+    REG_LOG_WARN("stopping: deregister of the old entry of ", id, " abandoned: ", status.message());
+    return;
+  }
+  ++stats_.write_failures;
+  ++stats_.deregister_failures;
+  ++slot.failures;
+  const absl::Duration delay = NextDelayLocked(slot.failures);
+  slot.next_retry = Now() + delay;
+  ScheduleRetryLocked(slot.next_retry);
+  REG_LOG_ERROR("deregister ", id, " failed: ", status.message(), " (its old entry ", old.name, " ",
+                old.ip, ":", old.port, "); retrying in ", absl::FormatDuration(delay));
 }
 
 void Bridge::RetryDueNow() {

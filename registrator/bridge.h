@@ -154,6 +154,10 @@ class Bridge : public docker::EventSink {
     // raced a write): then any wanted state needs a write.
     std::optional<Service> held;
     std::string held_fingerprint;
+    // Entries this ID may still have at another key (RegistryAdapter::EntryKey): what the
+    // backend held before the service's name or IP changed. Deregistered once the current
+    // entry is written (a key-by-ID backend never has any).
+    std::vector<Service> moved_from;
     bool managed = false;  // Claimed in this process: once nobody claims it, deregister it.
     bool doomed = false;   // -cleanup found it dangling: deregister it unless claimed.
     std::string rejected;  // Fingerprint the backend rejected as invalid: not retried.
@@ -174,7 +178,8 @@ class Bridge : public docker::EventSink {
     int failures = 0;
     absl::Time due = absl::InfiniteFuture();
   };
-  enum class Action { kNone, kRegister, kDeregister };
+  // kDeregisterMoved: remove an entry of moved_from (the slot's current entry stays).
+  enum class Action { kNone, kRegister, kDeregister, kDeregisterMoved };
   enum class Kind { kContainer, kSlot };
 
   void WorkerLoop();
@@ -187,6 +192,11 @@ class Bridge : public docker::EventSink {
   void MarkSlotDirtyLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProcessContainer(const std::string& id);
   void ProcessSlot(const std::string& id);
+  // Deregisters `old`, an entry of the slot's moved_from.
+  void ProcessMoved(const std::string& id, const Service& old);
+  // Before registering `target`: if the backend holds this ID at another key, remember that
+  // entry in moved_from; forget old entries at `target`'s key (the write replaces them).
+  void NoteMoveLocked(Slot& slot, const Service& target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Replaces the claims of container `id` by `wanted` (running).
   void ClaimServices(const std::string& id, const docker::Container& container,

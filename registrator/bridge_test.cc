@@ -852,6 +852,95 @@ TEST_F(BridgeTest, StopAbortsTheAdaptersOwnCalls) {
   EXPECT_EQ(adapter_.aborts(), 1);
 }
 
+// Backends that key entries by name (consulkv, etcd, skydns2: "<Name>/<ID>") or by IP
+// (ZooKeeper): when a service ID's name or IP changed (a rename with a fixed SERVICE_ID, a new
+// SERVICE_NAME, another claimant), the bridge wrote the new entry and left the old one behind.
+class MovedEntryTest : public BridgeTest {
+ protected:
+  void SetUp() override { adapter_.SetKeyByName(true); }
+  // Container "aaa" named `name`, one service with the fixed ID "svc".
+  void PutNamed(const std::string& name) {
+    docker::Container c = MakeContainer("aaa", name, {80});
+    c.env = {"SERVICE_ID=svc"};
+    docker_.Put(c);
+  }
+};
+
+TEST_F(MovedEntryTest, ANewNameDeletesTheOldKeyAfterWritingTheNewOne) {
+  StartBridge();
+  PutNamed("web");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("web/svc"));
+  PutNamed("web2");  // Re-derived by the next resync (its list fingerprint changed).
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
+  EXPECT_EQ(adapter_.registers(), 2);
+  EXPECT_EQ(adapter_.deregisters(), 1);
+  // Nothing left to do.
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.writes(), 3);
+}
+
+TEST_F(MovedEntryTest, AFailedDeleteOfTheOldKeyIsRetried) {
+  StartBridge();
+  PutNamed("web");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.FailOp("deregister", absl::UnavailableError("down"), "svc");
+  PutNamed("web2");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("web/svc", "web2/svc")) << "new first, old not yet";
+  adapter_.FailOp("deregister", absl::OkStatus(), "svc");
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
+}
+
+TEST_F(MovedEntryTest, MovingBackBeforeTheOldKeyIsGoneKeepsTheCurrentEntry) {
+  StartBridge();
+  PutNamed("web");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.FailOp("deregister", absl::UnavailableError("down"), "svc");
+  PutNamed("web2");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  PutNamed("web");  // Back at the key that was about to be deleted.
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.FailOp("deregister", absl::OkStatus(), "svc");
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("web/svc"));
+}
+
+TEST_F(MovedEntryTest, TheLastClaimantGoingAwayRemovesOldAndCurrentKeys) {
+  StartBridge();
+  PutNamed("web");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.FailOp("deregister", absl::UnavailableError("down"), "svc");
+  PutNamed("web2");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.FailOp("deregister", absl::OkStatus(), "svc");
+  docker_.Put(MakeContainer("aaa", "web2", {80}, /*running=*/false));
+  Event("aaa", "die");
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ::testing::IsEmpty());
+}
+
+TEST_F(BridgeTest, AKeyByIdBackendNeedsNoDeleteWhenTheNameChanges) {
+  StartBridge();
+  docker::Container c = MakeContainer("aaa", "web", {80});
+  c.env = {"SERVICE_ID=svc"};
+  docker_.Put(c);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  c.name = "web2";
+  docker_.Put(c);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.entries().at("svc").name, "web2");
+  EXPECT_EQ(adapter_.deregisters(), 0);
+}
+
 // 12.9: inspect retries had no backoff (every retry_initial, forever).
 TEST_F(BridgeTest, InspectRetriesBackOff) {
   BridgeConfig config;

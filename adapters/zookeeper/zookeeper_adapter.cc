@@ -271,6 +271,11 @@ class ZookeeperAdapter : public RegistryAdapter {
     return absl::OkStatus();
   }
 
+  // The name (and for ZooKeeper the IP and port) is in the key: see RegistryAdapter::EntryKey.
+  std::string EntryKey(const Service& service) const override {
+    return NodePath(target_.base, service);
+  }
+
   std::string Fingerprint(const Service& service) const override {
     return EncodeBody(BodyFor(service));
   }

@@ -288,6 +288,32 @@ TEST_F(ZookeeperAdapterTest, CleanupLeftoversRemovesEmptyNameNodesThisHostUsed) 
   EXPECT_THAT(raw_->Children("/left/web"), UnorderedElementsAre("10.0.9.1:80"));
 }
 
+// The node path holds the name, IP and port: a service whose name or address changed is a new
+// node, and the bridge deletes the old one after writing the new (RegistryAdapter::EntryKey).
+// Before, the old node stayed as long as the session. The old node still holds the same ID, so
+// the ID check of Deregister lets it go.
+TEST_F(ZookeeperAdapterTest, ANameOrAddressChangeIsANewNodeAndTheOldOneIsDeletedAlone) {
+  auto adapter = MakeAdapter("/moved");
+  const Service old = MakeService("web", "10.0.9.5", 80);
+  Service renamed = old;
+  renamed.name = "web2";
+  Service moved_ip = old;
+  moved_ip.ip = "10.0.9.6";
+  Service retagged = old;  // Data only: the same node, updated in place.
+  retagged.tags = {"canary"};
+  EXPECT_NE(adapter->EntryKey(old), adapter->EntryKey(renamed));
+  EXPECT_NE(adapter->EntryKey(old), adapter->EntryKey(moved_ip));
+  EXPECT_EQ(adapter->EntryKey(old), adapter->EntryKey(retagged));
+  ASSERT_TRUE(adapter->Register(old).ok());
+  ASSERT_TRUE(adapter->Register(moved_ip).ok());
+  ASSERT_TRUE(adapter->Deregister(old).ok());
+  EXPECT_THAT(raw_->Children("/moved/web"), UnorderedElementsAre("10.0.9.6:80"));
+  ASSERT_TRUE(adapter->Register(renamed).ok());
+  ASSERT_TRUE(adapter->Deregister(moved_ip).ok());
+  EXPECT_THAT(raw_->Children("/moved"), UnorderedElementsAre("web2"));
+  EXPECT_THAT(raw_->Children("/moved/web2"), UnorderedElementsAre("10.0.9.5:80"));
+}
+
 TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints) {
   auto adapter = MakeAdapter("/list");
   const Service web = MakeService("web", "10.0.1.1", 80);

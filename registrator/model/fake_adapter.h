@@ -30,11 +30,11 @@ class FakeAdapter : public RegistryAdapter {
     ++registers_;
     Concurrency busy(this, "register");
     if (std::optional<absl::Status> s = HangLocked("register", service.id)) {
-      if (apply_hung_) entries_[service.id] = service;
+      if (apply_hung_) entries_[KeyLocked(service)] = service;
       return *s;
     }
     if (absl::Status s = FailLocked("register", service.id); !s.ok()) return s;
-    entries_[service.id] = service;
+    entries_[KeyLocked(service)] = service;
     return absl::OkStatus();
   }
   absl::Status Deregister(const Service& service) override {
@@ -43,11 +43,11 @@ class FakeAdapter : public RegistryAdapter {
     ++deregisters_;
     Concurrency busy(this, "deregister");
     if (std::optional<absl::Status> s = HangLocked("deregister", service.id)) {
-      if (apply_hung_) entries_.erase(service.id);
+      if (apply_hung_) entries_.erase(KeyLocked(service));
       return *s;
     }
     if (absl::Status s = FailLocked("deregister", service.id); !s.ok()) return s;
-    entries_.erase(service.id);
+    entries_.erase(KeyLocked(service));
     return absl::OkStatus();
   }
   // Renews TTLs; with SetRefreshRecreates, also re-creates missing entries, as ZooKeeper's
@@ -62,7 +62,7 @@ class FakeAdapter : public RegistryAdapter {
     if (hung && !apply_hung_) return *hung;
     if (absl::Status s = FailLocked("refresh", ""); !s.ok()) return s;
     if (refresh_recreates_) {
-      for (const Service& s : services) entries_.try_emplace(s.id, s);
+      for (const Service& s : services) entries_.try_emplace(KeyLocked(s), s);
     }
     return hung ? *hung : absl::OkStatus();
   }
@@ -79,6 +79,10 @@ class FakeAdapter : public RegistryAdapter {
     return result;
   }
   std::string Fingerprint(const Service& service) const override { return FingerprintOf(service); }
+  std::string EntryKey(const Service& service) const override {
+    absl::MutexLock lock(&mu_);
+    return KeyLocked(service);
+  }
   void SetStateLostCallback(std::function<void()> callback) override {
     absl::MutexLock lock(&mu_);
     state_lost_ = std::move(callback);
@@ -153,6 +157,12 @@ class FakeAdapter : public RegistryAdapter {
     absl::MutexLock lock(&mu_);
     latency_ = latency;
   }
+  // Keys entries by "<name>/<ID>" (as consulkv, etcd and skydns2 do) instead of by ID: a
+  // changed name moves the entry, and entries() is keyed that way too. Set before any write.
+  void SetKeyByName(bool key_by_name) {
+    absl::MutexLock lock(&mu_);
+    key_by_name_ = key_by_name;
+  }
   void SetRefreshRecreates(bool recreates) {
     absl::MutexLock lock(&mu_);
     refresh_recreates_ = recreates;
@@ -168,7 +178,7 @@ class FakeAdapter : public RegistryAdapter {
   // Changes the backend behind the bridge's back (drift, another host's entry).
   void Seed(const Service& service) {
     absl::MutexLock lock(&mu_);
-    entries_[service.id] = service;
+    entries_[KeyLocked(service)] = service;
   }
   void Drop(const std::string& id) {
     absl::MutexLock lock(&mu_);
@@ -234,6 +244,9 @@ class FakeAdapter : public RegistryAdapter {
     }
     if (latency > absl::ZeroDuration()) absl::SleepFor(latency);
   }
+  std::string KeyLocked(const Service& service) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return key_by_name_ ? absl::StrCat(service.name, "/", service.id) : service.id;
+  }
   // Blocks while `op` hangs; then the result ReleaseHung chose. nullopt: not hanging.
   std::optional<absl::Status> HangLocked(const std::string& op, const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -262,6 +275,7 @@ class FakeAdapter : public RegistryAdapter {
   mutable absl::Mutex mu_;
   absl::CondVar hang_cv_;
   int aborts_ ABSL_GUARDED_BY(mu_) = 0;
+  bool key_by_name_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::vector<std::string>> leftover_cleanups_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> hang_ ABSL_GUARDED_BY(mu_);
   uint64_t release_generation_ ABSL_GUARDED_BY(mu_) = 0;
