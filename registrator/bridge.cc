@@ -462,13 +462,15 @@ void Bridge::NoteMoveLocked(Slot& slot, const Service& target) {
   // Registering at a key replaces whatever this ID had there: not an old entry any more.
   std::erase_if(slot.moved_from,
                 [&](const Service& old) { return adapter_->EntryKey(old) == target_key; });
-  if (!slot.held) return;
-  const std::string held_key = adapter_->EntryKey(*slot.held);
-  if (held_key == target_key) return;
-  for (const Service& old : slot.moved_from) {
-    if (adapter_->EntryKey(old) == held_key) return;
+  if (slot.held && adapter_->EntryKey(*slot.held) != target_key) AddMovedLocked(slot, *slot.held);
+}
+
+void Bridge::AddMovedLocked(Slot& slot, const Service& old) {
+  const std::string old_key = adapter_->EntryKey(old);
+  for (const Service& known : slot.moved_from) {
+    if (adapter_->EntryKey(known) == old_key) return;
   }
-  slot.moved_from.push_back(*slot.held);
+  slot.moved_from.push_back(old);
 }
 
 Bridge::Slot& Bridge::SlotLocked(const std::string& service_id) {
@@ -703,7 +705,6 @@ absl::Status Bridge::RunResync() {
   --listings_in_flight_;
   ++stats_.resyncs;
   stats_.last_sync = Now();
-  const absl::Time now = Now();
   if (held.ok()) {
     absl::flat_hash_map<std::string, RegisteredService> listed;
     listed.reserve(held->size());
@@ -722,9 +723,12 @@ absl::Status Bridge::RunResync() {
           slot.held = entry->second.service;
           slot.held_fingerprint = entry->second.fingerprint;
         }
+        // A write still waiting out its backoff is tried now too: the listing just succeeded,
+        // so the backend answers again (after an outage the backoff may have grown towards
+        // retry_max, 60 s, and -resync would not have healed anything sooner). A backend that
+        // lists but keeps refusing writes gets at most one more attempt per resync.
         const Service* target = nullptr;
-        if (Decide(slot, &target) != Action::kNone &&
-            (slot.failures == 0 || slot.next_retry <= now)) {
+        if (Decide(slot, &target) != Action::kNone) {
           REG_LOG_INFO("resync: backend ", entry == listed.end() ? "lacks " : "differs for ",
                        service_id, "; rewriting");
           MarkSlotDirtyLocked(service_id);
@@ -843,7 +847,13 @@ absl::Status Bridge::RefreshNow() {
     // renewed, the refresh may have re-created a removed or replaced entry.
     if (written == touched->end() || written->second == adapter_->Fingerprint(service)) continue;
     Slot& slot = SlotLocked(service.id);
-    if (!slot.held) slot.held = service;
+    if (!slot.held) {
+      slot.held = service;
+    } else if (adapter_->EntryKey(*slot.held) != adapter_->EntryKey(service)) {
+      // The write moved the entry to another key (a new name or IP): what the refresh put
+      // back is the old entry, which must go again.
+      AddMovedLocked(slot, service);
+    }
     slot.held_fingerprint.clear();
     slot.managed = true;
     MarkSlotDirtyLocked(service.id);

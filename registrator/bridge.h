@@ -197,6 +197,8 @@ class Bridge : public docker::EventSink {
   // Before registering `target`: if the backend holds this ID at another key, remember that
   // entry in moved_from; forget old entries at `target`'s key (the write replaces them).
   void NoteMoveLocked(Slot& slot, const Service& target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds `old` to moved_from unless an entry at its key is already there.
+  void AddMovedLocked(Slot& slot, const Service& old) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Replaces the claims of container `id` by `wanted` (running).
   void ClaimServices(const std::string& id, const docker::Container& container,

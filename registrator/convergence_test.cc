@@ -135,7 +135,8 @@ class Simulation {
     // Half the runs key entries by "<name>/<ID>" like consulkv, etcd and skydns2: an ID whose
     // name changes (a recreate with another SERVICE_NAME, a shared SERVICE_ID changing hands)
     // moves its entry, and the old one must go.
-    adapter_.SetKeyByName(Chance(0.5));
+    key_by_name_ = Chance(0.5);
+    adapter_.SetKeyByName(key_by_name_);
 
     // Entries the bridge must leave alone (or, -cleanup, remove).
     Seed("host2:web:80", "web");
@@ -145,7 +146,7 @@ class Simulation {
     Log("config: on-success=", config_.deregister_on_success, " cleanup=", config_.cleanup,
         " workers=", config_.workers, " max_pending=", config_.max_pending,
         " refresh=", absl::FormatDuration(config_.refresh_interval),
-        " resync=", absl::FormatDuration(config_.resync_interval));
+        " resync=", absl::FormatDuration(config_.resync_interval), " key-by-name=", key_by_name_);
 
     bridge_ = std::make_unique<Bridge>(
         &docker_, &adapter_,
@@ -700,6 +701,7 @@ class Simulation {
   bool hanging_ = false;
   bool docker_down_ = false;
   bool ghost_lost_ = false;
+  bool key_by_name_ = false;
 
  public:
   ~Simulation() {
