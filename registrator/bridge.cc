@@ -114,7 +114,11 @@ void Bridge::Stop() {
                    absl::FormatDuration(config_.stop_timeout), "; aborting their calls");
     }
   }
-  if (stuck && config_.cancel_calls) config_.cancel_calls();
+  if (stuck) {
+    if (config_.cancel_calls) config_.cancel_calls();
+    // Backend calls that are not HTTP transfers (ZooKeeper's) are only reached this way.
+    adapter_->AbortCalls();
+  }
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   if (left != nullptr && !left->empty()) {
@@ -431,23 +435,44 @@ const Bridge::Claim* Bridge::Owner(const Slot& slot) {
 }
 
 Bridge::Action Bridge::Decide(const Slot& slot, const Service** service) const {
+  // Old entries at another key go once the current entry is what it should be (never before
+  // it is written: the service must not vanish in between).
+  auto moved = [&] {
+    if (slot.moved_from.empty()) return Action::kNone;
+    *service = &slot.moved_from.front();
+    return Action::kDeregisterMoved;
+  };
   if (const Claim* owner = Owner(slot)) {
-    if (slot.held && slot.held_fingerprint == owner->fingerprint) return Action::kNone;
+    if (slot.held && slot.held_fingerprint == owner->fingerprint) return moved();
     if (slot.rejected == owner->fingerprint) return Action::kNone;
     *service = &owner->service;
     return Action::kRegister;
   }
   for (const Claim& claim : slot.claims) {
     // A kept claim leaves its own entry alone; anything else under the ID is stale.
-    if (claim.kept && slot.held && slot.held_fingerprint == claim.fingerprint) {
-      return Action::kNone;
-    }
+    if (claim.kept && slot.held && slot.held_fingerprint == claim.fingerprint) return moved();
   }
   if ((slot.managed || slot.doomed) && slot.held) {
     *service = &*slot.held;
     return Action::kDeregister;
   }
-  return Action::kNone;
+  return moved();
+}
+
+void Bridge::NoteMoveLocked(Slot& slot, const Service& target) {
+  const std::string target_key = adapter_->EntryKey(target);
+  // Registering at a key replaces whatever this ID had there: not an old entry any more.
+  std::erase_if(slot.moved_from,
+                [&](const Service& old) { return adapter_->EntryKey(old) == target_key; });
+  if (slot.held && adapter_->EntryKey(*slot.held) != target_key) AddMovedLocked(slot, *slot.held);
+}
+
+void Bridge::AddMovedLocked(Slot& slot, const Service& old) {
+  const std::string old_key = adapter_->EntryKey(old);
+  for (const Service& known : slot.moved_from) {
+    if (adapter_->EntryKey(known) == old_key) return;
+  }
+  slot.moved_from.push_back(old);
 }
 
 Bridge::Slot& Bridge::SlotLocked(const std::string& service_id) {
@@ -470,8 +495,8 @@ void Bridge::MaybeEraseSlotLocked(const std::string& service_id) {
   auto it = slots_.find(service_id);
   if (it == slots_.end()) return;
   const Slot& slot = it->second;
-  if (!slot.claims.empty() || slot.held || busy_slots_.contains(service_id) ||
-      dirty_slots_.contains(service_id)) {
+  if (!slot.claims.empty() || slot.held || !slot.moved_from.empty() ||
+      busy_slots_.contains(service_id) || dirty_slots_.contains(service_id)) {
     return;
   }
   slots_.erase(it);
@@ -501,6 +526,13 @@ void Bridge::ProcessSlot(const std::string& id) {
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
     service = *target;
+    // The new definition may live at another key (a new name or IP): the old entry would stay
+    // behind unless it is deregistered after this write.
+    if (action == Action::kRegister) NoteMoveLocked(it->second, service);
+  }
+  if (action == Action::kDeregisterMoved) {
+    ProcessMoved(id, service);
+    return;
   }
   const bool is_register = action == Action::kRegister;
   const std::string fingerprint = is_register ? adapter_->Fingerprint(service) : "";
@@ -517,6 +549,8 @@ void Bridge::ProcessSlot(const std::string& id) {
   ++write_seq_;
   Slot& slot = slots_[id];  // Never erased while busy.
   slot.last_write = write_seq_;
+  // The old entries of a moved service come next (the worker requeues dirty work when done).
+  if (status.ok() && !slot.moved_from.empty()) MarkSlotDirtyLocked(id);
   if (status.ok()) {
     slot.failures = 0;
     slot.next_retry = absl::InfinitePast();
@@ -538,6 +572,16 @@ void Bridge::ProcessSlot(const std::string& id) {
     }
     return;
   }
+  if (stopping_ && absl::IsCancelled(status)) {
+    // Stop() aborted this call at its deadline: nothing is retried any more; the next start
+    // resyncs. One line per call, so an operator (and the fault suites) can tell a hang cut
+    // short by the shutdown from a backend error.
+    REG_LOG_WARN("stopping: ", is_register ? "register " : "deregister ", id,
+                 " abandoned: ", status.message());
+    slot.held = std::move(service);
+    slot.held_fingerprint.clear();
+    return;
+  }
   ++stats_.write_failures;
   ++(is_register ? stats_.register_failures : stats_.deregister_failures);
   ++slot.failures;
@@ -556,6 +600,39 @@ void Bridge::ProcessSlot(const std::string& id) {
     slot.rejected = fingerprint;
     REG_LOG_ERROR("not retrying ", id, " until its definition changes");
   }
+}
+
+void Bridge::ProcessMoved(const std::string& id, const Service& old) {
+  // Not noted for a running refresh: it only re-creates the current entry, never this one.
+  const absl::Status status = adapter_->Deregister(old);
+  absl::MutexLock lock(&mu_);
+  ++write_seq_;
+  Slot& slot = slots_[id];  // Never erased while busy.
+  slot.last_write = write_seq_;
+  const std::string old_key = adapter_->EntryKey(old);
+  if (status.ok()) {
+    REG_LOG_INFO("deregistered the old entry of ", id, " (", old.name, " ", old.ip, ":", old.port,
+                 "): its name or address changed");
+    ++stats_.deregisters;
+    std::erase_if(slot.moved_from,
+                  [&](const Service& s) { return adapter_->EntryKey(s) == old_key; });
+    slot.failures = 0;
+    slot.next_retry = absl::InfinitePast();
+    if (!slot.moved_from.empty()) MarkSlotDirtyLocked(id);
+    return;
+  }
+  if (stopping_ && absl::IsCancelled(status)) {
+    REG_LOG_WARN("stopping: deregister of the old entry of ", id, " abandoned: ", status.message());
+    return;
+  }
+  ++stats_.write_failures;
+  ++stats_.deregister_failures;
+  ++slot.failures;
+  const absl::Duration delay = NextDelayLocked(slot.failures);
+  slot.next_retry = Now() + delay;
+  ScheduleRetryLocked(slot.next_retry);
+  REG_LOG_ERROR("deregister ", id, " failed: ", status.message(), " (its old entry ", old.name, " ",
+                old.ip, ":", old.port, "); retrying in ", absl::FormatDuration(delay));
 }
 
 void Bridge::RetryDueNow() {
@@ -630,7 +707,6 @@ absl::Status Bridge::RunResync() {
   --listings_in_flight_;
   ++stats_.resyncs;
   stats_.last_sync = Now();
-  const absl::Time now = Now();
   if (held.ok()) {
     absl::flat_hash_map<std::string, RegisteredService> listed;
     listed.reserve(held->size());
@@ -649,9 +725,12 @@ absl::Status Bridge::RunResync() {
           slot.held = entry->second.service;
           slot.held_fingerprint = entry->second.fingerprint;
         }
+        // A write still waiting out its backoff is tried now too: the listing just succeeded,
+        // so the backend answers again (after an outage the backoff may have grown towards
+        // retry_max, 60 s, and -resync would not have healed anything sooner). A backend that
+        // lists but keeps refusing writes gets at most one more attempt per resync.
         const Service* target = nullptr;
-        if (Decide(slot, &target) != Action::kNone &&
-            (slot.failures == 0 || slot.next_retry <= now)) {
+        if (Decide(slot, &target) != Action::kNone) {
           REG_LOG_INFO("resync: backend ", entry == listed.end() ? "lacks " : "differs for ",
                        service_id, "; rewriting");
           MarkSlotDirtyLocked(service_id);
@@ -726,6 +805,11 @@ absl::Status Bridge::SyncNow(absl::Duration timeout) {
       CleanupLocked();
     }
     idle = WaitUntilDrained(deadline - absl::Now(), /*include_resync=*/false);
+    if (idle) {
+      if (absl::Status left = adapter_->CleanupLeftovers(); !left.ok()) {
+        REG_LOG_WARN("cleanup: ", left.message());
+      }
+    }
   }
   {
     absl::MutexLock lock(&mu_);
@@ -765,7 +849,13 @@ absl::Status Bridge::RefreshNow() {
     // renewed, the refresh may have re-created a removed or replaced entry.
     if (written == touched->end() || written->second == adapter_->Fingerprint(service)) continue;
     Slot& slot = SlotLocked(service.id);
-    if (!slot.held) slot.held = service;
+    if (!slot.held) {
+      slot.held = service;
+    } else if (adapter_->EntryKey(*slot.held) != adapter_->EntryKey(service)) {
+      // The write moved the entry to another key (a new name or IP): what the refresh put
+      // back is the old entry, which must go again.
+      AddMovedLocked(slot, service);
+    }
     slot.held_fingerprint.clear();
     slot.managed = true;
     MarkSlotDirtyLocked(service.id);

@@ -64,7 +64,8 @@ struct BridgeConfig {
   absl::Duration retry_initial = absl::Milliseconds(500);
   absl::Duration retry_max = absl::Seconds(60);
   // Stop() returns within about this long: calls in flight may finish and -deregister-on-exit
-  // runs (in parallel) until then; whatever is still running then is aborted via cancel_calls.
+  // runs (in parallel) until then; whatever is still running then is aborted via cancel_calls and
+  // RegistryAdapter::AbortCalls.
   absl::Duration stop_timeout = absl::Milliseconds(800);
   // Aborts every Docker and backend call in flight so that it returns promptly (main wires
   // AbortHttpTransfers()). Called by Stop() at its deadline, only if something still runs.
@@ -106,8 +107,8 @@ class Bridge : public docker::EventSink {
   void Start();
   // Stops taking work and returns within about config.stop_timeout: calls in flight may finish
   // until then, -deregister-on-exit removes what is registered in parallel until then, and
-  // whatever still runs at the deadline is aborted (config.cancel_calls) and joined. Clears the
-  // adapter's state-lost callback. Idempotent.
+  // whatever still runs at the deadline is aborted (config.cancel_calls, adapter AbortCalls) and
+  // joined. Clears the adapter's state-lost callback. Idempotent.
   void Stop();
 
   // docker::EventSink: called from the event stream's thread; never blocks on the network.
@@ -153,6 +154,10 @@ class Bridge : public docker::EventSink {
     // raced a write): then any wanted state needs a write.
     std::optional<Service> held;
     std::string held_fingerprint;
+    // Entries this ID may still have at another key (RegistryAdapter::EntryKey): what the
+    // backend held before the service's name or IP changed. Deregistered once the current
+    // entry is written (a key-by-ID backend never has any).
+    std::vector<Service> moved_from;
     bool managed = false;  // Claimed in this process: once nobody claims it, deregister it.
     bool doomed = false;   // -cleanup found it dangling: deregister it unless claimed.
     std::string rejected;  // Fingerprint the backend rejected as invalid: not retried.
@@ -173,7 +178,8 @@ class Bridge : public docker::EventSink {
     int failures = 0;
     absl::Time due = absl::InfiniteFuture();
   };
-  enum class Action { kNone, kRegister, kDeregister };
+  // kDeregisterMoved: remove an entry of moved_from (the slot's current entry stays).
+  enum class Action { kNone, kRegister, kDeregister, kDeregisterMoved };
   enum class Kind { kContainer, kSlot };
 
   void WorkerLoop();
@@ -186,6 +192,13 @@ class Bridge : public docker::EventSink {
   void MarkSlotDirtyLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProcessContainer(const std::string& id);
   void ProcessSlot(const std::string& id);
+  // Deregisters `old`, an entry of the slot's moved_from.
+  void ProcessMoved(const std::string& id, const Service& old);
+  // Before registering `target`: if the backend holds this ID at another key, remember that
+  // entry in moved_from; forget old entries at `target`'s key (the write replaces them).
+  void NoteMoveLocked(Slot& slot, const Service& target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds `old` to moved_from unless an entry at its key is already there.
+  void AddMovedLocked(Slot& slot, const Service& old) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Replaces the claims of container `id` by `wanted` (running).
   void ClaimServices(const std::string& id, const docker::Container& container,

@@ -315,6 +315,23 @@ TEST_F(BridgeTest, FailedRegisterIsRetriedWithBackoff) {
   EXPECT_GE(bridge_->stats().retries, 2u);
 }
 
+// After a backend outage, -resync did not heal sooner than the retry backoff (measured: 26 s
+// after a 30 s etcd outage with -resync 5): a resync only rewrote what was not waiting for a
+// retry. A resync whose listing succeeds shows the backend is back: it retries at once.
+TEST_F(BridgeTest, AResyncThatReachesTheBackendRetriesAtOnce) {
+  BridgeConfig config;
+  config.retry_initial = absl::Minutes(1);
+  StartBridge(config);
+  adapter_.FailOp("register", absl::UnavailableError("backend down"));
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  adapter_.FailOp("register", absl::OkStatus());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());  // The clock has not moved: the retry is not due.
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+}
+
 // Regression: the scheduler slept through retries scheduled after it went to sleep, so without
 // -resync or -ttl-refresh a failed write was never retried.
 TEST(BridgeSchedulerTest, RetriesOnItsOwnWithoutResyncOrRefresh) {
@@ -457,6 +474,9 @@ TEST_F(BridgeTest, CleanupRemovesOnlyThisHostsDanglingEntries) {
   StartBridge(config);
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80", "host2:vanished:80", "my-custom-id"));
+  // Then what the removed entries left behind (ZooKeeper's empty Name nodes), once they are gone.
+  EXPECT_THAT(adapter_.leftover_cleanups(),
+              ElementsAre(ElementsAre("host1:web:80", "host2:vanished:80", "my-custom-id")));
 }
 
 TEST_F(BridgeTest, WithoutCleanupForeignEntriesStay) {
@@ -466,6 +486,7 @@ TEST_F(BridgeTest, WithoutCleanupForeignEntriesStay) {
   StartBridge();
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("host1:vanished:80"));
+  EXPECT_THAT(adapter_.leftover_cleanups(), ::testing::IsEmpty());
 }
 
 TEST_F(BridgeTest, CleanupKeepsEntriesOfRunningContainersFromAPreviousRun) {
@@ -808,8 +829,141 @@ TEST_F(BridgeTest, StopIsBoundedWhenTheBackendHangs) {
   stopper.join();
   EXPECT_TRUE(bounded) << "Stop() did not return while the backend hung";
   EXPECT_EQ(cancels.load(), 1);
+  EXPECT_EQ(adapter_.aborts(), 2) << "once from cancel_calls, once from Stop() itself";
   // -deregister-on-exit ran in parallel (4 workers), not one service after the other.
   EXPECT_GE(adapter_.max_concurrent("deregister"), 2);
+}
+
+// A backend whose calls are not HTTP transfers (ZooKeeper) is not reached by cancel_calls
+// (AbortHttpTransfers): Stop() waited for its call to time out. Now Stop() also aborts the
+// adapter's own calls at its deadline.
+TEST_F(BridgeTest, StopAbortsTheAdaptersOwnCalls) {
+  BridgeConfig config;
+  config.stop_timeout = absl::Milliseconds(200);  // No cancel_calls: only the adapter can help.
+  StartBridge(config);
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.Hang("register");
+  docker_.Put(MakeContainer("late", "late", {80}));
+  Event("late", "start");
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    bridge_->Stop();
+    stopped.Notify();
+  });
+  const bool bounded = stopped.WaitForNotificationWithTimeout(absl::Seconds(30));
+  if (!bounded) adapter_.ReleaseHung(absl::CancelledError("test gave up"), false);
+  stopper.join();
+  EXPECT_TRUE(bounded) << "Stop() waited for a hung adapter call";
+  EXPECT_EQ(adapter_.aborts(), 1);
+}
+
+// Backends that key entries by name (consulkv, etcd, skydns2: "<Name>/<ID>") or by IP
+// (ZooKeeper): when a service ID's name or IP changed (a rename with a fixed SERVICE_ID, a new
+// SERVICE_NAME, another claimant), the bridge wrote the new entry and left the old one behind.
+class MovedEntryTest : public BridgeTest {
+ protected:
+  void SetUp() override { adapter_.SetKeyByName(true); }
+  // Container "aaa" named `name`, one service with the fixed ID "svc".
+  void PutNamed(const std::string& name) {
+    docker::Container c = MakeContainer("aaa", name, {80});
+    c.env = {"SERVICE_ID=svc"};
+    docker_.Put(c);
+  }
+};
+
+TEST_F(MovedEntryTest, ANewNameDeletesTheOldKeyAfterWritingTheNewOne) {
+  StartBridge();
+  PutNamed("web");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), ElementsAre("web/svc"));
+  PutNamed("web2");  // Re-derived by the next resync (its list fingerprint changed).
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
+  EXPECT_EQ(adapter_.registers(), 2);
+  EXPECT_EQ(adapter_.deregisters(), 1);
+  // Nothing left to do.
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_EQ(adapter_.writes(), 3);
+}
+
+TEST_F(MovedEntryTest, AFailedDeleteOfTheOldKeyIsRetried) {
+  StartBridge();
+  PutNamed("web");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.FailOp("deregister", absl::UnavailableError("down"), "svc");
+  PutNamed("web2");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), ElementsAre("web/svc", "web2/svc")) << "new first, old not yet";
+  adapter_.FailOp("deregister", absl::OkStatus(), "svc");
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
+}
+
+TEST_F(MovedEntryTest, MovingBackBeforeTheOldKeyIsGoneKeepsTheCurrentEntry) {
+  StartBridge();
+  PutNamed("web");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.FailOp("deregister", absl::UnavailableError("down"), "svc");
+  PutNamed("web2");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  PutNamed("web");  // Back at the key that was about to be deleted.
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.FailOp("deregister", absl::OkStatus(), "svc");
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("web/svc"));
+}
+
+TEST_F(MovedEntryTest, TheLastClaimantGoingAwayRemovesOldAndCurrentKeys) {
+  StartBridge();
+  PutNamed("web");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.FailOp("deregister", absl::UnavailableError("down"), "svc");
+  PutNamed("web2");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.FailOp("deregister", absl::OkStatus(), "svc");
+  docker_.Put(MakeContainer("aaa", "web2", {80}, /*running=*/false));
+  Event("aaa", "die");
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ::testing::IsEmpty());
+}
+
+// Found by the convergence test (seed 50, 2 of 10 runs): a refresh that started before the move
+// re-created the old entry after the bridge had deleted it, and nothing deleted it again.
+TEST_F(MovedEntryTest, ARefreshThatPutsTheOldKeyBackIsUndone) {
+  adapter_.SetRefreshRecreates(true);
+  StartBridge();
+  PutNamed("web");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.Hang("refresh");
+  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  PutNamed("web2");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);  // Re-creates web/svc.
+  refresh.join();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
+}
+
+TEST_F(BridgeTest, AKeyByIdBackendNeedsNoDeleteWhenTheNameChanges) {
+  StartBridge();
+  docker::Container c = MakeContainer("aaa", "web", {80});
+  c.env = {"SERVICE_ID=svc"};
+  docker_.Put(c);
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  c.name = "web2";
+  docker_.Put(c);
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_EQ(adapter_.entries().at("svc").name, "web2");
+  EXPECT_EQ(adapter_.deregisters(), 0);
 }
 
 // 12.9: inspect retries had no backoff (every retry_initial, forever).

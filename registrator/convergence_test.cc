@@ -118,6 +118,11 @@ class Simulation {
     config_.cancel_calls = [this] { adapter_.AbortCalls(); };
     config_.jitter_seed = seed_ + 1;
     adapter_.SetRefreshRecreates(Chance(0.7));
+    // Half the runs key entries by "<name>/<ID>" like consulkv, etcd and skydns2: an ID whose
+    // name changes (a recreate with another SERVICE_NAME, a shared SERVICE_ID changing hands)
+    // moves its entry, and the old one must go.
+    key_by_name_ = Chance(0.5);
+    adapter_.SetKeyByName(key_by_name_);
 
     // Entries the bridge must leave alone (or, -cleanup, remove).
     Seed("host2:web:80", "web");
@@ -127,7 +132,7 @@ class Simulation {
     Log("config: on-success=", config_.deregister_on_success, " cleanup=", config_.cleanup,
         " workers=", config_.workers, " max_pending=", config_.max_pending,
         " refresh=", absl::FormatDuration(config_.refresh_interval),
-        " resync=", absl::FormatDuration(config_.resync_interval));
+        " resync=", absl::FormatDuration(config_.resync_interval), " key-by-name=", key_by_name_);
 
     bridge_ = std::make_unique<Bridge>(
         &docker_, &adapter_,
@@ -611,9 +616,16 @@ class Simulation {
   }
 
   std::string Check() {
-    std::map<std::string, Service> backend = adapter_.entries();
-    std::map<std::string, Expected> expected = Model();
     std::vector<std::string> problems;
+    // By service ID; a second entry of one ID (left at an old key) is stale whatever it holds.
+    std::map<std::string, Service> backend;
+    for (const auto& [key, service] : adapter_.entries()) {
+      if (!backend.emplace(service.id, service).second) {
+        problems.push_back(
+            absl::StrCat("STALE (a second entry of the ID, key ", key, "): ", Describe(service)));
+      }
+    }
+    std::map<std::string, Expected> expected = Model();
     for (const auto& [id, want] : expected) {
       auto got = backend.find(id);
       if (want.must) {
@@ -675,6 +687,7 @@ class Simulation {
   bool hanging_ = false;
   bool docker_down_ = false;
   bool ghost_lost_ = false;
+  bool key_by_name_ = false;
 
  public:
   ~Simulation() {

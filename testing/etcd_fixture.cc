@@ -1,6 +1,8 @@
 // Starts and stops a real etcd on free loopback ports for integration tests.
 #include "testing/etcd_fixture.h"
 
+#include <signal.h>
+
 #include <utility>
 #include <vector>
 
@@ -74,7 +76,23 @@ std::string EtcdFixture::Log() const {
   return ReadFileOrEmpty(absl::StrCat(dir_->path(), "/etcd.log"));
 }
 
-void EtcdFixture::Stop() { process_.Stop(absl::Seconds(5)); }
+void EtcdFixture::Stop() {
+  // A stopped process would only see the SIGTERM after the grace period's SIGKILL.
+  Unpause();
+  process_.Stop(absl::Seconds(5));
+}
+
+void EtcdFixture::Pause() {
+  if (!process_.running()) return;
+  process_.Signal(SIGSTOP);
+  paused_ = true;
+}
+
+void EtcdFixture::Unpause() {
+  if (!paused_) return;
+  process_.Signal(SIGCONT);
+  paused_ = false;
+}
 
 absl::Status EtcdFixture::Resume() {
   if (process_.running()) return absl::OkStatus();

@@ -47,6 +47,10 @@ class EtcdFixture {
     Stop();
     return Resume();
   }
+  // SIGSTOP / SIGCONT: a hung server. Its sockets stay open and accept connections, but nothing
+  // answers, so clients see timeouts rather than refused connections. Stop() unpauses first.
+  void Pause();
+  void Unpause();
 
   // Runs `ETCDCTL_API=3 etcdctl --endpoints=<this> <args>`; returns its exit status, stdout in
   // `output`. `args` is passed to the shell as is.
@@ -64,6 +68,7 @@ class EtcdFixture {
   int client_port_ = 0;
   int peer_port_ = 0;
   ChildProcess process_;
+  bool paused_ = false;
 };
 
 }  // namespace registrator::fakes

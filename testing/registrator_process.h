@@ -38,6 +38,8 @@ class RegistratorProcess {
   // SIGKILL: a crash, nothing is cleaned up by registrator.
   void Kill();
   bool running() { return child_.running(); }
+  // Sends `signal` to registrator only (e.g. SIGSTOP / SIGCONT to freeze it).
+  void Signal(int signal) { child_.Signal(signal); }
 
   // The output so far, and waiting for a substring of it to appear `count` times.
   std::string Output() const;

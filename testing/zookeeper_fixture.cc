@@ -130,6 +130,10 @@ void ZookeeperServer::Resume() {
 }
 
 absl::StatusOr<std::string> ZookeeperServer::FourLetter(const std::string& command) const {
+  return ZookeeperFourLetter(port_, command);
+}
+
+absl::StatusOr<std::string> ZookeeperFourLetter(int port, const std::string& command) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket failed");
   timeval tv{1, 0};
@@ -138,10 +142,10 @@ absl::StatusOr<std::string> ZookeeperServer::FourLetter(const std::string& comma
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     ::close(fd);
-    return absl::UnavailableError(absl::StrCat("cannot connect to 127.0.0.1:", port_));
+    return absl::UnavailableError(absl::StrCat("cannot connect to 127.0.0.1:", port));
   }
   if (::send(fd, command.data(), command.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(command.size())) {

@@ -15,6 +15,10 @@
 
 namespace registrator::fakes {
 
+// Sends a four-letter command ("srvr", "cons", ...) to the server on 127.0.0.1:`port` and returns
+// the whole answer (1 s socket timeouts, so a hung server gives an error or a short answer).
+absl::StatusOr<std::string> ZookeeperFourLetter(int port, const std::string& command);
+
 class ZookeeperServer {
  public:
   struct Options {
@@ -44,6 +48,9 @@ class ZookeeperServer {
   void Stop(bool kill = false);
   // Stop(kill) and start again on the same port and data dir; waits until it serves.
   absl::Status Restart(bool kill = true);
+  // Starts a stopped server again on the same port and data dir (an outage of a chosen length
+  // is Stop(), the wait, then this); waits until it serves.
+  absl::Status Relaunch() { return Launch(); }
   // SIGSTOP / SIGCONT: the socket stays open but nothing answers. Pause returns once every
   // thread of the JVM is stopped.
   void Pause();

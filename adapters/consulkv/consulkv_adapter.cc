@@ -52,6 +52,11 @@ class ConsulKvAdapter : public RegistryAdapter {
     return consulkv::ParseListing(prefix_, response->body);
   }
 
+  // The name (and for ZooKeeper the IP and port) is in the key: see RegistryAdapter::EntryKey.
+  std::string EntryKey(const Service& service) const override {
+    return consulkv::ServiceKey(prefix_, service);
+  }
+
   std::string Fingerprint(const Service& service) const override {
     return consulkv::ServiceFingerprint(prefix_, service);
   }

@@ -66,6 +66,24 @@ TEST_F(ConsulKvTest, WritesKeyPerServiceAndDeletesIt) {
   EXPECT_THAT(adapter->Deregister(v4), IsOk());  // Already gone is fine.
 }
 
+// The key holds the name: a service whose name changed is a new key, and the bridge deletes the
+// old one after writing the new (RegistryAdapter::EntryKey). Before, the old key stayed.
+TEST_F(ConsulKvTest, ANameChangeIsANewKeyAndTheOldOneIsDeletedAlone) {
+  auto adapter = MakeAdapter(Uri("/services"));
+  const Service old = MakeService("host1:web:80", "web", "10.0.0.5", 32768);
+  Service renamed = old;
+  renamed.name = "web2";
+  Service moved_ip = old;  // The address is the value: same key, overwritten in place.
+  moved_ip.ip = "10.0.0.6";
+  EXPECT_NE(adapter->EntryKey(old), adapter->EntryKey(renamed));
+  EXPECT_EQ(adapter->EntryKey(old), adapter->EntryKey(moved_ip));
+  ASSERT_THAT(adapter->Register(old), IsOk());
+  ASSERT_THAT(adapter->Register(renamed), IsOk());
+  ASSERT_THAT(adapter->Deregister(old), IsOk());
+  EXPECT_EQ(standin_.KvValue("services/web/host1:web:80"), std::nullopt);
+  EXPECT_EQ(standin_.KvValue("services/web2/host1:web:80"), "10.0.0.5:32768");
+}
+
 TEST_F(ConsulKvTest, ListsPrefixWithFingerprints) {
   auto adapter = MakeAdapter(Uri("/services"));
   auto empty = adapter->Services();

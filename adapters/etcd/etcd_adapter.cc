@@ -126,6 +126,11 @@ class EtcdAdapter : public RegistryAdapter {
     return out;
   }
 
+  // The name (and for ZooKeeper the IP and port) is in the key: see RegistryAdapter::EntryKey.
+  std::string EntryKey(const Service& service) const override {
+    return etcd::ServiceKey(config_.prefix, service);
+  }
+
   std::string Fingerprint(const Service& service) const override {
     return absl::StrCat(etcd::ServiceKey(config_.prefix, service), "=",
                         config_.encode_value(service));

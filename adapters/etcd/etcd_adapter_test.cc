@@ -152,6 +152,27 @@ TEST(EtcdV3, RegisterWritesExactKeyAndValueAndDeregisterRemovesIt) {
   ASSERT_THAT(adapter->Deregister(v6), IsOk());
 }
 
+// The key holds the name: a service whose name changed is a new key, and the bridge deletes the
+// old one after writing the new (RegistryAdapter::EntryKey). Before, the old key stayed.
+TEST(EtcdV3, ANameChangeIsANewKeyAndTheOldOneIsDeletedAlone) {
+  auto adapter = MakeAdapter(V3Uri("/moved"));
+  ASSERT_NE(adapter, nullptr);
+  const Service old = MakeService("web", "host1:web_1:80", "10.0.0.5", 32768);
+  Service renamed = old;
+  renamed.name = "web2";
+  Service moved_ip = old;  // The address is the value: same key, overwritten in place.
+  moved_ip.ip = "10.0.0.6";
+  EXPECT_NE(adapter->EntryKey(old), adapter->EntryKey(renamed));
+  EXPECT_EQ(adapter->EntryKey(old), adapter->EntryKey(moved_ip));
+  ASSERT_THAT(adapter->Register(old), IsOk());
+  ASSERT_THAT(adapter->Register(renamed), IsOk());
+  ASSERT_THAT(adapter->Deregister(old), IsOk());
+  Reader reader;
+  EXPECT_FALSE(reader.GetV3("/moved/web/host1:web_1:80").has_value());
+  auto kv = reader.GetV3("/moved/web2/host1:web_1:80");
+  ASSERT_TRUE(kv.has_value());
+}
+
 TEST(EtcdV3, NoPathMeansRootLayout) {
   auto adapter = MakeAdapter(V3Uri(""));
   const Service s = MakeService("rootsvc", "host1:r_1:80", "10.0.0.9", 8080);

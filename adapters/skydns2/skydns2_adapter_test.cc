@@ -87,6 +87,25 @@ TEST_F(Skydns2Test, WritesTheExactKeyAndJsonValue) {
   ASSERT_THAT(adapter->Deregister(v6), IsOk());
 }
 
+// The key holds the name: a service whose name changed is a new DNS record, and the bridge
+// deletes the old one after writing the new (RegistryAdapter::EntryKey). Before, the old record
+// kept answering.
+TEST_F(Skydns2Test, ANameChangeIsANewKeyAndTheOldOneIsDeletedAlone) {
+  auto adapter = Make("moved.local");
+  const Service old = MakeService("web", "host1:web_1:80", "10.0.0.5", 32768);
+  Service renamed = old;
+  renamed.name = "web2";
+  Service moved_ip = old;  // The address is the value: same key, overwritten in place.
+  moved_ip.ip = "10.0.0.6";
+  EXPECT_NE(adapter->EntryKey(old), adapter->EntryKey(renamed));
+  EXPECT_EQ(adapter->EntryKey(old), adapter->EntryKey(moved_ip));
+  ASSERT_THAT(adapter->Register(old), IsOk());
+  ASSERT_THAT(adapter->Register(renamed), IsOk());
+  ASSERT_THAT(adapter->Deregister(old), IsOk());
+  EXPECT_EQ(Get("/skydns/local/moved/web/host1:web_1:80"), "");
+  EXPECT_EQ(Get("/skydns/local/moved/web2/host1:web_1:80"), R"({"host":"10.0.0.5","port":32768})");
+}
+
 TEST_F(Skydns2Test, DomainsDoNotSeeEachOther) {
   auto a = Make("a.example.com");
   auto b = Make("b.example.com");

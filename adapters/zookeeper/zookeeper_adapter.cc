@@ -4,6 +4,8 @@
 #include <zookeeper/zookeeper.h>
 
 #include <functional>
+#include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "adapters/zookeeper/zookeeper_adapter_testing.h"
 #include "adapters/zookeeper/zookeeper_codec.h"
@@ -21,21 +24,42 @@
 namespace registrator::zookeeper {
 namespace {
 
+// How long destroying an aborted adapter waits for its session to close (see the destructor).
+constexpr absl::Duration kAbortedCloseWait = absl::Milliseconds(100);
+
 class ZookeeperAdapter : public RegistryAdapter {
  public:
-  ZookeeperAdapter(Target target, const SessionSettings& settings,
+  ZookeeperAdapter(Target target, std::string hostname, const SessionSettings& settings,
                    std::function<void()> before_session_open)
       : target_(std::move(target)),
+        hostname_(std::move(hostname)),
         settings_(settings),
         before_session_open_(std::move(before_session_open)) {}
 
   ~ZookeeperAdapter() override {
     std::shared_ptr<Session> session;
+    bool aborted = false;
     {
       absl::MutexLock lock(&mu_);
       session = std::move(session_);
+      aborted = aborted_;
     }
-    session.reset();  // Closes the session: the server removes our ephemeral nodes.
+    if (session == nullptr) return;
+    if (!aborted) {
+      session.reset();  // Closes the session: the server removes our ephemeral nodes.
+      return;
+    }
+    // Stopping because the server did not answer (AbortCalls). zookeeper_close sends the close
+    // request at once and then waits up to 1.5 s for the server's reply, which a hung server
+    // never sends: close on a thread of its own and wait only briefly, so a hung backend never
+    // holds up the exit. The thread owns the session to the end (its completions may still
+    // run); if the process exits first, the server expires the session instead.
+    auto closed = std::make_shared<absl::Notification>();
+    std::thread([session = std::move(session), closed]() mutable {
+      session.reset();
+      closed->Notify();
+    }).detach();
+    closed->WaitForNotificationWithTimeout(kAbortedCloseWait);
   }
 
   absl::Status Ping() override {
@@ -43,7 +67,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     if (!session.ok()) return session.status();
     const absl::Time deadline = CallDeadline();
     std::shared_ptr<Reply> reply = (*session)->Exists("/");
-    if (absl::Status s = Await(deadline, *reply, "exists", "/"); !s.ok()) return s;
+    if (absl::Status s = (*session)->Await(deadline, *reply, "exists", "/"); !s.ok()) return s;
     return ToStatus(reply->rc, "exists", "/");
   }
 
@@ -69,7 +93,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     // re-creates it again (RegisterWith).
     const std::string name_path = NamePath(target_.base, service.name);
     std::shared_ptr<Reply> reply = session.Delete(name_path, -1);
-    if (absl::Status s = Await(deadline, *reply, "delete", name_path); !s.ok()) return s;
+    if (absl::Status s = session.Await(deadline, *reply, "delete", name_path); !s.ok()) return s;
     if (reply->rc != ZOK && reply->rc != ZNONODE && reply->rc != ZNOTEMPTY) {
       return ToStatus(reply->rc, "delete", name_path);
     }
@@ -99,7 +123,7 @@ class ZookeeperAdapter : public RegistryAdapter {
       absl::Status status;
       if (replies[i] == nullptr) {
         status = CheckName(service);
-      } else if (status = Await(deadline, *replies[i], "exists", path); status.ok()) {
+      } else if (status = session.Await(deadline, *replies[i], "exists", path); status.ok()) {
         const int rc = replies[i]->rc;
         const bool ours = rc == ZOK && replies[i]->stat.ephemeralOwner == own;
         if (!ours) {
@@ -114,8 +138,9 @@ class ZookeeperAdapter : public RegistryAdapter {
       if (!status.ok()) {
         ++failed;
         if (first_error.ok()) first_error = status;
-        // The server is gone or the call's time is up: the rest would only wait and fail too.
-        if (absl::IsUnavailable(status)) {
+        // The server is gone, the call's time is up or we are stopping: the rest would only
+        // wait and fail too.
+        if (absl::IsUnavailable(status) || absl::IsCancelled(status)) {
           gave_up = true;
           break;
         }
@@ -136,7 +161,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     const int64_t own = session.Id();
     std::vector<RegisteredService> result;
     std::shared_ptr<Reply> names = session.Children(target_.base);
-    if (absl::Status s = Await(deadline, *names, "list", target_.base); !s.ok()) return s;
+    if (absl::Status s = session.Await(deadline, *names, "list", target_.base); !s.ok()) return s;
     if (names->rc == ZNONODE) return result;  // Nothing registered yet.
     if (names->rc != ZOK) return ToStatus(names->rc, "list", target_.base);
     // Pipelined: all child lists, then all node reads, each batch in flight at once.
@@ -153,7 +178,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     std::vector<Pending> pending;
     for (size_t i = 0; i < lists.size(); ++i) {
       const std::string name_path = NamePath(target_.base, names->children[i]);
-      if (absl::Status s = Await(deadline, *lists[i], "list", name_path); !s.ok()) return s;
+      if (absl::Status s = session.Await(deadline, *lists[i], "list", name_path); !s.ok()) return s;
       if (lists[i]->rc == ZNONODE) continue;  // Removed meanwhile.
       if (lists[i]->rc != ZOK) return ToStatus(lists[i]->rc, "list", name_path);
       for (const std::string& node : lists[i]->children) {
@@ -163,7 +188,7 @@ class ZookeeperAdapter : public RegistryAdapter {
       }
     }
     for (Pending& p : pending) {
-      if (absl::Status s = Await(deadline, *p.reply, "read", p.path); !s.ok()) return s;
+      if (absl::Status s = session.Await(deadline, *p.reply, "read", p.path); !s.ok()) return s;
       if (p.reply->rc == ZNONODE) continue;
       if (p.reply->rc != ZOK) return ToStatus(p.reply->rc, "read", p.path);
       absl::StatusOr<ZnodeBody> body = DecodeBody(p.reply->value);
@@ -204,12 +229,70 @@ class ZookeeperAdapter : public RegistryAdapter {
     return result;
   }
 
+  // A Name node is left empty when a session of this host ends without deregistering (a
+  // crash, a SIGKILL, a hang past the session timeout): its ephemeral children go with the
+  // session, and only a Deregister would have removed the Name node. Removes every empty Name
+  // node that lists this host; one that lists only other hosts, or none (upstream's, or made by
+  // hand), is not this host's to remove. The delete is for the version read and fails harmlessly
+  // when a child appeared meanwhile (ZNOTEMPTY) or the data changed (ZBADVERSION); a Register
+  // that loses its Name node this way re-creates it (RegisterWith).
+  absl::Status CleanupLeftovers() override {
+    if (hostname_.empty()) return absl::OkStatus();
+    absl::StatusOr<std::shared_ptr<Session>> connected = Connected();
+    if (!connected.ok()) return connected.status();
+    Session& session = **connected;
+    const absl::Time deadline = CallDeadline();
+    std::shared_ptr<Reply> names = session.Children(target_.base);
+    if (absl::Status s = session.Await(deadline, *names, "list", target_.base); !s.ok()) return s;
+    if (names->rc == ZNONODE) return absl::OkStatus();
+    if (names->rc != ZOK) return ToStatus(names->rc, "list", target_.base);
+    std::vector<std::shared_ptr<Reply>> reads;
+    for (const std::string& name : names->children) {
+      reads.push_back(session.Get(NamePath(target_.base, name)));
+    }
+    std::vector<std::pair<std::string, std::shared_ptr<Reply>>> deletes;
+    for (size_t i = 0; i < reads.size(); ++i) {
+      const std::string name_path = NamePath(target_.base, names->children[i]);
+      if (absl::Status s = session.Await(deadline, *reads[i], "read", name_path); !s.ok()) return s;
+      const Reply& node = *reads[i];
+      if (node.rc != ZOK || !node.has_stat || node.stat.numChildren != 0 ||
+          !NameNodeListsHost(node.value, hostname_)) {
+        continue;
+      }
+      deletes.emplace_back(name_path, session.Delete(name_path, node.stat.version));
+    }
+    for (auto& [name_path, reply] : deletes) {
+      if (absl::Status s = session.Await(deadline, *reply, "delete", name_path); !s.ok()) return s;
+      if (reply->rc == ZOK) {
+        REG_LOG_INFO("cleanup: removed the empty Name node ", name_path);
+      } else if (reply->rc != ZNONODE && reply->rc != ZNOTEMPTY && reply->rc != ZBADVERSION) {
+        return ToStatus(reply->rc, "delete", name_path);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The name (and for ZooKeeper the IP and port) is in the key: see RegistryAdapter::EntryKey.
+  std::string EntryKey(const Service& service) const override {
+    return NodePath(target_.base, service);
+  }
+
   std::string Fingerprint(const Service& service) const override {
     return EncodeBody(BodyFor(service));
   }
 
   void SetStateLostCallback(std::function<void()> request) override {
     state_lost_.Set(std::move(request));
+  }
+
+  void AbortCalls() override {
+    std::shared_ptr<Session> session;
+    {
+      absl::MutexLock lock(&mu_);
+      aborted_ = true;
+      session = session_;
+    }
+    if (session != nullptr) session->Abort();
   }
 
   absl::StatusOr<std::pair<int64_t, std::string>> SessionCredentials() {
@@ -236,9 +319,14 @@ class ZookeeperAdapter : public RegistryAdapter {
       bool open_here = false;
       {
         absl::MutexLock lock(&mu_);
+        struct Waited {
+          const bool* opening;
+          const bool* aborted;
+        } waited{&opening_, &aborted_};
         mu_.AwaitWithDeadline(absl::Condition(
-                                  +[](bool* opening) { return !*opening; }, &opening_),
+                                  +[](Waited* w) { return !*w->opening || *w->aborted; }, &waited),
                               deadline);
+        if (aborted_) return Stopping();
         if (opening_) {
           return absl::UnavailableError(
               absl::StrCat("zookeeper: still opening a session to ", target_.connect_string,
@@ -265,10 +353,13 @@ class ZookeeperAdapter : public RegistryAdapter {
         if (!opened.ok()) return opened.status();
         session_ = std::move(*opened);
         session = session_;
+        // AbortCalls ran while this session was being opened: it must not wait either.
+        if (aborted_) session_->Abort();
         // The wait for the connection starts now: a slow open (DNS) is not the server's fault.
         deadline = absl::Now() + settings_.connect_timeout;
       }
       if (session->WaitConnected(deadline - absl::Now())) return session;
+      if (Aborted()) return Stopping();
       if (!session->Unrecoverable()) {
         return absl::UnavailableError(absl::StrCat(
             "zookeeper: not connected to ", target_.connect_string, " after ",
@@ -278,6 +369,16 @@ class ZookeeperAdapter : public RegistryAdapter {
     }
     return absl::UnavailableError(
         absl::StrCat("zookeeper: cannot keep a session with ", target_.connect_string));
+  }
+
+  bool Aborted() {
+    absl::MutexLock lock(&mu_);
+    return aborted_;
+  }
+
+  absl::Status Stopping() const {
+    return absl::CancelledError(absl::StrCat("zookeeper: not calling ", target_.connect_string,
+                                             ": registrator is stopping"));
   }
 
   void OnSessionExpired() {
@@ -299,7 +400,7 @@ class ZookeeperAdapter : public RegistryAdapter {
                               const std::string& service_id, absl::Time deadline) {
     for (int attempt = 0; attempt < 5; ++attempt) {
       std::shared_ptr<Reply> existing = session.Get(path);
-      if (absl::Status s = Await(deadline, *existing, "read", path); !s.ok()) return s;
+      if (absl::Status s = session.Await(deadline, *existing, "read", path); !s.ok()) return s;
       if (existing->rc == ZNONODE) return absl::OkStatus();
       if (existing->rc != ZOK) return ToStatus(existing->rc, "read", path);
       absl::StatusOr<ZnodeBody> body = DecodeBody(existing->value);
@@ -309,7 +410,7 @@ class ZookeeperAdapter : public RegistryAdapter {
         return absl::OkStatus();
       }
       std::shared_ptr<Reply> deleted = session.Delete(path, existing->stat.version);
-      if (absl::Status s = Await(deadline, *deleted, "delete", path); !s.ok()) return s;
+      if (absl::Status s = session.Await(deadline, *deleted, "delete", path); !s.ok()) return s;
       if (deleted->rc == ZOK || deleted->rc == ZNONODE) {
         REG_LOG_DEBUG("zookeeper: deregistered ", service_id, " at ", path);
         return absl::OkStatus();
@@ -320,13 +421,37 @@ class ZookeeperAdapter : public RegistryAdapter {
                                            ": the node kept changing under us"));
   }
 
+  // Adds this host to the Name node's list of hosts (zookeeper_codec.h), so a later -cleanup
+  // may remove the Name node once it is empty. Best effort: the registration itself is done,
+  // and a Name node this host cannot write (another user's ACL) or that keeps changing just
+  // stays unlisted, i.e. is never removed by this host's cleanup. Versioned, so two hosts
+  // listing themselves at once do not drop each other.
+  void ListThisHost(Session& session, const std::string& name_path, absl::Time deadline) {
+    if (hostname_.empty()) return;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::shared_ptr<Reply> node = session.Get(name_path);
+      if (!session.Await(deadline, *node, "read", name_path).ok() || node->rc != ZOK) return;
+      if (NameNodeListsHost(node->value, hostname_)) return;
+      std::vector<std::string> hosts = DecodeNameNodeHosts(node->value);
+      hosts.push_back(hostname_);
+      std::shared_ptr<Reply> set =
+          session.Set(name_path, EncodeNameNode(hosts), node->stat.version);
+      if (!session.Await(deadline, *set, "set", name_path).ok()) return;
+      if (set->rc == ZOK) return;
+      if (set->rc != ZBADVERSION) {
+        REG_LOG_DEBUG("zookeeper: cannot list this host in ", name_path, ": ", zerror(set->rc));
+        return;
+      }
+    }
+  }
+
   // Creates `path` and every missing ancestor as persistent, empty nodes.
   absl::Status CreatePersistent(Session& session, const std::string& path, absl::Time deadline) {
     std::string prefix;
     for (absl::string_view level : absl::StrSplit(path, '/', absl::SkipEmpty())) {
       absl::StrAppend(&prefix, "/", level);
       std::shared_ptr<Reply> reply = session.Create(prefix, "", ZOO_PERSISTENT);
-      if (absl::Status s = Await(deadline, *reply, "create", prefix); !s.ok()) return s;
+      if (absl::Status s = session.Await(deadline, *reply, "create", prefix); !s.ok()) return s;
       if (reply->rc != ZOK && reply->rc != ZNODEEXISTS) {
         return ToStatus(reply->rc, "create", prefix);
       }
@@ -346,7 +471,7 @@ class ZookeeperAdapter : public RegistryAdapter {
     for (int attempt = 0; attempt < 5; ++attempt) {
       if (!missing) {
         std::shared_ptr<Reply> existing = session.Get(path);
-        if (absl::Status s = Await(deadline, *existing, "read", path); !s.ok()) return s;
+        if (absl::Status s = session.Await(deadline, *existing, "read", path); !s.ok()) return s;
         if (existing->rc != ZOK && existing->rc != ZNONODE) {
           return ToStatus(existing->rc, "read", path);
         }
@@ -354,7 +479,8 @@ class ZookeeperAdapter : public RegistryAdapter {
           if (existing->stat.ephemeralOwner != own) {
             // Persistent, or held by another session that will take it along when it ends.
             std::shared_ptr<Reply> deleted = session.Delete(path, existing->stat.version);
-            if (absl::Status s = Await(deadline, *deleted, "delete", path); !s.ok()) return s;
+            if (absl::Status s = session.Await(deadline, *deleted, "delete", path); !s.ok())
+              return s;
             if (deleted->rc != ZOK && deleted->rc != ZNONODE && deleted->rc != ZBADVERSION) {
               return ToStatus(deleted->rc, "delete", path);
             }
@@ -363,7 +489,7 @@ class ZookeeperAdapter : public RegistryAdapter {
           }
           if (existing->value == data) return absl::OkStatus();
           std::shared_ptr<Reply> set = session.Set(path, data, existing->stat.version);
-          if (absl::Status s = Await(deadline, *set, "set", path); !s.ok()) return s;
+          if (absl::Status s = session.Await(deadline, *set, "set", path); !s.ok()) return s;
           if (set->rc == ZOK) {
             REG_LOG_DEBUG("zookeeper: updated ", service.id, " at ", path);
             return absl::OkStatus();
@@ -373,9 +499,10 @@ class ZookeeperAdapter : public RegistryAdapter {
         }
       }
       std::shared_ptr<Reply> created = session.Create(path, data, ZOO_EPHEMERAL);
-      if (absl::Status s = Await(deadline, *created, "create", path); !s.ok()) return s;
+      if (absl::Status s = session.Await(deadline, *created, "create", path); !s.ok()) return s;
       if (created->rc == ZOK) {
         REG_LOG_DEBUG("zookeeper: registered ", service.id, " at ", path);
+        ListThisHost(session, NamePath(target_.base, service.name), deadline);
         return absl::OkStatus();
       }
       if (created->rc == ZNONODE) {  // The Name node (or the base) is missing.
@@ -392,16 +519,18 @@ class ZookeeperAdapter : public RegistryAdapter {
   }
 
   const Target target_;
+  const std::string hostname_;  // Listed in the Name nodes this host registers under.
   const SessionSettings settings_;
   const std::function<void()> before_session_open_;  // Tests only.
   StateLostNotifier state_lost_;
   absl::Mutex mu_;
   std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
   bool opening_ ABSL_GUARDED_BY(mu_) = false;  // A thread is opening session_, unlocked.
+  bool aborted_ ABSL_GUARDED_BY(mu_) = false;  // AbortCalls(): every call fails at once.
 };
 
 absl::StatusOr<std::unique_ptr<ZookeeperAdapter>> MakeAdapter(
-    const BackendUri& uri, const SessionSettings& settings,
+    const BackendUri& uri, const AdapterOptions& options, const SessionSettings& settings,
     std::function<void()> before_session_open) {
   absl::StatusOr<Target> target = ParseUri(uri);
   if (!target.ok()) return target.status();
@@ -409,7 +538,7 @@ absl::StatusOr<std::unique_ptr<ZookeeperAdapter>> MakeAdapter(
       settings.connect_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("zookeeper: timeouts must be positive");
   }
-  return std::make_unique<ZookeeperAdapter>(std::move(*target), settings,
+  return std::make_unique<ZookeeperAdapter>(std::move(*target), options.hostname, settings,
                                             std::move(before_session_open));
 }
 
@@ -418,9 +547,8 @@ absl::StatusOr<std::unique_ptr<ZookeeperAdapter>> MakeAdapter(
 absl::StatusOr<AdapterForTesting> NewZookeeperAdapterForTesting(
     const BackendUri& uri, const AdapterOptions& options, const SessionSettings& settings,
     std::function<void()> before_session_open) {
-  (void)options;
   absl::StatusOr<std::unique_ptr<ZookeeperAdapter>> adapter =
-      MakeAdapter(uri, settings, std::move(before_session_open));
+      MakeAdapter(uri, options, settings, std::move(before_session_open));
   if (!adapter.ok()) return adapter.status();
   ZookeeperAdapter* raw = adapter->get();
   AdapterForTesting result;
@@ -435,9 +563,9 @@ namespace registrator {
 
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewZookeeperAdapter(
     const BackendUri& uri, const AdapterOptions& options) {
-  (void)options;  // Ephemeral nodes need no TTL; the hostname is only in the service IDs.
+  // Ephemeral nodes need no TTL; the hostname goes into the Name nodes' host lists.
   absl::StatusOr<std::unique_ptr<zookeeper::ZookeeperAdapter>> adapter =
-      zookeeper::MakeAdapter(uri, zookeeper::SessionSettings(), nullptr);
+      zookeeper::MakeAdapter(uri, options, zookeeper::SessionSettings(), nullptr);
   if (!adapter.ok()) return adapter.status();
   return std::unique_ptr<RegistryAdapter>(std::move(*adapter));
 }

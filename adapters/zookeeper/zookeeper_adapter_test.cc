@@ -84,12 +84,13 @@ class ZookeeperAdapterTest : public ::testing::Test {
 
   std::unique_ptr<RegistryAdapter> MakeAdapter(const std::string& base,
                                                ZookeeperSettings settings = ZookeeperSettings(),
-                                               const std::string& userinfo = "") {
+                                               const std::string& userinfo = "",
+                                               const std::string& hostname = "host1") {
     absl::StatusOr<BackendUri> uri =
         ParseBackendUri(absl::StrCat("zookeeper://", userinfo, server_->address(), base));
     EXPECT_THAT(uri, IsOk()) << uri.status();
     AdapterOptions options;
-    options.hostname = "host1";
+    options.hostname = hostname;
     absl::StatusOr<AdapterForTesting> adapter =
         NewZookeeperAdapterForTesting(*uri, options, settings, before_session_open_);
     EXPECT_THAT(adapter, IsOk()) << adapter.status();
@@ -202,6 +203,66 @@ TEST_F(ZookeeperAdapterTest, DeregisterRemovesNodeAndThenTheEmptyNameNode) {
 
   // Already gone: still success.
   EXPECT_THAT(adapter->Deregister(a), IsOk());
+}
+
+// A session that ends without deregistering (SIGKILL, then expiry) takes its ephemeral nodes
+// along but left their Name nodes behind, empty, forever: -cleanup only sees service nodes.
+// CleanupLeftovers removes the empty Name nodes this host registered under, and no other.
+TEST_F(ZookeeperAdapterTest, CleanupLeftoversRemovesEmptyNameNodesThisHostUsed) {
+  auto crashed = MakeAdapter("/left");
+  ASSERT_THAT(crashed->Register(MakeService("web", "10.0.9.1", 80)), IsOk());
+  ASSERT_THAT(crashed->Register(MakeService("api", "10.0.9.1", 81)), IsOk());
+  // "shared": this host and host2 both registered; host2's node stays.
+  ASSERT_THAT(crashed->Register(MakeService("shared", "10.0.9.1", 82)), IsOk());
+  auto other = MakeAdapter("/left", ZookeeperSettings(), "", "host2");
+  ASSERT_THAT(other->Register(MakeService("shared", "10.0.9.2", 82)), IsOk());
+  // "db": an empty Name node only host2 used: not this host's.
+  ASSERT_EQ(raw_zookeeper_->Create("/left/db", R"({"Hosts":["host2"]})"), ZOK);
+  // "manual": an empty Name node some other writer made (no host list).
+  ASSERT_EQ(raw_zookeeper_->Create("/left/manual", ""), ZOK);
+  crashed = MakeAdapter("/left");  // The old one is closed: its nodes are gone, as on expiry.
+  EXPECT_THAT(raw_zookeeper_->Children("/left/web"), ::testing::IsEmpty());
+  Stat stat{};
+  std::optional<std::string> listed = raw_zookeeper_->Get("/left/shared", &stat);
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_EQ(*listed, R"({"Hosts":["host1","host2"]})");
+
+  ASSERT_THAT(crashed->CleanupLeftovers(), IsOk());
+  EXPECT_THAT(raw_zookeeper_->Children("/left"), UnorderedElementsAre("shared", "db", "manual"));
+  EXPECT_THAT(raw_zookeeper_->Children("/left/shared"), UnorderedElementsAre("10.0.9.2:82"));
+  // Nothing left to do: a second pass changes nothing.
+  const std::string zxid = Zxid(*server_);
+  ASSERT_THAT(crashed->CleanupLeftovers(), IsOk());
+  EXPECT_EQ(Zxid(*server_), zxid);
+  // A Name node removed this way is re-created by the next Register.
+  ASSERT_THAT(crashed->Register(MakeService("web", "10.0.9.1", 80)), IsOk());
+  EXPECT_THAT(raw_zookeeper_->Children("/left/web"), UnorderedElementsAre("10.0.9.1:80"));
+}
+
+// The node path holds the name, IP and port: a service whose name or address changed is a new
+// node, and the bridge deletes the old one after writing the new (RegistryAdapter::EntryKey).
+// Before, the old node stayed as long as the session. The old node still holds the same ID, so
+// the ID check of Deregister lets it go.
+TEST_F(ZookeeperAdapterTest, ANameOrAddressChangeIsANewNodeAndTheOldOneIsDeletedAlone) {
+  auto adapter = MakeAdapter("/moved");
+  const Service old = MakeService("web", "10.0.9.5", 80);
+  Service renamed = old;
+  renamed.name = "web2";
+  Service moved_ip = old;
+  moved_ip.ip = "10.0.9.6";
+  Service retagged = old;  // Data only: the same node, updated in place.
+  retagged.tags = {"canary"};
+  EXPECT_NE(adapter->EntryKey(old), adapter->EntryKey(renamed));
+  EXPECT_NE(adapter->EntryKey(old), adapter->EntryKey(moved_ip));
+  EXPECT_EQ(adapter->EntryKey(old), adapter->EntryKey(retagged));
+  ASSERT_THAT(adapter->Register(old), IsOk());
+  ASSERT_THAT(adapter->Register(moved_ip), IsOk());
+  ASSERT_THAT(adapter->Deregister(old), IsOk());
+  EXPECT_THAT(raw_zookeeper_->Children("/moved/web"), UnorderedElementsAre("10.0.9.6:80"));
+  ASSERT_THAT(adapter->Register(renamed), IsOk());
+  ASSERT_THAT(adapter->Deregister(moved_ip), IsOk());
+  EXPECT_THAT(raw_zookeeper_->Children("/moved"), UnorderedElementsAre("web2"));
+  EXPECT_THAT(raw_zookeeper_->Children("/moved/web2"), UnorderedElementsAre("10.0.9.5:80"));
 }
 
 TEST_F(ZookeeperAdapterTest, ServicesListsOursAndForeignEntriesWithFingerprints) {
@@ -607,6 +668,45 @@ TEST_F(ZookeeperAdapterTest, HungServerYieldsUnavailableAndRecovers) {
   std::cout << "register against a frozen server failed after " << took << ": " << status << "\n";
   EXPECT_TRUE(WaitFor([&] { return adapter->Register(MakeService("web", "10.0.6.1", 80)).ok(); },
                       absl::Seconds(15)));
+}
+
+// Shutdown: a call waiting on a frozen server used to end only when the client library gave up
+// on the connection (2/3 of the session timeout), which held a stopping registrator that long
+// (an HTTP abort cannot reach it). AbortCalls ends it, and every later call, with CANCELLED.
+// The session timeout is longer than anything here waits, so CANCELLED (not UNAVAILABLE) can
+// only come from the abort; and the adapter closes while the server is still frozen.
+TEST_F(ZookeeperAdapterTest, AbortCallsEndsCallsOnAHungServer) {
+  ZookeeperSettings settings;
+  settings.session_timeout = absl::Seconds(30);
+  auto adapter = MakeAdapter("/abort", settings);
+  ASSERT_THAT(adapter->Ping(), IsOk());
+  server_->Pause();
+  absl::Status status;
+  absl::Notification returned;
+  std::thread call([&] {
+    status = adapter->Register(MakeService("web", "10.0.8.1", 80));
+    returned.Notify();
+  });
+  // Nothing but the abort can end the call now; give it time to reach the frozen server.
+  EXPECT_FALSE(returned.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  adapter->AbortCalls();
+  call.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_EQ(adapter->Ping().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(adapter->Services().status().code(), absl::StatusCode::kCancelled);
+  // Destroying the aborted adapter does not wait for the frozen server's answer to the close
+  // (the C client waits 1.5 s for it): the close finishes on its own thread.
+  absl::Notification closed;
+  std::thread closer([&] {
+    const absl::Time start = absl::Now();
+    adapter.reset();
+    std::cout << "destroying the aborted adapter took " << absl::Now() - start << "\n";
+    closed.Notify();
+  });
+  const bool closed_while_frozen = closed.WaitForNotificationWithTimeout(absl::Seconds(15));
+  server_->Resume();
+  closer.join();
+  EXPECT_TRUE(closed_while_frozen) << "destroying waited for the frozen server";
 }
 
 TEST_F(ZookeeperAdapterTest, DigestAuthCreatesNodesOnlyItsUserCanRead) {

@@ -214,4 +214,41 @@ bool HoldsId(const ZnodeBody& body, absl::string_view service_id) {
   return stored.ok() && stored->id == body.id;
 }
 
+std::string EncodeNameNode(std::vector<std::string> hosts) {
+  std::sort(hosts.begin(), hosts.end());
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+  std::string out = "{\"Hosts\":[";
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendJsonString(&out, hosts[i]);
+  }
+  out += "]}";
+  return out;
+}
+
+std::vector<std::string> DecodeNameNodeHosts(absl::string_view data) {
+  std::vector<std::string> hosts;
+  if (data.empty()) return hosts;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(data.data(), data.size());
+  simdjson::dom::object obj;
+  simdjson::dom::array array;
+  if (parser.parse(padded).get(obj) != simdjson::SUCCESS ||
+      obj["Hosts"].get(array) != simdjson::SUCCESS) {
+    return hosts;
+  }
+  for (simdjson::dom::element host : array) {
+    std::string_view text;
+    if (host.get(text) == simdjson::SUCCESS) hosts.emplace_back(text.data(), text.size());
+  }
+  return hosts;
+}
+
+bool NameNodeListsHost(absl::string_view data, absl::string_view host) {
+  const std::vector<std::string> written = DecodeNameNodeHosts(EncodeNameNode({std::string(host)}));
+  if (written.size() != 1) return false;
+  const std::vector<std::string> listed = DecodeNameNodeHosts(data);
+  return std::find(listed.begin(), listed.end(), written[0]) != listed.end();
+}
+
 }  // namespace registrator::zookeeper

@@ -77,6 +77,18 @@ absl::StatusOr<ZnodeBody> DecodeBody(absl::string_view data);
 // and its node could never be removed).
 bool HoldsId(const ZnodeBody& body, absl::string_view service_id);
 
+// The Name node's data (ours; upstream leaves it empty): the hosts that have registered a
+// service under it, {"Hosts":["h1","h2"]}, sorted and without repeats. It is what lets -cleanup
+// remove a Name node that a dead session of this host left empty (its ephemeral children vanish
+// with the session, and nothing else would ever delete it) without touching Name nodes this
+// host never used: a Name node some other writer made, or one only other hosts used.
+std::string EncodeNameNode(std::vector<std::string> hosts);
+// The hosts listed in a Name node's data; empty for anything else (upstream's empty data, not
+// JSON, no "Hosts" array).
+std::vector<std::string> DecodeNameNodeHosts(absl::string_view data);
+// Whether `data` lists `host` (as EncodeNameNode writes it: invalid UTF-8 is replaced).
+bool NameNodeListsHost(absl::string_view data, absl::string_view host);
+
 }  // namespace registrator::zookeeper
 
 #endif  // ADAPTERS_ZOOKEEPER_ZOOKEEPER_CODEC_H_

@@ -225,5 +225,26 @@ TEST(ZookeeperUriTest, ErrorsNeverShowTheUserinfo) {
   EXPECT_THAT(std::string(t.status().message()), ::testing::HasSubstr("<userinfo>@"));
 }
 
+TEST(NameNodeTest, HostListIsSortedUniqueAndReadBack) {
+  const std::string data = EncodeNameNode({"web-2", "web-1", "web-2"});
+  EXPECT_EQ(data, R"({"Hosts":["web-1","web-2"]})");
+  EXPECT_THAT(DecodeNameNodeHosts(data), ::testing::ElementsAre("web-1", "web-2"));
+  EXPECT_TRUE(NameNodeListsHost(data, "web-1"));
+  EXPECT_FALSE(NameNodeListsHost(data, "web-3"));
+  EXPECT_FALSE(NameNodeListsHost(data, "web"));
+}
+
+TEST(NameNodeTest, UpstreamOrForeignDataListsNoHost) {
+  for (const char* data : {"", "not json", "[]", R"({"Hosts":"h1"})", R"({"hosts":["h1"]})"}) {
+    EXPECT_THAT(DecodeNameNodeHosts(data), ::testing::IsEmpty()) << data;
+    EXPECT_FALSE(NameNodeListsHost(data, "h1")) << data;
+  }
+}
+
+TEST(NameNodeTest, AHostNameThatNeedsEscapingStillMatches) {
+  const std::string odd = "h\"1\xff";  // A quote, and invalid UTF-8 (written as U+FFFD).
+  EXPECT_TRUE(NameNodeListsHost(EncodeNameNode({odd}), odd));
+}
+
 }  // namespace
 }  // namespace registrator::zookeeper

@@ -28,56 +28,10 @@ std::string NameOfState(int state) {
   return absl::StrCat("state ", state);
 }
 
-// The completion data of a request is a heap-allocated shared_ptr<Reply>; the completion takes
-// it back.
-std::shared_ptr<Reply> TakeReply(const void* data) {
-  auto* holder = static_cast<std::shared_ptr<Reply>*>(const_cast<void*>(data));
-  std::shared_ptr<Reply> reply = std::move(*holder);
-  delete holder;
-  return reply;
-}
-
 void KeepStat(const Stat* stat, Reply& reply) {
   if (stat == nullptr) return;
   reply.stat = *stat;
   reply.has_stat = true;
-}
-
-void OnVoid(int rc, const void* data) {
-  std::shared_ptr<Reply> reply = TakeReply(data);
-  reply->rc = rc;
-  reply->done.Notify();
-}
-
-void OnString(int rc, const char* value, const void* data) {
-  std::shared_ptr<Reply> reply = TakeReply(data);
-  reply->rc = rc;
-  if (value != nullptr) reply->value = value;
-  reply->done.Notify();
-}
-
-void OnStat(int rc, const Stat* stat, const void* data) {
-  std::shared_ptr<Reply> reply = TakeReply(data);
-  reply->rc = rc;
-  KeepStat(stat, *reply);
-  reply->done.Notify();
-}
-
-void OnData(int rc, const char* value, int value_len, const Stat* stat, const void* data) {
-  std::shared_ptr<Reply> reply = TakeReply(data);
-  reply->rc = rc;
-  if (value != nullptr && value_len > 0) reply->value.assign(value, value_len);
-  KeepStat(stat, *reply);
-  reply->done.Notify();
-}
-
-void OnStrings(int rc, const String_vector* strings, const void* data) {
-  std::shared_ptr<Reply> reply = TakeReply(data);
-  reply->rc = rc;
-  if (strings != nullptr) {
-    for (int i = 0; i < strings->count; ++i) reply->children.emplace_back(strings->data[i]);
-  }
-  reply->done.Notify();
 }
 
 }  // namespace
@@ -99,13 +53,6 @@ absl::Status ToStatus(int rc, absl::string_view what, absl::string_view path) {
   return absl::InternalError(message);
 }
 
-absl::Status Await(absl::Time deadline, const Reply& reply, absl::string_view what,
-                   absl::string_view path) {
-  if (reply.done.WaitForNotificationWithDeadline(deadline)) return absl::OkStatus();
-  return absl::UnavailableError(
-      absl::StrCat("zookeeper: ", what, " ", path, ": no answer within the call's time"));
-}
-
 Session::Session(std::function<void()> on_expired, bool digest_auth)
     : on_expired_(std::move(on_expired)),
       create_acl_(digest_auth ? &ZOO_CREATOR_ALL_ACL : &ZOO_OPEN_ACL_UNSAFE) {}
@@ -125,9 +72,9 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Open(const Target& target,
   if (!target.auth.empty()) {
     // Queued now, sent on connect (and again after every reconnect) before any request. A
     // refusal shows as the AUTH_FAILED state, which WaitConnected reports.
-    auto* holder = new std::shared_ptr<Reply>(std::make_shared<Reply>());
+    auto* holder = new Pending{session.get(), std::make_shared<Reply>()};
     const int rc = zoo_add_auth(session->handle_, "digest", target.auth.data(),
-                                static_cast<int>(target.auth.size()), &OnVoid, holder);
+                                static_cast<int>(target.auth.size()), &Session::OnVoid, holder);
     if (rc != ZOK) {
       delete holder;
       return ToStatus(rc, "add digest auth for", target.connect_string);
@@ -136,21 +83,95 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Open(const Target& target,
   return session;
 }
 
+void Session::Complete(const void* data, const std::function<void(Reply&)>& fill) {
+  // The completion data is a heap-allocated Pending; the completion takes it back.
+  auto* pending = static_cast<Pending*>(const_cast<void*>(data));
+  Session* session = pending->session;
+  std::shared_ptr<Reply> reply = std::move(pending->reply);
+  delete pending;
+  absl::MutexLock lock(&session->mu_);
+  fill(*reply);
+  reply->done = true;
+}
+
+void Session::OnVoid(int rc, const void* data) {
+  Complete(data, [&](Reply& reply) { reply.rc = rc; });
+}
+
+void Session::OnString(int rc, const char* value, const void* data) {
+  Complete(data, [&](Reply& reply) {
+    reply.rc = rc;
+    if (value != nullptr) reply.value = value;
+  });
+}
+
+void Session::OnStat(int rc, const Stat* stat, const void* data) {
+  Complete(data, [&](Reply& reply) {
+    reply.rc = rc;
+    KeepStat(stat, reply);
+  });
+}
+
+void Session::OnData(int rc, const char* value, int value_len, const Stat* stat, const void* data) {
+  Complete(data, [&](Reply& reply) {
+    reply.rc = rc;
+    if (value != nullptr && value_len > 0) reply.value.assign(value, value_len);
+    KeepStat(stat, reply);
+  });
+}
+
+void Session::OnStrings(int rc, const String_vector* strings, const void* data) {
+  Complete(data, [&](Reply& reply) {
+    reply.rc = rc;
+    if (strings != nullptr) {
+      for (int i = 0; i < strings->count; ++i) reply.children.emplace_back(strings->data[i]);
+    }
+  });
+}
+
+void Session::Abort() {
+  absl::MutexLock lock(&mu_);
+  aborted_ = true;
+}
+
+absl::Status Session::Await(absl::Time deadline, const Reply& reply, absl::string_view what,
+                            absl::string_view path) {
+  struct Waited {
+    const Reply* reply;
+    const bool* aborted;
+  } waited{&reply, &aborted_};
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithDeadline(absl::Condition(
+                            +[](Waited* w) { return w->reply->done || *w->aborted; }, &waited),
+                        deadline);
+  if (reply.done) return absl::OkStatus();
+  if (aborted_) {
+    return absl::CancelledError(
+        absl::StrCat("zookeeper: ", what, " ", path, ": abandoned, registrator is stopping"));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("zookeeper: ", what, " ", path, ": no answer within the call's time"));
+}
+
 Session::~Session() {
   if (handle_ != nullptr) zookeeper_close(handle_);
 }
 
 bool Session::WaitConnected(absl::Duration timeout) {
+  struct Watched {
+    const int* state;
+    const bool* aborted;
+  } watched{&state_, &aborted_};
   absl::MutexLock lock(&mu_);
   mu_.AwaitWithTimeout(absl::Condition(
-                           +[](int* state) {
-                             return *state == ZOO_CONNECTED_STATE ||
-                                    *state == ZOO_EXPIRED_SESSION_STATE ||
-                                    *state == ZOO_AUTH_FAILED_STATE;
+                           +[](Watched* w) {
+                             return *w->aborted || *w->state == ZOO_CONNECTED_STATE ||
+                                    *w->state == ZOO_EXPIRED_SESSION_STATE ||
+                                    *w->state == ZOO_AUTH_FAILED_STATE;
                            },
-                           &state_),
+                           &watched),
                        timeout);
-  return state_ == ZOO_CONNECTED_STATE;
+  return state_ == ZOO_CONNECTED_STATE && !aborted_;
 }
 
 bool Session::Unrecoverable() {
@@ -186,7 +207,9 @@ void Session::Watcher(zhandle_t* /*handle*/, int type, int state, const char* /*
     self->state_ = state;
     if (state == ZOO_CONNECTED_STATE) self->was_connected_ = true;
     // Only a session that existed had nodes to lose; report it once.
-    if (state == ZOO_EXPIRED_SESSION_STATE && self->was_connected_ && !self->reported_) {
+    // Not after Abort(): the owner is shutting down and may already be gone.
+    if (state == ZOO_EXPIRED_SESSION_STATE && self->was_connected_ && !self->reported_ &&
+        !self->aborted_) {
       self->reported_ = true;
       report = true;
     }
@@ -201,54 +224,64 @@ void Session::Watcher(zhandle_t* /*handle*/, int type, int state, const char* /*
 
 std::shared_ptr<Reply> Session::Start(const std::function<int(zhandle_t*, const void*)>& start) {
   auto reply = std::make_shared<Reply>();
-  auto* holder = new std::shared_ptr<Reply>(reply);
+  {
+    // Stopping: send nothing more to a server that may be hung; Await reports CANCELLED.
+    absl::MutexLock lock(&mu_);
+    if (aborted_) {
+      reply->rc = ZCLOSING;
+      reply->done = true;
+      return reply;
+    }
+  }
+  auto* holder = new Pending{this, reply};
   const int rc = start(handle_, holder);
   if (rc != ZOK) {
     // These are rejected before a completion is registered, so no callback will free `holder`.
     // Other synchronous failures (out of memory while queueing) may have registered it: leak
     // rather than risk a double free.
     if (rc == ZBADARGUMENTS || rc == ZINVALIDSTATE) delete holder;
+    absl::MutexLock lock(&mu_);
     reply->rc = rc;
-    reply->done.Notify();
+    reply->done = true;
   }
   return reply;
 }
 
 std::shared_ptr<Reply> Session::Exists(const std::string& path) {
   return Start([&](zhandle_t* zh, const void* data) {
-    return zoo_aexists(zh, path.c_str(), 0, &OnStat, data);
+    return zoo_aexists(zh, path.c_str(), 0, &Session::OnStat, data);
   });
 }
 
 std::shared_ptr<Reply> Session::Get(const std::string& path) {
   return Start([&](zhandle_t* zh, const void* data) {
-    return zoo_aget(zh, path.c_str(), 0, &OnData, data);
+    return zoo_aget(zh, path.c_str(), 0, &Session::OnData, data);
   });
 }
 
 std::shared_ptr<Reply> Session::Children(const std::string& path) {
   return Start([&](zhandle_t* zh, const void* data) {
-    return zoo_aget_children(zh, path.c_str(), 0, &OnStrings, data);
+    return zoo_aget_children(zh, path.c_str(), 0, &Session::OnStrings, data);
   });
 }
 
 std::shared_ptr<Reply> Session::Delete(const std::string& path, int version) {
   return Start([&](zhandle_t* zh, const void* data) {
-    return zoo_adelete(zh, path.c_str(), version, &OnVoid, data);
+    return zoo_adelete(zh, path.c_str(), version, &Session::OnVoid, data);
   });
 }
 
 std::shared_ptr<Reply> Session::Create(const std::string& path, const std::string& data, int mode) {
   return Start([&](zhandle_t* zh, const void* completion) {
     return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()), create_acl_,
-                       mode, &OnString, completion);
+                       mode, &Session::OnString, completion);
   });
 }
 
 std::shared_ptr<Reply> Session::Set(const std::string& path, const std::string& data, int version) {
   return Start([&](zhandle_t* zh, const void* completion) {
-    return zoo_aset(zh, path.c_str(), data.data(), static_cast<int>(data.size()), version, &OnStat,
-                    completion);
+    return zoo_aset(zh, path.c_str(), data.data(), static_cast<int>(data.size()), version,
+                    &Session::OnStat, completion);
   });
 }
 

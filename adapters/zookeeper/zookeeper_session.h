@@ -19,7 +19,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "adapters/zookeeper/zookeeper_codec.h"
 
@@ -39,21 +38,18 @@ struct SessionSettings {
 absl::Status ToStatus(int rc, absl::string_view what, absl::string_view path);
 
 // One asynchronous request's answer. Shared between the caller, who may stop waiting at its
-// deadline, and the library's completion thread, which may answer later (or with ZCLOSING when
-// the handle is closed): whoever lets go last frees it. Read the fields only after `done`.
+// deadline (or when the session is aborted), and the library's completion thread, which may
+// answer later (or with ZCLOSING when the handle is closed): whoever lets go last frees it. The
+// completion fills the fields and sets `done` under the session's lock; read them only after
+// Session::Await returned OK.
 struct Reply {
-  absl::Notification done;
+  bool done = false;
   int rc = ZSYSTEMERROR;
   std::string value;
   bool has_stat = false;
   Stat stat{};
   std::vector<std::string> children;
 };
-
-// Waits for `reply` until `deadline`; UNAVAILABLE when the deadline passes first (the request
-// stays queued in the library, which frees its Reply when it answers or is closed).
-absl::Status Await(absl::Time deadline, const Reply& reply, absl::string_view what,
-                   absl::string_view path);
 
 class Session {
  public:
@@ -71,8 +67,20 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Waits until connected or unrecoverable; true when connected.
+  // Waits until connected, unrecoverable or aborted; true when connected.
   bool WaitConnected(absl::Duration timeout);
+  // Shutdown: every Await in progress returns CANCELLED at once, and so does every later one
+  // (later requests are not even sent). Only the ZooKeeper client library itself gives up on
+  // a request the server does not answer, after 2/3 of the session timeout; an HTTP abort
+  // cannot reach it, so without this a hung server holds a stopping process that long.
+  // An expiry after this is not reported (the owner is shutting down). Idempotent; the handle
+  // stays open until the destructor closes it.
+  void Abort();
+  // Waits for `reply` (one of this session's requests) until `deadline`: OK once it is done,
+  // UNAVAILABLE when the deadline passes first (the request stays queued in the library, which
+  // frees its Reply when it answers or is closed), CANCELLED once Abort() was called.
+  absl::Status Await(absl::Time deadline, const Reply& reply, absl::string_view what,
+                     absl::string_view path);
   // Expired or authentication failed: this handle is done for, a new one is needed.
   bool Unrecoverable();
   // "connected", "session expired"...: for log and error messages.
@@ -96,6 +104,20 @@ class Session {
  private:
   Session(std::function<void()> on_expired, bool digest_auth);
   static void Watcher(zhandle_t* handle, int type, int state, const char* path, void* context);
+  // A request's completion data: the session whose lock guards the reply, and the reply.
+  struct Pending {
+    Session* session;
+    std::shared_ptr<Reply> reply;
+  };
+  // Takes back the completion data of a request, fills its reply with `fill` and marks it done,
+  // under the session's lock (which wakes Await). The library calls completions only while the
+  // handle is open, i.e. before ~Session has returned, so `session` is alive.
+  static void Complete(const void* data, const std::function<void(Reply&)>& fill);
+  static void OnVoid(int rc, const void* data);
+  static void OnString(int rc, const char* value, const void* data);
+  static void OnStat(int rc, const Stat* stat, const void* data);
+  static void OnData(int rc, const char* value, int value_len, const Stat* stat, const void* data);
+  static void OnStrings(int rc, const String_vector* strings, const void* data);
   // Calls `start` (a zoo_a* call) with the completion data for a new Reply.
   std::shared_ptr<Reply> Start(const std::function<int(zhandle_t*, const void*)>& start);
 
@@ -106,6 +128,7 @@ class Session {
   int state_ ABSL_GUARDED_BY(mu_) = 0;
   bool was_connected_ ABSL_GUARDED_BY(mu_) = false;
   bool reported_ ABSL_GUARDED_BY(mu_) = false;
+  bool aborted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace registrator::zookeeper

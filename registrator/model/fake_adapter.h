@@ -30,11 +30,11 @@ class FakeAdapter : public RegistryAdapter {
     ++registers_;
     Concurrency busy(this, "register");
     if (std::optional<absl::Status> s = HangLocked("register", service.id)) {
-      if (apply_hung_) entries_[service.id] = service;
+      if (apply_hung_) entries_[KeyLocked(service)] = service;
       return *s;
     }
     if (absl::Status s = FailLocked("register", service.id); !s.ok()) return s;
-    entries_[service.id] = service;
+    entries_[KeyLocked(service)] = service;
     return absl::OkStatus();
   }
   absl::Status Deregister(const Service& service) override {
@@ -43,11 +43,11 @@ class FakeAdapter : public RegistryAdapter {
     ++deregisters_;
     Concurrency busy(this, "deregister");
     if (std::optional<absl::Status> s = HangLocked("deregister", service.id)) {
-      if (apply_hung_) entries_.erase(service.id);
+      if (apply_hung_) entries_.erase(KeyLocked(service));
       return *s;
     }
     if (absl::Status s = FailLocked("deregister", service.id); !s.ok()) return s;
-    entries_.erase(service.id);
+    entries_.erase(KeyLocked(service));
     return absl::OkStatus();
   }
   // Renews TTLs; with SetRefreshRecreates, also re-creates missing entries, as ZooKeeper's
@@ -62,7 +62,7 @@ class FakeAdapter : public RegistryAdapter {
     if (hung && !apply_hung_) return *hung;
     if (absl::Status s = FailLocked("refresh", ""); !s.ok()) return s;
     if (refresh_recreates_) {
-      for (const Service& s : services) entries_.try_emplace(s.id, s);
+      for (const Service& s : services) entries_.try_emplace(KeyLocked(s), s);
     }
     return hung ? *hung : absl::OkStatus();
   }
@@ -79,6 +79,10 @@ class FakeAdapter : public RegistryAdapter {
     return result;
   }
   std::string Fingerprint(const Service& service) const override { return FingerprintOf(service); }
+  std::string EntryKey(const Service& service) const override {
+    absl::MutexLock lock(&mu_);
+    return KeyLocked(service);
+  }
   void SetStateLostCallback(std::function<void()> callback) override {
     absl::MutexLock lock(&mu_);
     state_lost_ = std::move(callback);
@@ -110,8 +114,33 @@ class FakeAdapter : public RegistryAdapter {
     ++release_generation_;
     hang_cv_.SignalAll();
   }
-  // What a bridge's cancel_calls does to this backend: every blocked call returns CANCELLED.
-  void AbortCalls() { ReleaseHung(absl::CancelledError("aborted"), /*apply=*/false); }
+  // What Bridge::Stop does at its deadline (directly, or through a test's cancel_calls): every
+  // blocked call returns CANCELLED.
+  void AbortCalls() override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++aborts_;
+    }
+    ReleaseHung(absl::CancelledError("aborted"), /*apply=*/false);
+  }
+  // Records the IDs held when it was called (so a test sees what -cleanup had removed by then).
+  absl::Status CleanupLeftovers() override {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> ids;
+    for (const auto& [id, service] : entries_) ids.push_back(id);
+    leftover_cleanups_.push_back(std::move(ids));
+    return absl::OkStatus();
+  }
+  // The IDs held at each CleanupLeftovers call.
+  std::vector<std::vector<std::string>> leftover_cleanups() const {
+    absl::MutexLock lock(&mu_);
+    return leftover_cleanups_;
+  }
+  // How often AbortCalls ran.
+  int aborts() const {
+    absl::MutexLock lock(&mu_);
+    return aborts_;
+  }
   // Calls blocked in Hang right now.
   int hung() const {
     absl::MutexLock lock(&mu_);
@@ -128,6 +157,12 @@ class FakeAdapter : public RegistryAdapter {
     absl::MutexLock lock(&mu_);
     latency_ = latency;
   }
+  // Keys entries by "<name>/<ID>" (as consulkv, etcd and skydns2 do) instead of by ID: a
+  // changed name moves the entry, and entries() is keyed that way too. Set before any write.
+  void SetKeyByName(bool key_by_name) {
+    absl::MutexLock lock(&mu_);
+    key_by_name_ = key_by_name;
+  }
   void SetRefreshRecreates(bool recreates) {
     absl::MutexLock lock(&mu_);
     refresh_recreates_ = recreates;
@@ -143,7 +178,7 @@ class FakeAdapter : public RegistryAdapter {
   // Changes the backend behind the bridge's back (drift, another host's entry).
   void Seed(const Service& service) {
     absl::MutexLock lock(&mu_);
-    entries_[service.id] = service;
+    entries_[KeyLocked(service)] = service;
   }
   void Drop(const std::string& id) {
     absl::MutexLock lock(&mu_);
@@ -209,6 +244,9 @@ class FakeAdapter : public RegistryAdapter {
     }
     if (latency > absl::ZeroDuration()) absl::SleepFor(latency);
   }
+  std::string KeyLocked(const Service& service) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return key_by_name_ ? absl::StrCat(service.name, "/", service.id) : service.id;
+  }
   // Blocks while `op` hangs; then the result ReleaseHung chose. nullopt: not hanging.
   std::optional<absl::Status> HangLocked(const std::string& op, const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -236,6 +274,9 @@ class FakeAdapter : public RegistryAdapter {
 
   mutable absl::Mutex mu_;
   absl::CondVar hang_cv_;
+  int aborts_ ABSL_GUARDED_BY(mu_) = 0;
+  bool key_by_name_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::vector<std::string>> leftover_cleanups_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> hang_ ABSL_GUARDED_BY(mu_);
   uint64_t release_generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status hang_result_ ABSL_GUARDED_BY(mu_);

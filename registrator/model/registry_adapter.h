@@ -42,12 +42,29 @@ class RegistryAdapter {
   virtual absl::StatusOr<std::vector<RegisteredService>> Services() = 0;
   // See RegisteredService::fingerprint.
   virtual std::string Fingerprint(const Service& service) const = 0;
+  // Where the backend keeps the entry of `service`: two services with the same ID and the same
+  // EntryKey share one entry (Register of one replaces the other's). Backends that put the name
+  // or the IP in the key (consulkv, etcd, skydns2: "<Name>/<ID>"; ZooKeeper:
+  // "<Name>/<IP>:<Port>") give a new key when those change, and the bridge then deregisters the
+  // old entry after registering the new one, or it would stay behind. Pure and cheap (the
+  // bridge calls it under its lock). Default: one entry per ID.
+  virtual std::string EntryKey(const Service& service) const { return service.id; }
   // The backend may have lost this host's entries (ZooKeeper session expired, etcd lease lost):
   // the adapter calls `request` from any thread, and the bridge rewrites what is missing.
   // Passing nullptr clears it: once this returns, the old callback is not called again (calls
   // already in progress may still finish). Implementations keep it in a StateLostNotifier
   // (registrator/model/state_lost_notifier.h).
   virtual void SetStateLostCallback(std::function<void()> request) { (void)request; }
+  // The second half of -cleanup, after this host's dangling entries were deregistered: remove
+  // what this host's entries left behind in the backend once they were gone without a
+  // Deregister (ZooKeeper: a Name node left empty by a dead session). Never another host's
+  // entries. Default: nothing is left behind.
+  virtual absl::Status CleanupLeftovers() { return absl::OkStatus(); }
+  // Shutdown: make every call in progress, and every later one, return promptly with an error
+  // instead of waiting for the backend (Bridge::Stop calls it at its deadline). Needed where a
+  // backend's calls are not plain libcurl transfers, which AbortHttpTransfers() already ends
+  // (ZooKeeper: the C client's requests). Irreversible. Default: nothing to abort.
+  virtual void AbortCalls() {}
 };
 
 }  // namespace registrator

@@ -992,8 +992,59 @@ class ConsulStandin::State {
   std::map<std::string, KvEntry> kv_ ABSL_GUARDED_BY(mu_);
 };
 
+// Hang mode: holds HTTP requests while hung, then lets them through one at a time in the order
+// they arrived (tickets), so a test sees the same order a resumed agent would.
+class ConsulStandin::Gate {
+ public:
+  static constexpr uint64_t kNoTicket = ~uint64_t{0};
+
+  // Blocks while hung (or while earlier held requests are still being answered); returns the
+  // ticket to pass to Leave().
+  uint64_t Enter() {
+    absl::MutexLock lock(&mu_);
+    if (!hung_ && held_ == 0) return kNoTicket;
+    const uint64_t ticket = next_ticket_++;
+    ++held_;
+    while (!open_all_ && (hung_ || serving_ != ticket)) cv_.Wait(&mu_);
+    return ticket;
+  }
+  void Leave(uint64_t ticket) {
+    if (ticket == kNoTicket) return;
+    absl::MutexLock lock(&mu_);
+    --held_;
+    ++serving_;
+    cv_.SignalAll();
+  }
+  void SetHung(bool hung) {
+    absl::MutexLock lock(&mu_);
+    hung_ = hung;
+    cv_.SignalAll();
+  }
+  // For Stop(): let everything through, order no longer matters.
+  void OpenAll(bool open) {
+    absl::MutexLock lock(&mu_);
+    open_all_ = open;
+    cv_.SignalAll();
+  }
+  int held() const {
+    absl::MutexLock lock(&mu_);
+    return held_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool hung_ ABSL_GUARDED_BY(mu_) = false;
+  bool open_all_ ABSL_GUARDED_BY(mu_) = false;
+  int held_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t serving_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 ConsulStandin::ConsulStandin(ConsulStandinOptions options)
-    : options_(std::move(options)), state_(std::make_unique<State>(options_)) {}
+    : options_(std::move(options)),
+      state_(std::make_unique<State>(options_)),
+      gate_(std::make_unique<Gate>()) {}
 
 ConsulStandin::~ConsulStandin() { Stop(); }
 
@@ -1029,10 +1080,13 @@ absl::Status ConsulStandin::ListenUnix(const std::string& socket_path) {
 absl::Status ConsulStandin::StartServer(std::unique_ptr<httplib::Server> server, bool unix_socket,
                                         const std::string& host, int port) {
   if (server_ != nullptr) return absl::FailedPreconditionError("stand-in is already listening");
+  gate_->OpenAll(false);
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     std::multimap<std::string, std::string> params(req.params.begin(), req.params.end());
     std::multimap<std::string, std::string> headers(req.headers.begin(), req.headers.end());
+    const uint64_t ticket = gate_->Enter();
     StandinReply reply = Handle(req.method, req.path, params, req.body, headers);
+    gate_->Leave(ticket);
     res.status = reply.status;
     for (const auto& [name, value] : reply.headers) res.set_header(name, value);
     res.set_content(reply.body, reply.content_type.c_str());
@@ -1067,6 +1121,8 @@ absl::Status ConsulStandin::StartServer(std::unique_ptr<httplib::Server> server,
 
 void ConsulStandin::Stop() {
   if (server_ == nullptr) return;
+  // Held handlers run on the server's pool, which stop() joins.
+  gate_->OpenAll(true);
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
@@ -1084,6 +1140,8 @@ std::optional<std::string> ConsulStandin::KvValue(const std::string& key) const 
   return state_->KvValue(key);
 }
 void ConsulStandin::SetLeader(const std::string& leader) { state_->SetLeader(leader); }
+void ConsulStandin::SetHung(bool hung) { gate_->SetHung(hung); }
+int ConsulStandin::held_requests() const { return gate_->held(); }
 
 std::vector<std::string> ConsulStandin::BodiesOf(const std::string& method,
                                                  const std::string& path) const {

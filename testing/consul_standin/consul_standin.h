@@ -92,8 +92,17 @@ class ConsulStandin {
   std::optional<std::string> KvValue(const std::string& key) const;
   void SetLeader(const std::string& leader);
 
+  // Hang mode, a hung agent (as a SIGSTOPped one): while on, every HTTP request is read and then
+  // held unanswered. Turning it off answers the held requests one by one in arrival order and
+  // applies them, even those whose client gave up waiting (a resumed agent also processes what
+  // the kernel buffered for it). Stop() answers them too. Handle() is never held.
+  void SetHung(bool hung);
+  // Requests held right now.
+  int held_requests() const;
+
  private:
   struct Check;
+  class Gate;
   struct ServiceEntry;
   struct KvEntry;
   struct Request;
@@ -104,6 +113,7 @@ class ConsulStandin {
 
   const ConsulStandinOptions options_;
   std::unique_ptr<State> state_;
+  std::unique_ptr<Gate> gate_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

@@ -4,8 +4,10 @@
 #include "testing/consul_standin/consul_standin.h"
 
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registrator/common/http_client.h"
@@ -316,6 +318,64 @@ TEST(StandinHttpTest, ServesOverTcpAndCountsWrites) {
             std::vector<std::string>{R"({"Name":"web","Port":1})"});
   standin.Stop();
   EXPECT_THAT(HttpClient(endpoint).Send(get), Not(IsOk()));
+}
+
+}  // namespace
+}  // namespace registrator::fakes
+
+namespace registrator::fakes {
+namespace {
+
+// Hang mode: a request is held until released (the client gives up first when its timeout is
+// shorter), and released requests are applied in arrival order, even one whose client left.
+TEST(StandinHangTest, HoldsRequestsUntilReleasedAndAppliesThemInArrivalOrder) {
+  ConsulStandin standin;
+  ASSERT_THAT(standin.ListenTcp(), IsOk());
+  HttpEndpoint endpoint;
+  endpoint.base_url = absl::StrCat("http://127.0.0.1:", standin.port());
+  HttpClient client(endpoint);
+  standin.SetHung(true);
+
+  HttpRequest impatient;
+  impatient.method = "PUT";
+  impatient.path = "/v1/agent/service/register";
+  impatient.body = R"({"ID":"a","Name":"a","Port":1})";
+  impatient.timeout = absl::Milliseconds(300);
+  absl::StatusOr<HttpResponse> gave_up = client.Send(impatient);
+  EXPECT_FALSE(gave_up.ok()) << "answered while hung: " << gave_up->status;
+  EXPECT_TRUE(standin.ServiceIds().empty());
+
+  HttpRequest deregister;
+  deregister.method = "PUT";
+  deregister.path = "/v1/agent/service/deregister/a";
+  absl::StatusOr<HttpResponse> answer;
+  std::thread patient([&] { answer = client.Send(deregister); });
+  ASSERT_TRUE(WaitFor([&] { return standin.held_requests() == 2; }, absl::Seconds(10)));
+  standin.SetHung(false);
+  patient.join();
+  ASSERT_THAT(answer, IsOk());
+  // The register (first in) was applied, then the deregister removed it: 200, nothing left.
+  EXPECT_EQ(answer->status, 200) << answer->body;
+  EXPECT_TRUE(standin.ServiceIds().empty());
+  EXPECT_EQ(standin.BodiesOf("PUT", "/v1/agent/service/register").size(), 1u);
+  EXPECT_EQ(standin.held_requests(), 0);
+}
+
+TEST(StandinHangTest, StopAnswersHeldRequests) {
+  ConsulStandin standin;
+  ASSERT_THAT(standin.ListenTcp(), IsOk());
+  HttpEndpoint endpoint;
+  endpoint.base_url = absl::StrCat("http://127.0.0.1:", standin.port());
+  HttpClient client(endpoint);
+  standin.SetHung(true);
+  HttpRequest leader;
+  leader.path = "/v1/status/leader";
+  std::thread waiting([&] { (void)client.Send(leader); });
+  ASSERT_TRUE(WaitFor([&] { return standin.held_requests() == 1; }, absl::Seconds(10)));
+  const absl::Time before = absl::Now();
+  standin.Stop();
+  waiting.join();
+  EXPECT_LT(absl::Now() - before, absl::Seconds(5)) << "Stop() waited for the hang";
 }
 
 }  // namespace
