@@ -45,8 +45,8 @@ absl::StatusOr<std::unique_ptr<RegistryAdapter>> CreateAdapter(absl::string_view
   auto it = Factories().find(parsed->scheme);
   if (it == Factories().end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unrecognized adapter \"", parsed->scheme, "\" in registry URI \"", uri,
-                     "\"; known: ", absl::StrJoin(SupportedSchemes(), ", ")));
+        absl::StrCat("unrecognized adapter \"", parsed->scheme, "\" in registry URI \"",
+                     RedactUri(uri), "\"; known: ", absl::StrJoin(SupportedSchemes(), ", ")));
   }
   return it->second(*parsed, options);
 }

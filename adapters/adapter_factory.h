@@ -9,8 +9,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "adapters/backend_uri.h"
-#include "adapters/registry_adapter.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
+#include "registrator/model/registry_adapter.h"
 
 namespace registrator {
 

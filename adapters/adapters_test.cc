@@ -1,8 +1,9 @@
 // URI parsing and the scheme -> adapter choice.
 #include "adapters/adapter_factory.h"
-#include "adapters/backend_uri.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 
 namespace registrator {
 namespace {

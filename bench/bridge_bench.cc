@@ -6,9 +6,7 @@
 //   bazel run -c opt //bench:bridge_bench
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,37 +14,22 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/process_stats.h"
 #include "docker_client/decode.h"
+#include "docker_client/fake_docker.h"
 #include "registrator/bridge.h"
 #include "registrator/common/log.h"
 #include "registrator/derive.h"
-#include "testing/fake_adapter.h"
-#include "testing/fake_docker.h"
+#include "registrator/model/fake_adapter.h"
+#include "testing/process.h"
 
 namespace registrator {
 namespace {
 
-// VmRSS and VmHWM of this process in KiB.
-std::pair<long, long> MemoryKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  long rss = 0, hwm = 0;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) rss = std::stol(line.substr(6));
-    if (line.rfind("VmHWM:", 0) == 0) hwm = std::stol(line.substr(6));
-  }
-  return {rss, hwm};
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using bench::MemoryKiB;
 
 // A backend that records when each service was registered, for latency.
-class TimingAdapter : public testing::FakeAdapter {
+class TimingAdapter : public fakes::FakeAdapter {
  public:
   absl::Status Register(const Service& service) override {
     const absl::Time now = absl::Now();
@@ -97,7 +80,7 @@ class Bench {
   }
 
   void Startup(int n) {
-    testing::FakeDocker docker;
+    fakes::FakeDocker docker;
     TimingAdapter adapter;
     for (int i = 0; i < n; ++i) docker.Put(MakeContainer(i));
     const long rss_before = MemoryKiB().first;
@@ -122,7 +105,7 @@ class Bench {
   }
 
   void Burst(int n) {
-    testing::FakeDocker docker;
+    fakes::FakeDocker docker;
     TimingAdapter adapter;
     auto bridge = NewBridge(&docker, &adapter);
     bridge->SyncNow().IgnoreError();
@@ -143,7 +126,7 @@ class Bench {
   }
 
   void Latency(int samples) {
-    testing::FakeDocker docker;
+    fakes::FakeDocker docker;
     TimingAdapter adapter;
     auto bridge = NewBridge(&docker, &adapter);
     bridge->SyncNow().IgnoreError();
@@ -169,7 +152,7 @@ class Bench {
   }
 
   void Cycles(int cycles) {
-    testing::FakeDocker docker;
+    fakes::FakeDocker docker;
     TimingAdapter adapter;
     auto bridge = NewBridge(&docker, &adapter);
     bridge->SyncNow().IgnoreError();
@@ -213,7 +196,7 @@ class Bench {
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "testdata/docker/inspect-sample-api.json";
   absl::StatusOr<registrator::docker::Container> prototype =
-      registrator::docker::ParseContainerJson(registrator::ReadFile(path));
+      registrator::docker::ParseContainerJson(registrator::fakes::ReadFileOrEmpty(path));
   if (!prototype.ok()) {
     std::fprintf(stderr, "cannot read %s: %s\n", path.c_str(),
                  std::string(prototype.status().message()).c_str());

@@ -8,16 +8,13 @@
 //   bazel run -c opt //bench:http_bench [-- -n 10000 -burst 1000 -latency 1000 -workers 4,8,16]
 // Both servers run in this process: CPU time and memory include them.
 #include <httplib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "adapters/adapter_factory.h"
+#include "bench/process_stats.h"
 #include "docker_client/decode.h"
 #include "docker_client/docker_client.h"
 #include "registrator/bridge.h"
@@ -43,38 +41,9 @@
 namespace registrator {
 namespace {
 
-// VmRSS and VmHWM of this process in KiB.
-std::pair<long, long> MemoryKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  long rss = 0, hwm = 0;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) rss = std::stol(line.substr(6));
-    if (line.rfind("VmHWM:", 0) == 0) hwm = std::stol(line.substr(6));
-  }
-  return {rss, hwm};
-}
-
-// Resets VmHWM to the current RSS (Linux >= 4.0), so the next peak is this phase's own.
-void ResetPeakRss() {
-  std::ofstream clear("/proc/self/clear_refs");
-  clear << "5";
-}
-
-// User + system CPU seconds of the whole process (bridge, clients and both servers).
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using bench::CpuSeconds;
+using bench::MemoryKiB;
+using bench::ResetPeakRss;
 
 // A Docker Engine that only answers what the bridge asks, from bodies computed up front:
 // GET /version, /_ping, /v1.41/containers/json and /v1.41/containers/<id>/json. Containers
@@ -185,7 +154,7 @@ class FakeEngine {
     return list_body_;
   }
 
-  testing::TempDir dir_{"hb"};
+  fakes::TempDir dir_{"hb"};
   const std::string socket_path_ = dir_.path() + "/docker.sock";
   std::vector<std::string> ids_;
   std::vector<std::string> inspect_;
@@ -307,7 +276,7 @@ class TimedAdapter : public RegistryAdapter {
 
 // One bridge with its own stand-in, clients and adapters, over the shared engine.
 struct Rig {
-  testing::ConsulStandin consul;
+  fakes::ConsulStandin consul;
   std::unique_ptr<docker::DockerClient> docker_client;
   std::unique_ptr<TimedDocker> docker;
   std::unique_ptr<TimedAdapter> adapter;
@@ -531,7 +500,7 @@ Options ParseFlags(int argc, char** argv, std::string* sample_path) {
 int Main(int argc, char** argv) {
   std::string path = "testdata/docker/inspect-sample-api.json";
   const Options options = ParseFlags(argc, argv, &path);
-  const std::string sample = ReadFile(path);
+  const std::string sample = registrator::fakes::ReadFileOrEmpty(path);
   if (absl::StatusOr<docker::Container> parsed = docker::ParseContainerJson(sample); !parsed.ok()) {
     std::fprintf(stderr, "cannot read %s: %s\n", path.c_str(),
                  std::string(parsed.status().message()).c_str());

@@ -94,6 +94,37 @@ std::string StripSlash(std::string name) {
   return name;
 }
 
+// Labels (Config.Labels of an inspect, Labels of a list entry), sorted by key.
+std::vector<std::pair<std::string, std::string>> DecodeLabels(const object& labels) {
+  std::vector<std::pair<std::string, std::string>> result;
+  for (auto [key, value] : labels) {
+    if (std::optional<std::string> text = AsString(value)) {
+      result.emplace_back(std::string(key), std::move(*text));
+    }
+  }
+  std::stable_sort(result.begin(), result.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  return result;
+}
+
+// NetworkSettings.Networks (inspect and list alike), sorted by name.
+std::vector<NetworkEndpoint> DecodeNetworks(const object& networks) {
+  std::vector<NetworkEndpoint> result;
+  for (auto [key, value] : networks) {
+    NetworkEndpoint endpoint;
+    endpoint.name = std::string(key);
+    object net;
+    if (value.get(net) == simdjson::SUCCESS) {
+      endpoint.ip_address = StringField(net, "IPAddress");
+      endpoint.global_ipv6_address = StringField(net, "GlobalIPv6Address");
+    }
+    result.push_back(std::move(endpoint));
+  }
+  std::stable_sort(result.begin(), result.end(),
+                   [](const auto& a, const auto& b) { return a.name < b.name; });
+  return result;
+}
+
 void DecodeConfig(const object& config, Container& c) {
   c.image = StringField(config, "Image");
   c.hostname = StringField(config, "Hostname");
@@ -102,15 +133,8 @@ void DecodeConfig(const object& config, Container& c) {
       if (std::optional<std::string> text = AsString(entry)) c.env.push_back(std::move(*text));
     }
   }
-  if (std::optional<object> labels = ObjectField(config, "Labels")) {
-    for (auto [key, value] : *labels) {
-      if (std::optional<std::string> text = AsString(value)) {
-        c.labels.emplace_back(std::string(key), std::move(*text));
-      }
-    }
-    std::stable_sort(c.labels.begin(), c.labels.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-  }
+  if (std::optional<object> labels = ObjectField(config, "Labels"))
+    c.labels = DecodeLabels(*labels);
   if (std::optional<object> exposed = ObjectField(config, "ExposedPorts")) {
     for (auto [key, value] : *exposed) c.exposed_ports.emplace_back(key);
   }
@@ -131,18 +155,7 @@ void DecodeNetworkSettings(const object& settings, Container& c) {
     }
   }
   if (std::optional<object> networks = ObjectField(settings, "Networks")) {
-    for (auto [key, value] : *networks) {
-      NetworkEndpoint endpoint;
-      endpoint.name = std::string(key);
-      object net;
-      if (value.get(net) == simdjson::SUCCESS) {
-        endpoint.ip_address = StringField(net, "IPAddress");
-        endpoint.global_ipv6_address = StringField(net, "GlobalIPv6Address");
-      }
-      c.networks.push_back(std::move(endpoint));
-    }
-    std::stable_sort(c.networks.begin(), c.networks.end(),
-                     [](const auto& a, const auto& b) { return a.name < b.name; });
+    c.networks = DecodeNetworks(*networks);
   }
 }
 
@@ -170,6 +183,7 @@ absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
   Container c;
   c.id = StringField(top, "Id");
   c.name = StripSlash(StringField(top, "Name"));
+  c.created = StringField(top, "Created");
   if (std::optional<object> config = ObjectField(top, "Config")) DecodeConfig(*config, c);
   if (std::optional<object> host_config = ObjectField(top, "HostConfig")) {
     c.network_mode = StringField(*host_config, "NetworkMode");
@@ -212,6 +226,29 @@ absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::strin
     }
     summary.image = StringField(obj, "Image");
     summary.state = StringField(obj, "State");
+    if (std::optional<object> host_config = ObjectField(obj, "HostConfig")) {
+      summary.network_mode = StringField(*host_config, "NetworkMode");
+    }
+    if (std::optional<object> labels = ObjectField(obj, "Labels")) {
+      summary.labels = DecodeLabels(*labels);
+    }
+    if (std::optional<array> ports = ArrayField(obj, "Ports")) {
+      for (element entry : *ports) {
+        object port;
+        if (entry.get(port) != simdjson::SUCCESS) continue;
+        SummaryPort p;
+        p.private_port = static_cast<int>(IntField(port, "PrivatePort").value_or(0));
+        p.public_port = static_cast<int>(IntField(port, "PublicPort").value_or(0));
+        p.type = StringField(port, "Type");
+        p.ip = StringField(port, "IP");
+        summary.ports.push_back(std::move(p));
+      }
+    }
+    if (std::optional<object> settings = ObjectField(obj, "NetworkSettings")) {
+      if (std::optional<object> networks = ObjectField(*settings, "Networks")) {
+        summary.networks = DecodeNetworks(*networks);
+      }
+    }
     result.push_back(std::move(summary));
   }
   return result;

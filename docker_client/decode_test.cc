@@ -4,16 +4,16 @@
 
 #include <simdjson.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "docker_client/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/process.h"
 
 namespace registrator::docker {
 namespace {
@@ -25,11 +25,9 @@ using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
 std::string ReadTestdata(const std::string& name) {
-  std::ifstream in("testdata/docker/" + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing testdata/docker/" << name;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  std::string text = fakes::ReadFileOrEmpty("testdata/docker/" + name);
+  EXPECT_FALSE(text.empty()) << "missing testdata/docker/" << name;
+  return text;
 }
 
 Container Inspect(const std::string& file) {
@@ -289,22 +287,29 @@ TEST(ParseContainerJson, MalformedInputIsInvalidArgument) {
   }
 }
 
+// The identity fields of list entries (id, name, image, state), for comparing with literals.
+std::vector<ContainerSummary> Identities(std::vector<ContainerSummary> list) {
+  for (ContainerSummary& s : list) s = ContainerSummary{s.id, s.name, s.image, s.state};
+  return list;
+}
+
 TEST(ParseContainerListJson, Samples) {
   absl::StatusOr<std::vector<ContainerSummary>> all =
       ParseContainerListJson(ReadTestdata("containers-json-all-sample.json"));
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_THAT(
-      *all, ElementsAre(
-                ContainerSummary{"57ac1473c7841ff1f28edf3982f0eb2ef8a706a1ccbc87ff712d760598e5ec82",
-                                 "shortlived", "local/busybox:test", "exited"},
-                ContainerSummary{"63ec5e1ef87d93e691bf7e7045eb3333942af04d1e837f1a452ac83bc5044505",
-                                 "hostnet", "local/busybox:test", "running"},
-                ContainerSummary{"df1db31130ebcdf5ba7197a3c3f2e7af81237d1fcb00ef48952fc44062193e02",
-                                 "multi", "local/busybox:test", "running"},
-                ContainerSummary{"457cab1e9b80c8f0c021a114e7b79d735dec402ebb0efcf8bea4f6b3029255d6",
-                                 "files2", "local/busybox:test", "running"},
-                ContainerSummary{"d7fc15186570a5c8affd413e7e5e09cc9dea217d68a3292470e0cfdca36fde24",
-                                 "files1", "local/busybox:test", "running"}));
+      Identities(*all),
+      ElementsAre(
+          ContainerSummary{"57ac1473c7841ff1f28edf3982f0eb2ef8a706a1ccbc87ff712d760598e5ec82",
+                           "shortlived", "local/busybox:test", "exited"},
+          ContainerSummary{"63ec5e1ef87d93e691bf7e7045eb3333942af04d1e837f1a452ac83bc5044505",
+                           "hostnet", "local/busybox:test", "running"},
+          ContainerSummary{"df1db31130ebcdf5ba7197a3c3f2e7af81237d1fcb00ef48952fc44062193e02",
+                           "multi", "local/busybox:test", "running"},
+          ContainerSummary{"457cab1e9b80c8f0c021a114e7b79d735dec402ebb0efcf8bea4f6b3029255d6",
+                           "files2", "local/busybox:test", "running"},
+          ContainerSummary{"d7fc15186570a5c8affd413e7e5e09cc9dea217d68a3292470e0cfdca36fde24",
+                           "files1", "local/busybox:test", "running"}));
 
   absl::StatusOr<std::vector<ContainerSummary>> running =
       ParseContainerListJson(ReadTestdata("containers-json-sample.json"));
@@ -315,7 +320,7 @@ TEST(ParseContainerListJson, Samples) {
       ParseContainerListJson(ReadTestdata("containers-json-all-more.json"));
   ASSERT_TRUE(more.ok()) << more.status();
   ASSERT_EQ(more->size(), 9u);
-  EXPECT_EQ((*more)[0],
+  EXPECT_EQ(Identities(*more)[0],
             (ContainerSummary{"1142caebdb991fd27d5c02e0a184625c88bd186f4084e245a3c28905e1013382",
                               "restarting-g", "example/web:1.2", "restarting"}));
   EXPECT_EQ((*more)[1].state, "paused");
@@ -327,16 +332,76 @@ TEST(ParseContainerListJson, Samples) {
   EXPECT_FALSE(after->empty());
 }
 
+TEST(ParseContainerListJson, KeepsWhatAFingerprintNeeds) {
+  absl::StatusOr<std::vector<ContainerSummary>> running =
+      ParseContainerListJson(ReadTestdata("containers-json-sample.json"));
+  ASSERT_TRUE(running.ok()) << running.status();
+  const ContainerSummary* multi = nullptr;
+  for (const ContainerSummary& s : *running) {
+    if (s.name == "multi") multi = &s;
+  }
+  ASSERT_NE(multi, nullptr);
+  EXPECT_EQ(multi->network_mode, "default");
+  EXPECT_THAT(multi->ports, UnorderedElementsAre(SummaryPort{80, 18081, "tcp", "127.0.0.1"},
+                                                 SummaryPort{81, 18082, "udp", "127.0.0.1"},
+                                                 SummaryPort{8443, 0, "tcp", ""}));
+  EXPECT_THAT(multi->networks, ElementsAre(NetworkEndpoint{"bridge", "172.17.0.4", ""}));
+}
+
+// A resync re-inspects only containers whose list fingerprint differs from their last inspect's:
+// for the same container in the same state, both payloads must give the same fingerprint, or
+// every resync would inspect it again. Checked on every captured pair of list entry and inspect.
+TEST(StateFingerprint, ListAndInspectAgreeOnCapturedPayloads) {
+  std::map<std::string, ContainerSummary> listed;
+  for (const char* file : {"containers-json-all-sample.json", "containers-json-all-more.json"}) {
+    absl::StatusOr<std::vector<ContainerSummary>> list = ParseContainerListJson(ReadTestdata(file));
+    ASSERT_TRUE(list.ok()) << list.status();
+    for (const ContainerSummary& s : *list) listed[s.id] = s;
+  }
+  std::vector<Container> inspected;
+  for (const auto& [name, c] : InspectAllSamples()) inspected.push_back(c);
+  for (const char* file :
+       {"inspect-a-user-network.json", "inspect-b-sidecar-container-mode.json",
+        "inspect-c-healthy.json", "inspect-c-unhealthy.json", "inspect-d-two-networks.json",
+        "inspect-e-labels-env.json", "inspect-f-net-none.json", "inspect-g-paused.json",
+        "inspect-g-restarting.json"}) {
+    inspected.push_back(Inspect(file));
+  }
+  int compared = 0;
+  for (const Container& c : inspected) {
+    auto it = listed.find(c.id);
+    if (it == listed.end() || it->second.state != c.state.status) continue;
+    ++compared;
+    EXPECT_EQ(StateFingerprint(c), StateFingerprint(it->second)) << c.name;
+  }
+  EXPECT_GE(compared, 10);
+  // And it does see a change: another network IP, a moved port, a rename, a new state.
+  Container c = inspected[0];
+  const std::string base = StateFingerprint(c);
+  Container renamed = c;
+  renamed.name += "-2";
+  Container moved = c;
+  moved.ports.begin()->second.push_back({"0.0.0.0", "1"});
+  Container connected = c;
+  connected.networks.push_back({"other", "10.9.9.9", ""});
+  Container paused = c;
+  paused.state.status = "paused";
+  for (const Container& changed : {renamed, moved, connected, paused}) {
+    EXPECT_NE(StateFingerprint(changed), base);
+  }
+}
+
 TEST(ParseContainerListJson, OddEntriesAndMalformed) {
   absl::StatusOr<std::vector<ContainerSummary>> list = ParseContainerListJson(
       R"([1, null, {"Id":"a","Names":[3,"/n1","/n2"],"State":"running"}, {"Names":null}])");
   ASSERT_TRUE(list.ok()) << list.status();
-  EXPECT_THAT(*list, ElementsAre(ContainerSummary{"a", "n1", "", "running"}, ContainerSummary{}));
+  EXPECT_THAT(Identities(*list),
+              ElementsAre(ContainerSummary{"a", "n1", "", "running"}, ContainerSummary{}));
   list = ParseContainerListJson(R"([{"Id":"b","Names":["/web/db-alias","/db"]},
                                     {"Id":"c","Names":["/x/y"]}])");
   ASSERT_TRUE(list.ok()) << list.status();
-  EXPECT_THAT(*list, ElementsAre(ContainerSummary{"b", "db", "", ""},
-                                 ContainerSummary{"c", "x/y", "", ""}));
+  EXPECT_THAT(Identities(*list), ElementsAre(ContainerSummary{"b", "db", "", ""},
+                                             ContainerSummary{"c", "x/y", "", ""}));
   ASSERT_TRUE(ParseContainerListJson("[]").ok());
   EXPECT_THAT(*ParseContainerListJson("[]"), IsEmpty());
   for (const char* bad : {"", "[", "[{]", "{}", "null"}) {

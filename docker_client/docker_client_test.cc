@@ -4,9 +4,6 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "docker_client/fake_docker_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,11 +17,9 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 std::string ReadTestdata(const std::string& name) {
-  std::ifstream in("testdata/docker/" + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing testdata/docker/" << name;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  std::string text = fakes::ReadFileOrEmpty("testdata/docker/" + name);
+  EXPECT_FALSE(text.empty()) << "missing testdata/docker/" << name;
+  return text;
 }
 
 TEST(ParseDockerHost, Forms) {
@@ -202,7 +197,7 @@ TEST_F(DockerClientTest, InspectErrors) {
 }
 
 TEST(DockerClientUnreachable, TransportFailuresAreUnavailableAndNegotiationRetries) {
-  testing::TempDir dir("fdk");
+  fakes::TempDir dir("fdk");
   const std::string socket = dir.path() + "/missing.sock";
   absl::StatusOr<std::unique_ptr<DockerClient>> c = DockerClient::ForHost("unix://" + socket);
   ASSERT_TRUE(c.ok()) << c.status();

@@ -24,7 +24,7 @@
 namespace registrator::docker {
 namespace {
 
-using ::registrator::testing::DockerdFixture;
+using ::registrator::fakes::DockerdFixture;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -59,7 +59,7 @@ class Recorder : public EventSink {
     return out;
   }
   bool WaitForAction(const std::string& id, const std::string& action, int count = 1) {
-    return registrator::testing::WaitFor(
+    return registrator::fakes::WaitFor(
         [&] {
           std::vector<std::string> a = Actions(id);
           return std::count(a.begin(), a.end(), action) >= count;
@@ -153,8 +153,8 @@ TEST_F(DockerIntegrationTest, PingAndVersion) {
 }
 
 TEST_F(DockerIntegrationTest, InspectRealContainers) {
-  const int port = registrator::testing::FreeLoopbackPort();
-  const int udp_port = registrator::testing::FreeLoopbackPort();
+  const int port = registrator::fakes::FreeLoopbackPort();
+  const int udp_port = registrator::fakes::FreeLoopbackPort();
   const std::string web =
       Run({"--name", "it-web", "-p", absl::StrCat(port, ":80"), "-e", "SERVICE_NAME=files", "-l",
            "b=2", "-l", "a=1", DockerdFixture::kImage});
@@ -184,10 +184,10 @@ TEST_F(DockerIntegrationTest, InspectRealContainers) {
   EXPECT_FALSE(c->raw_json.empty());
   // The published port really serves the image's httpd.
   std::string page;
-  EXPECT_TRUE(registrator::testing::WaitFor(
+  EXPECT_TRUE(registrator::fakes::WaitFor(
       [&] {
         page.clear();
-        return registrator::testing::RunCommand(
+        return registrator::fakes::RunCommand(
                    absl::StrCat("curl -sf --max-time 2 http://127.0.0.1:", port, "/"), &page) == 0;
       },
       absl::Seconds(10)));
@@ -268,8 +268,8 @@ TEST_F(DockerIntegrationTest, EventsArriveInOrder) {
   Recorder sink;
   EventStream stream(*client_);
   ASSERT_TRUE(stream.Start(&sink).ok());
-  ASSERT_TRUE(registrator::testing::WaitFor([&] { return sink.connected_first() == 1; },
-                                            absl::Seconds(10)));
+  ASSERT_TRUE(
+      registrator::fakes::WaitFor([&] { return sink.connected_first() == 1; }, absl::Seconds(10)));
   const std::string id = Run({"--name", "ev", "--stop-timeout", "1", DockerdFixture::kImage});
   DockerOk({"stop", "-t", "1", id});
   DockerOk({"start", id});
@@ -307,22 +307,22 @@ TEST_F(DockerIntegrationTest, ReconnectsAcrossDaemonRestartWithoutDuplicates) {
   options.max_backoff = absl::Seconds(6);
   EventStream stream(*client_, options);
   ASSERT_TRUE(stream.Start(&sink).ok());
-  ASSERT_TRUE(registrator::testing::WaitFor([&] { return sink.connected_first() == 1; },
-                                            absl::Seconds(10)));
+  ASSERT_TRUE(
+      registrator::fakes::WaitFor([&] { return sink.connected_first() == 1; }, absl::Seconds(10)));
   const std::string before =
       Run({"--name", "rs-before", "--stop-timeout", "1", DockerdFixture::kImage});
   ASSERT_TRUE(sink.WaitForAction(before, "start")) << sink.Log();
 
   ASSERT_TRUE(fixture_->StopDaemon().ok());
   ASSERT_TRUE(
-      registrator::testing::WaitFor([&] { return sink.disconnected() == 1; }, absl::Seconds(10)))
+      registrator::fakes::WaitFor([&] { return sink.disconnected() == 1; }, absl::Seconds(10)))
       << sink.Log();
   ASSERT_TRUE(fixture_->StartDaemon().ok()) << fixture_->DaemonLog();
   const std::string during = Run({"--name", "rs-during", DockerdFixture::kImage});
   const absl::Time during_done = absl::Now();
 
   ASSERT_TRUE(
-      registrator::testing::WaitFor([&] { return sink.connected_again() == 1; }, absl::Seconds(30)))
+      registrator::fakes::WaitFor([&] { return sink.connected_again() == 1; }, absl::Seconds(30)))
       << sink.Log();
   const std::string after = Run({"--name", "rs-after", DockerdFixture::kImage});
   DockerOk({"rm", "-f", during, after, before});

@@ -38,7 +38,7 @@ class RecordingSink : public EventSink {
     return calls_;
   }
   bool WaitForCount(size_t n) {
-    return testing::WaitFor([&] { return calls().size() >= n; }, absl::Seconds(10));
+    return fakes::WaitFor([&] { return calls().size() >= n; }, absl::Seconds(10));
   }
 
  private:
@@ -139,7 +139,7 @@ TEST_F(EventStreamTest, ReconnectsWithSinceAndDropsReplayedDuplicates) {
   // The next resume uses the newest delivered time.
   server_.DropEventStreams();
   ASSERT_TRUE(
-      testing::WaitFor([&] { return server_.event_targets().size() >= 3; }, absl::Seconds(10)));
+      fakes::WaitFor([&] { return server_.event_targets().size() >= 3; }, absl::Seconds(10)));
   EXPECT_THAT(server_.event_targets()[2], HasSubstr("&since=1795767505.366929270"));
 }
 
@@ -165,7 +165,7 @@ TEST_F(EventStreamTest, RefusedStreamIsRetriedWithoutConnecting) {
   options.max_backoff = absl::Milliseconds(50);
   StartStream(options);
   ASSERT_TRUE(
-      testing::WaitFor([&] { return server_.event_targets().size() >= 3; }, absl::Seconds(10)));
+      fakes::WaitFor([&] { return server_.event_targets().size() >= 3; }, absl::Seconds(10)));
   stream_->Stop();
   // Never live, so neither connected nor disconnected was reported.
   EXPECT_THAT(sink_.calls(), IsEmpty());
@@ -174,8 +174,7 @@ TEST_F(EventStreamTest, RefusedStreamIsRetriedWithoutConnecting) {
 TEST_F(EventStreamTest, StopWhileStreamIsIdleReturnsPromptly) {
   StartStream();
   ASSERT_TRUE(sink_.WaitForCount(1));
-  ASSERT_TRUE(
-      testing::WaitFor([&] { return server_.open_event_streams() == 1; }, absl::Seconds(10)));
+  ASSERT_TRUE(fakes::WaitFor([&] { return server_.open_event_streams() == 1; }, absl::Seconds(10)));
   const absl::Time before = absl::Now();
   stream_->Stop();
   // Liveness bound, not a performance target: without cancellation Stop would hang here.
@@ -185,7 +184,7 @@ TEST_F(EventStreamTest, StopWhileStreamIsIdleReturnsPromptly) {
 }
 
 TEST(EventStreamBackoff, StopDuringBackoffReturnsPromptly) {
-  testing::TempDir dir("evs");
+  fakes::TempDir dir("evs");
   std::unique_ptr<DockerClient> client =
       *DockerClient::ForHost("unix://" + dir.path() + "/no.sock");
   EventStreamOptions options;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 
 namespace registrator::docker {
 
@@ -12,9 +13,19 @@ FakeDockerServer::FakeDockerServer() : socket_path_(dir_.path() + "/docker.sock"
   server_.set_address_family(AF_UNIX);
   // Stop() waits for kept-alive connections to idle out; keep that short.
   server_.set_keep_alive_timeout(1);
-  server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
+  server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     absl::MutexLock lock(&mu_);
     targets_.push_back(req.target);
+    // Registrator only ever reads from Docker (README "Security model"): any other method is a
+    // defect, so it fails the running test rather than getting a canned answer.
+    if (req.method != "GET") {
+      ADD_FAILURE() << "registrator sent " << req.method << " " << req.target
+                    << " to the Docker API; only GET is allowed";
+      non_get_requests_.push_back(req.method + " " + req.target);
+      res.status = 405;
+      res.set_content(R"({"message":"only GET is allowed"})", "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   server_.Get(R"(/(v[0-9.]+/)?events)",
@@ -101,7 +112,7 @@ absl::Status FakeDockerServer::Start() {
     return absl::InternalError(absl::StrCat("fake dockerd: cannot bind ", socket_path_));
   }
   thread_ = std::thread([this] { server_.listen_after_bind(); });
-  if (!testing::WaitFor([this] { return server_.is_running(); }, absl::Seconds(10))) {
+  if (!fakes::WaitFor([this] { return server_.is_running(); }, absl::Seconds(10))) {
     return absl::DeadlineExceededError("fake dockerd did not start");
   }
   return absl::OkStatus();
@@ -119,6 +130,11 @@ void FakeDockerServer::Stop() {
 std::vector<std::string> FakeDockerServer::targets() {
   absl::MutexLock lock(&mu_);
   return targets_;
+}
+
+std::vector<std::string> FakeDockerServer::non_get_requests() {
+  absl::MutexLock lock(&mu_);
+  return non_get_requests_;
 }
 
 std::vector<std::string> FakeDockerServer::event_targets() {

@@ -1,6 +1,8 @@
 // A scriptable stand-in for dockerd's HTTP API on a unix socket (cpp-httplib), for the client
 // and event stream unit tests: canned answers per path, a record of every request target, and
 // an /events endpoint whose chunks the test pushes and whose connection the test can drop.
+// Only GET is served: any other method fails the test that is running (registrator never writes
+// to Docker).
 #ifndef DOCKER_CLIENT_FAKE_DOCKER_SERVER_H_
 #define DOCKER_CLIENT_FAKE_DOCKER_SERVER_H_
 
@@ -41,6 +43,9 @@ class FakeDockerServer {
 
   // Every request target ("/v1.41/containers/json?all=1"), in arrival order.
   std::vector<std::string> targets();
+  // Requests with a method other than GET ("POST /v1.41/containers/x/kill"): each also fails
+  // the running test (ADD_FAILURE); registrator must only read from Docker.
+  std::vector<std::string> non_get_requests();
   // Targets of /events requests only.
   std::vector<std::string> event_targets();
 
@@ -60,7 +65,7 @@ class FakeDockerServer {
   };
   static std::string StripVersion(const std::string& path);
 
-  testing::TempDir dir_{"fdk"};
+  fakes::TempDir dir_{"fdk"};
   std::string socket_path_;
   httplib::Server server_;
   std::thread thread_;
@@ -71,6 +76,7 @@ class FakeDockerServer {
   bool events_fail_ ABSL_GUARDED_BY(mu_) = false;
   Canned events_failure_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> targets_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> non_get_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> event_targets_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> event_chunks_ ABSL_GUARDED_BY(mu_);
   int drop_generation_ ABSL_GUARDED_BY(mu_) = 0;

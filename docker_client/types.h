@@ -54,17 +54,33 @@ struct Container {
   std::string ip_address;                                 // NetworkSettings.IPAddress
   std::vector<NetworkEndpoint> networks;                  // NetworkSettings.Networks
   ContainerState state;
+  std::string created;  // "Created", RFC 3339 with nanoseconds; orders containers by age.
   // The raw inspect document, for -tags templates that look up arbitrary fields. Callers drop
   // it once services are derived; it is never kept per container.
   std::string raw_json;
 };
 
-// One entry of GET /containers/json.
+// One entry of "Ports" in GET /containers/json: a port and where it is published.
+struct SummaryPort {
+  int private_port = 0;
+  int public_port = 0;  // 0 when not published.
+  std::string type;     // "tcp", "udp", "sctp".
+  std::string ip;       // The binding's host IP, "" when not published.
+  bool operator==(const SummaryPort&) const = default;
+};
+
+// One entry of GET /containers/json. Besides identity, it keeps what a running container's
+// services may change with (name, state, published ports, labels, networks and their IPs), so a
+// resync can tell which containers changed without inspecting each one (fingerprint.h).
 struct ContainerSummary {
   std::string id;
   std::string name;  // First of Names, without "/".
   std::string image;
-  std::string state;  // "running", "exited", ...
+  std::string state;                                        // "running", "exited", ...
+  std::string network_mode;                                 // HostConfig.NetworkMode
+  std::vector<std::pair<std::string, std::string>> labels;  // Sorted by key.
+  std::vector<SummaryPort> ports;
+  std::vector<NetworkEndpoint> networks;  // NetworkSettings.Networks, sorted by name.
   bool operator==(const ContainerSummary&) const = default;
 };
 

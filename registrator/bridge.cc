@@ -1,21 +1,24 @@
 #include "registrator/bridge.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "docker_client/fingerprint.h"
+#include "registrator/common/backoff.h"
 #include "registrator/common/log.h"
 
 namespace registrator {
 namespace {
 
 // Actions after which a container's services may have changed. Others (exec_*, attach, top,
-// health_status, kill, stop...) are followed by one of these when they matter.
+// health_status, kill, stop...) are followed by one of these when they matter; what has no
+// event at all (network connect/disconnect) is found by the resync's fingerprints.
 bool IsRelevantAction(absl::string_view action) {
   return action == "start" || action == "restart" || action == "unpause" || action == "die" ||
          action == "destroy" || action == "rename";
@@ -27,6 +30,16 @@ bool IsContainerNameChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
 }
 
+// Docker's "Created" (RFC 3339 with nanoseconds); unknown sorts first.
+absl::Time ParseCreated(const std::string& text) {
+  absl::Time t;
+  std::string error;
+  if (text.empty() || !absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
+    return absl::InfinitePast();
+  }
+  return t;
+}
+
 }  // namespace
 
 Bridge::Bridge(docker::DockerApi* docker, RegistryAdapter* adapter, ServiceDeriver derive,
@@ -35,16 +48,18 @@ Bridge::Bridge(docker::DockerApi* docker, RegistryAdapter* adapter, ServiceDeriv
       adapter_(adapter),
       derive_(std::move(derive)),
       config_(std::move(config)),
-      clock_(clock ? std::move(clock) : [] { return absl::Now(); }) {
+      clock_(clock ? std::move(clock) : [] { return absl::Now(); }),
+      rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {
   adapter_->SetStateLostCallback([this] {
     REG_LOG_WARN("backend lost this host's entries; rewriting everything");
-    {
-      absl::MutexLock lock(&mu_);
-      for (auto& [id, entry] : entries_) entry.registered = false;
-      backend_snapshot_.clear();
-      for (const auto& [container_id, record] : containers_) {
-        MarkDirtyLocked(container_id, Work::kRewrite);
-      }
+    absl::MutexLock lock(&mu_);
+    backend_snapshot_.clear();
+    for (auto& [service_id, slot] : slots_) {
+      // Some entries may have survived (a Consul agent restores its services): whatever the
+      // backend holds now is unknown, so every slot writes what its owner wants once more.
+      slot.held_fingerprint.clear();
+      slot.failures = 0;
+      MarkSlotDirtyLocked(service_id);
     }
   });
 }
@@ -55,15 +70,25 @@ absl::Time Bridge::Now() const { return clock_(); }
 
 void Bridge::Start() {
   absl::MutexLock lock(&mu_);
-  if (started_) return;
+  if (started_ || stopping_) return;
   started_ = true;
   for (int i = 0; i < std::max(1, config_.workers); ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
+    threads_.emplace_back([this] { WorkerLoop(); });
   }
-  scheduler_ = std::thread([this] { SchedulerLoop(); });
+  threads_.emplace_back([this] { ResyncLoop(); });
+  threads_.emplace_back([this] { RefreshLoop(); });
+  threads_.emplace_back([this] { RetryLoop(); });
+  live_threads_ = static_cast<int>(threads_.size());
+}
+
+void Bridge::ThreadExited() {
+  absl::MutexLock lock(&mu_);
+  --live_threads_;
+  stop_cv_.SignalAll();
 }
 
 void Bridge::Stop() {
+  const absl::Time deadline = absl::Now() + config_.stop_timeout;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
@@ -72,12 +97,85 @@ void Bridge::Stop() {
     sched_cv_.SignalAll();
     idle_cv_.SignalAll();
   }
-  // Workers finish the container they hold (its writes complete); queued work is dropped:
-  // the next start resyncs from scratch anyway.
-  for (std::thread& worker : workers_) worker.join();
-  if (scheduler_.joinable()) scheduler_.join();
-  workers_.clear();
-  if (config_.deregister_on_exit) DeregisterAll();
+  // Workers finish the call they are in and take no more work; queued work is dropped: the
+  // next start resyncs from scratch anyway.
+  std::shared_ptr<std::deque<std::string>> left;
+  if (config_.deregister_on_exit) left = DeregisterOnExit(deadline);
+  bool stuck = false;
+  {
+    absl::MutexLock lock(&mu_);
+    while (live_threads_ > 0 && !stop_cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
+    stuck = live_threads_ > 0;
+    if (stuck) {
+      REG_LOG_WARN("stopping: ", live_threads_, " threads still busy after ",
+                   absl::FormatDuration(config_.stop_timeout), "; aborting their calls");
+    }
+  }
+  if (stuck && config_.cancel_calls) config_.cancel_calls();
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+  if (left != nullptr && !left->empty()) {
+    REG_LOG_WARN("stopping: ", left->size(),
+                 " services left registered (-deregister-on-exit ran out of time)");
+  }
+  // The adapter outlives the bridge in main: it must not call back into a destroyed bridge.
+  adapter_->SetStateLostCallback(nullptr);
+}
+
+std::shared_ptr<std::deque<std::string>> Bridge::DeregisterOnExit(absl::Time deadline) {
+  // Shared with the threads, which Stop() joins (after aborting their calls if need be).
+  auto pending = std::make_shared<std::deque<std::string>>();
+  size_t parallel = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [service_id, slot] : slots_) {
+      if (!slot.claims.empty() && slot.held) pending->push_back(service_id);
+    }
+    if (pending->empty()) return pending;
+    // In parallel, under the one deadline: N services must not take N round trips.
+    parallel = std::min(pending->size(), static_cast<size_t>(std::max(1, config_.workers)));
+    live_threads_ += static_cast<int>(parallel);
+  }
+  for (size_t i = 0; i < parallel; ++i) {
+    threads_.emplace_back([this, pending, deadline] {
+      absl::MutexLock lock(&mu_);
+      while (!pending->empty() && absl::Now() < deadline) {
+        // A slot a worker still writes waits for that write: ours must land after it.
+        auto next = std::find_if(pending->begin(), pending->end(),
+                                 [this](const std::string& id) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                   return !busy_slots_.contains(id);
+                                 });
+        if (next == pending->end()) {
+          idle_cv_.WaitWithDeadline(&mu_, deadline);
+          continue;
+        }
+        const std::string id = std::move(*next);
+        pending->erase(next);
+        auto slot = slots_.find(id);
+        if (slot == slots_.end() || !slot->second.held) continue;
+        const Service service = *slot->second.held;
+        busy_slots_.insert(id);
+        mu_.Unlock();
+        const absl::Status status = adapter_->Deregister(service);
+        mu_.Lock();
+        busy_slots_.erase(id);
+        idle_cv_.SignalAll();
+        if (status.ok()) {
+          ++stats_.deregisters;
+          slot = slots_.find(id);
+          if (slot != slots_.end()) slot->second.held.reset();
+          REG_LOG_INFO("deregistered ", id, " on exit");
+        } else {
+          ++stats_.deregister_failures;
+          REG_LOG_WARN("deregister ", id, " on exit failed: ", status.message());
+        }
+      }
+      --live_threads_;
+      stop_cv_.SignalAll();
+    });
+  }
+  return pending;
 }
 
 void Bridge::OnEvent(const docker::Event& event) {
@@ -86,7 +184,7 @@ void Bridge::OnEvent(const docker::Event& event) {
   if (!event.type.empty() && event.type != "container") return;
   if (event.id.empty() || !IsRelevantAction(event.action)) return;
   REG_LOG_DEBUG("event ", event.action, " container ", ShortId(event.id), " (", event.name, ")");
-  if (dirty_.size() >= config_.max_pending && !dirty_.contains(event.id)) {
+  if (dirty_containers_.size() >= config_.max_pending && !dirty_containers_.contains(event.id)) {
     // Never grow without bound behind a slow backend: the resync will find this container.
     ++stats_.events_dropped;
     if (!resync_requested_) {
@@ -94,10 +192,10 @@ void Bridge::OnEvent(const docker::Event& event) {
                    " containers pending); dropping events and scheduling a resync");
     }
     resync_requested_ = true;
-    sched_cv_.Signal();
+    sched_cv_.SignalAll();
     return;
   }
-  MarkDirtyLocked(event.id, Work::kInspect);
+  MarkContainerDirtyLocked(event.id);
 }
 
 void Bridge::OnConnected(bool first) {
@@ -120,77 +218,83 @@ void Bridge::OnDisconnected(const absl::Status& why) {
 void Bridge::RequestResync() {
   absl::MutexLock lock(&mu_);
   resync_requested_ = true;
-  sched_cv_.Signal();
+  sched_cv_.SignalAll();
 }
 
-void Bridge::MarkDirtyLocked(const std::string& id, Work work) {
-  auto it = dirty_.find(id);
-  if (it != dirty_.end()) {
-    if (work == Work::kInspect) it->second = Work::kInspect;
-    return;
-  }
-  dirty_.emplace(id, work);
-  queue_.push_back(id);
+void Bridge::MarkContainerDirtyLocked(const std::string& id) {
+  if (!dirty_containers_.insert(id).second) return;
+  queue_.emplace_back(Kind::kContainer, id);
+  work_cv_.Signal();
+}
+
+void Bridge::MarkSlotDirtyLocked(const std::string& id) {
+  if (!dirty_slots_.insert(id).second) return;
+  queue_.emplace_back(Kind::kSlot, id);
   work_cv_.Signal();
 }
 
 void Bridge::WorkerLoop() {
   while (true) {
+    Kind kind = Kind::kContainer;
     std::string id;
-    Work work;
     {
       absl::MutexLock lock(&mu_);
       while (true) {
         while (!stopping_ && queue_.empty()) work_cv_.Wait(&mu_);
-        if (stopping_) return;
-        id = std::move(queue_.front());
+        if (stopping_) break;
+        kind = queue_.front().first;
+        id = std::move(queue_.front().second);
         queue_.pop_front();
-        auto it = dirty_.find(id);
-        // Busy containers stay dirty; the worker holding them requeues them when done.
-        if (it == dirty_.end() || in_flight_.contains(id)) continue;
-        work = it->second;
-        dirty_.erase(it);
-        in_flight_.insert(id);
+        auto& dirty = kind == Kind::kContainer ? dirty_containers_ : dirty_slots_;
+        auto& busy = kind == Kind::kContainer ? busy_containers_ : busy_slots_;
+        // Busy work stays dirty; the worker holding it requeues it when done.
+        if (!dirty.contains(id) || busy.contains(id)) continue;
+        dirty.erase(id);
+        busy.insert(id);
         break;
       }
+      if (stopping_) break;
     }
-    ProcessContainer(id, work);
-    {
-      absl::MutexLock lock(&mu_);
-      in_flight_.erase(id);
+    if (kind == Kind::kContainer) {
+      ProcessContainer(id);
+    } else {
+      ProcessSlot(id);
+    }
+    absl::MutexLock lock(&mu_);
+    auto& dirty = kind == Kind::kContainer ? dirty_containers_ : dirty_slots_;
+    auto& busy = kind == Kind::kContainer ? busy_containers_ : busy_slots_;
+    busy.erase(id);
+    if (kind == Kind::kContainer) {
       ++stats_.reconciles;
-      if (dirty_.contains(id)) {
-        queue_.push_back(id);
-        work_cv_.Signal();
-      }
-      idle_cv_.SignalAll();
+    } else {
+      MaybeEraseSlotLocked(id);
     }
+    if (dirty.contains(id)) {
+      queue_.emplace_back(kind, id);
+      work_cv_.Signal();
+    }
+    idle_cv_.SignalAll();
   }
+  ThreadExited();
 }
 
-void Bridge::ProcessContainer(const std::string& id, Work work) {
-  if (work == Work::kRewrite) {
-    Rewrite(id);
-    return;
-  }
+void Bridge::ProcessContainer(const std::string& id) {
   absl::StatusOr<docker::Container> container = docker_->InspectContainer(id);
   if (!container.ok()) {
+    absl::MutexLock lock(&mu_);
     if (absl::IsNotFound(container.status())) {
       REG_LOG_DEBUG("container ", ShortId(id), " is gone");
-      {
-        absl::MutexLock lock(&mu_);
-        inspect_retry_.erase(id);
-      }
-      Apply(id, /*name=*/"", /*running=*/false, {});
+      inspect_retry_.erase(id);
+      Release(id);
       return;
     }
+    InspectRetry& retry = inspect_retry_[id];
+    ++retry.failures;
+    const absl::Duration delay = NextDelayLocked(retry.failures);
+    retry.due = Now() + delay;
+    ScheduleRetryLocked(retry.due);
     REG_LOG_WARN("inspect of container ", ShortId(id), " failed: ", container.status().message(),
-                 "; will retry");
-    absl::MutexLock lock(&mu_);
-    const absl::Time due = Now() + config_.retry_initial;
-    inspect_retry_[id] = due;
-    earliest_retry_ = std::min(earliest_retry_, due);
-    sched_cv_.Signal();
+                 "; retrying in ", absl::FormatDuration(delay));
     return;
   }
   {
@@ -204,7 +308,7 @@ void Bridge::ProcessContainer(const std::string& id, Work work) {
     if (wanted.empty()) {
       REG_LOG_DEBUG("container ", ShortId(id), " (", container->name, ") has no services");
     }
-    Apply(id, container->name, /*running=*/true, std::move(wanted));
+    ClaimServices(id, *container, std::move(wanted));
     return;
   }
   // Not running: die rules. on-success keeps a failed container's services; they stop being
@@ -214,197 +318,266 @@ void Bridge::ProcessContainer(const std::string& id, Work work) {
     Keep(id, container->name, code);
     return;
   }
-  Apply(id, container->name, /*running=*/false, {});
+  absl::MutexLock lock(&mu_);
+  Release(id);
+}
+
+void Bridge::ClaimServices(const std::string& id, const docker::Container& container,
+                           std::vector<Service> wanted) {
+  // Fingerprints are pure; compute them before taking the lock.
+  std::vector<std::string> fingerprints;
+  fingerprints.reserve(wanted.size());
+  for (const Service& service : wanted) fingerprints.push_back(adapter_->Fingerprint(service));
+  const absl::Time created = ParseCreated(container.created);
+  std::string state_fingerprint = docker::StateFingerprint(container);
+
+  absl::MutexLock lock(&mu_);
+  ContainerRecord& record = containers_[id];
+  record.running = true;
+  record.name = container.name;
+  record.state_fingerprint = std::move(state_fingerprint);
+  std::vector<std::string> claimed;
+  absl::flat_hash_set<std::string> wanted_ids;
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    Service& service = wanted[i];
+    if (!wanted_ids.insert(service.id).second) {
+      REG_LOG_WARN("container ", ShortId(id), " (", record.name, "): duplicate service ID \"",
+                   service.id, "\"; registering the first only");
+      continue;
+    }
+    claimed.push_back(service.id);
+    Slot& slot = SlotLocked(service.id);
+    slot.managed = true;
+    auto claim = std::find_if(slot.claims.begin(), slot.claims.end(),
+                              [&id](const Claim& c) { return c.container_id == id; });
+    if (claim == slot.claims.end()) {
+      if (!slot.claims.empty()) {
+        REG_LOG_INFO("service ID ", service.id, " is claimed by containers ", ShortId(id), " (",
+                     record.name, ") and ", ShortId(slot.claims.front().container_id),
+                     "; the most recently created running one owns it");
+      }
+      claim = slot.claims.insert(slot.claims.end(), Claim{id});
+    } else if (!claim->kept && claim->fingerprint == fingerprints[i] && claim->service == service) {
+      continue;  // Unchanged: nothing to do for this ID.
+    }
+    claim->kept = false;
+    claim->created = created;
+    claim->fingerprint = fingerprints[i];
+    claim->service = std::move(service);
+    MarkSlotDirtyLocked(claim->service.id);
+  }
+  for (const std::string& service_id : record.claimed) {
+    if (!wanted_ids.contains(service_id)) DropClaimLocked(service_id, id);
+  }
+  record.claimed = std::move(claimed);
 }
 
 void Bridge::Keep(const std::string& id, const std::string& name, int64_t exit_code) {
   absl::MutexLock lock(&mu_);
-  auto it = containers_.find(id);
-  if (it == containers_.end()) return;
+  auto record = containers_.find(id);
+  if (record == containers_.end()) return;
+  record->second.running = false;
+  record->second.state_fingerprint.clear();
   bool any = false;
-  for (const std::string& service_id : it->second.service_ids) {
-    auto entry = entries_.find(service_id);
-    if (entry == entries_.end() || entry->second.deleting || entry->second.kept) continue;
-    entry->second.kept = true;
-    any = true;
+  for (const std::string& service_id : record->second.claimed) {
+    auto slot = slots_.find(service_id);
+    if (slot == slots_.end()) continue;
+    for (Claim& claim : slot->second.claims) {
+      if (claim.container_id != id || claim.kept) continue;
+      claim.kept = true;
+      any = true;
+      // Another running claimant may own the ID now.
+      MarkSlotDirtyLocked(service_id);
+    }
   }
   if (any) {
     REG_LOG_INFO("container ", ShortId(id), " (", name, ") exited with code ", exit_code,
                  "; keeping its services (-deregister=on-success)");
   }
+  if (record->second.claimed.empty()) containers_.erase(record);
 }
 
-void Bridge::Apply(const std::string& id, const std::string& name, bool running,
-                   std::vector<Service> wanted) {
-  // Fingerprints are pure; compute them before taking the lock.
-  std::vector<std::string> fingerprints;
-  fingerprints.reserve(wanted.size());
-  for (const Service& service : wanted) fingerprints.push_back(adapter_->Fingerprint(service));
-
-  std::vector<std::pair<Service, std::string>> to_register;
-  std::vector<Service> to_deregister;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!running && !containers_.contains(id)) return;
-    ContainerRecord& record = containers_[id];
-    record.running = running;
-    if (!name.empty()) record.name = name;
-    absl::flat_hash_set<std::string> wanted_ids;
-    for (size_t i = 0; i < wanted.size(); ++i) {
-      Service& service = wanted[i];
-      const std::string& fingerprint = fingerprints[i];
-      if (!wanted_ids.insert(service.id).second) {
-        REG_LOG_WARN("container ", ShortId(id), " (", record.name, "): duplicate service ID \"",
-                     service.id, "\"; registering the first only");
-        continue;
-      }
-      auto [it, inserted] = entries_.try_emplace(service.id);
-      Entry& entry = it->second;
-      if (inserted) record.service_ids.push_back(service.id);
-      entry.kept = false;
-      entry.deleting = false;
-      const bool unchanged = entry.registered && entry.fingerprint == fingerprint;
-      entry.service = std::move(service);
-      if (unchanged || entry.rejected == fingerprint) continue;
-      entry.rejected.clear();
-      entry.fingerprint = fingerprint;
-      auto snap = backend_snapshot_.find(entry.service.id);
-      if (snap != backend_snapshot_.end() && snap->second == fingerprint) {
-        // The backend already holds exactly this (e.g. from before a restart): no write.
-        entry.registered = true;
-        backend_snapshot_.erase(snap);
-        continue;
-      }
-      entry.registered = false;
-      to_register.emplace_back(entry.service, fingerprint);
-    }
-    for (const std::string& service_id : record.service_ids) {
-      if (wanted_ids.contains(service_id)) continue;
-      auto it = entries_.find(service_id);
-      if (it == entries_.end()) continue;
-      it->second.deleting = true;
-      to_deregister.push_back(it->second.service);
-    }
-  }
-  Write(id, to_register, to_deregister);
-}
-
-void Bridge::Rewrite(const std::string& id) {
-  std::vector<std::pair<Service, std::string>> to_register;
-  std::vector<Service> to_deregister;
-  {
-    absl::MutexLock lock(&mu_);
-    auto record = containers_.find(id);
-    if (record == containers_.end()) return;
-    for (const std::string& service_id : record->second.service_ids) {
-      auto it = entries_.find(service_id);
-      if (it == entries_.end()) continue;
-      const Entry& entry = it->second;
-      if (entry.deleting) {
-        to_deregister.push_back(entry.service);
-      } else if (!entry.registered && !entry.kept && entry.rejected != entry.fingerprint) {
-        to_register.emplace_back(entry.service, entry.fingerprint);
-      }
-    }
-  }
-  Write(id, to_register, to_deregister);
-}
-
-void Bridge::Write(const std::string& id,
-                   const std::vector<std::pair<Service, std::string>>& to_register,
-                   const std::vector<Service>& to_deregister) {
-  for (const auto& [service, fingerprint] : to_register) WriteRegister(id, service, fingerprint);
-  for (const Service& service : to_deregister) WriteDeregister(service);
-  // Forget the container once nothing of it is left.
-  absl::MutexLock lock(&mu_);
+void Bridge::Release(const std::string& id) {
   auto record = containers_.find(id);
   if (record == containers_.end()) return;
-  std::vector<std::string>& ids = record->second.service_ids;
-  ids.erase(std::remove_if(
-                ids.begin(), ids.end(),
-                [this](const std::string& service_id) { return !entries_.contains(service_id); }),
-            ids.end());
-  if (ids.empty() && !record->second.running) containers_.erase(record);
+  for (const std::string& service_id : record->second.claimed) {
+    DropClaimLocked(service_id, id);
+  }
+  containers_.erase(record);
 }
 
-void Bridge::WriteRegister(const std::string& container_id, const Service& service,
-                           const std::string& fingerprint) {
-  const absl::Status status = adapter_->Register(service);
-  absl::MutexLock lock(&mu_);
-  auto it = entries_.find(service.id);
-  if (it == entries_.end() || it->second.fingerprint != fingerprint) return;  // Superseded.
-  Entry& entry = it->second;
-  if (status.ok()) {
-    REG_LOG_INFO("registered ", service.id, " (", service.name, " ", service.ip, ":", service.port,
-                 ") for container ", ShortId(container_id), " (", service.container_name, ")");
-    entry.registered = true;
-    entry.failures = 0;
-    ++stats_.registers;
-    stats_.last_backend_ok = Now();
+void Bridge::DropClaimLocked(const std::string& service_id, const std::string& container_id) {
+  auto slot = slots_.find(service_id);
+  if (slot == slots_.end()) return;
+  std::vector<Claim>& claims = slot->second.claims;
+  claims.erase(std::remove_if(claims.begin(), claims.end(),
+                              [&](const Claim& c) { return c.container_id == container_id; }),
+               claims.end());
+  MarkSlotDirtyLocked(service_id);
+}
+
+const Bridge::Claim* Bridge::Owner(const Slot& slot) {
+  const Claim* owner = nullptr;
+  for (const Claim& claim : slot.claims) {
+    if (claim.kept) continue;
+    if (owner == nullptr || claim.created > owner->created ||
+        (claim.created == owner->created && claim.container_id > owner->container_id)) {
+      owner = &claim;
+    }
+  }
+  return owner;
+}
+
+Bridge::Action Bridge::Decide(const Slot& slot, const Service** service) const {
+  if (const Claim* owner = Owner(slot)) {
+    if (slot.held && slot.held_fingerprint == owner->fingerprint) return Action::kNone;
+    if (slot.rejected == owner->fingerprint) return Action::kNone;
+    *service = &owner->service;
+    return Action::kRegister;
+  }
+  for (const Claim& claim : slot.claims) {
+    // A kept claim leaves its own entry alone; anything else under the ID is stale.
+    if (claim.kept && slot.held && slot.held_fingerprint == claim.fingerprint) {
+      return Action::kNone;
+    }
+  }
+  if ((slot.managed || slot.doomed) && slot.held) {
+    *service = &*slot.held;
+    return Action::kDeregister;
+  }
+  return Action::kNone;
+}
+
+Bridge::Slot& Bridge::SlotLocked(const std::string& service_id) {
+  auto [it, inserted] = slots_.try_emplace(service_id);
+  if (inserted) {
+    erased_at_.erase(service_id);
+    auto snap = backend_snapshot_.find(service_id);
+    if (snap != backend_snapshot_.end()) {
+      // The backend already holds an entry (e.g. from before a restart): adopt it, so an
+      // identical registration needs no write.
+      it->second.held = std::move(snap->second.service);
+      it->second.held_fingerprint = std::move(snap->second.fingerprint);
+      backend_snapshot_.erase(snap);
+    }
+  }
+  return it->second;
+}
+
+void Bridge::MaybeEraseSlotLocked(const std::string& service_id) {
+  auto it = slots_.find(service_id);
+  if (it == slots_.end()) return;
+  const Slot& slot = it->second;
+  if (!slot.claims.empty() || slot.held || busy_slots_.contains(service_id) ||
+      dirty_slots_.contains(service_id)) {
     return;
   }
-  REG_LOG_ERROR("register ", service.id, " for container ", ShortId(container_id), " (",
-                service.container_name, ") failed: ", status.message());
-  ++stats_.register_failures;
-  RecordFailure(&entry, status);
-  if (absl::IsInvalidArgument(status)) {
-    // The backend will reject this exact body again; wait for the service to change.
-    entry.rejected = fingerprint;
-    REG_LOG_ERROR("not retrying ", service.id, " until its definition changes");
+  slots_.erase(it);
+  if (listings_in_flight_ > 0) erased_at_[service_id] = write_seq_;
+}
+
+absl::Duration Bridge::NextDelayLocked(int failures) {
+  std::uniform_real_distribution<double> jitter(0.0, 1.0);
+  return BackoffDelay(config_.retry_initial, config_.retry_max, failures - 1, jitter(rng_));
+}
+
+void Bridge::ScheduleRetryLocked(absl::Time due) {
+  if (due < earliest_retry_) {
+    earliest_retry_ = due;
+    sched_cv_.SignalAll();
   }
 }
 
-void Bridge::WriteDeregister(const Service& service) {
-  const absl::Status status = adapter_->Deregister(service);
+void Bridge::ProcessSlot(const std::string& id) {
+  Service service;
+  Action action;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = slots_.find(id);
+    if (it == slots_.end()) return;
+    const Service* target = nullptr;
+    action = Decide(it->second, &target);
+    if (action == Action::kNone) return;
+    service = *target;
+  }
+  const bool is_register = action == Action::kRegister;
+  const std::string fingerprint = is_register ? adapter_->Fingerprint(service) : "";
+  {
+    absl::MutexLock lock(&mu_);
+    // A refresh running now may re-create what this write replaces or removes: note what we
+    // write, so the refresh can tell whether to write again after it.
+    for (auto& touched : refreshes_) touched[id] = fingerprint;
+  }
+  const absl::Status status =
+      is_register ? adapter_->Register(service) : adapter_->Deregister(service);
+
   absl::MutexLock lock(&mu_);
-  auto it = entries_.find(service.id);
+  ++write_seq_;
+  Slot& slot = slots_[id];  // Never erased while busy.
+  slot.last_write = write_seq_;
   if (status.ok()) {
-    REG_LOG_INFO("deregistered ", service.id, " (", service.name, ") of container ",
-                 ShortId(service.container_id), " (", service.container_name, ")");
-    if (it != entries_.end() && it->second.deleting) entries_.erase(it);
-    ++stats_.deregisters;
-    stats_.last_backend_ok = Now();
+    slot.failures = 0;
+    slot.next_retry = absl::InfinitePast();
+    if (is_register) {
+      REG_LOG_INFO("registered ", id, " (", service.name, " ", service.ip, ":", service.port,
+                   ") for container ", ShortId(service.container_id), " (", service.container_name,
+                   ")");
+      ++stats_.registers;
+      slot.held = std::move(service);
+      slot.held_fingerprint = fingerprint;
+      slot.rejected.clear();
+    } else {
+      REG_LOG_INFO("deregistered ", id, " (", service.name, ") of container ",
+                   ShortId(service.container_id), " (", service.container_name, ")");
+      if (slot.doomed) REG_LOG_INFO("cleanup: removed dangling ", id);
+      ++stats_.deregisters;
+      slot.held.reset();
+      slot.held_fingerprint.clear();
+    }
     return;
   }
-  REG_LOG_ERROR("deregister ", service.id, " failed: ", status.message(), "; will retry");
-  ++stats_.deregister_failures;
-  if (it != entries_.end()) RecordFailure(&it->second, status);
-}
-
-void Bridge::RecordFailure(Entry* entry, const absl::Status& status) {
   ++stats_.write_failures;
-  stats_.last_backend_error = status;
-  ++entry->failures;
-  const int shift = std::min(entry->failures - 1, 20);
-  const absl::Duration delay = std::min(config_.retry_max, config_.retry_initial * (1LL << shift));
-  entry->next_retry = Now() + delay;
-  earliest_retry_ = std::min(earliest_retry_, entry->next_retry);
-  sched_cv_.Signal();
+  ++(is_register ? stats_.register_failures : stats_.deregister_failures);
+  ++slot.failures;
+  const absl::Duration delay = NextDelayLocked(slot.failures);
+  slot.next_retry = Now() + delay;
+  ScheduleRetryLocked(slot.next_retry);
+  // "<verb> <id> failed: ..." as before: operators (and the e2e tests) grep for it.
+  REG_LOG_ERROR(is_register ? "register " : "deregister ", id, " failed: ", status.message(),
+                " (container ", ShortId(service.container_id), " (", service.container_name,
+                ")); retrying in ", absl::FormatDuration(delay));
+  // A failed call may still have been applied: the backend holds this, or what it had.
+  slot.held = std::move(service);
+  slot.held_fingerprint.clear();
+  if (is_register && absl::IsInvalidArgument(status)) {
+    // The backend will reject this exact body again; wait for the service to change.
+    slot.rejected = fingerprint;
+    REG_LOG_ERROR("not retrying ", id, " until its definition changes");
+  }
 }
 
 void Bridge::RetryDueNow() {
   const absl::Time now = Now();
   absl::MutexLock lock(&mu_);
   absl::Time earliest = absl::InfiniteFuture();
-  for (auto& [service_id, entry] : entries_) {
-    if (entry.failures == 0) continue;
-    if (entry.rejected == entry.fingerprint && !entry.registered && !entry.deleting) continue;
-    if (entry.next_retry > now) {
-      earliest = std::min(earliest, entry.next_retry);
+  for (auto& [service_id, slot] : slots_) {
+    if (slot.failures == 0 || slot.next_retry == absl::InfiniteFuture()) continue;
+    if (slot.next_retry > now) {
+      earliest = std::min(earliest, slot.next_retry);
       continue;
     }
-    entry.next_retry = absl::InfiniteFuture();  // Until this attempt reports back.
+    slot.next_retry = absl::InfiniteFuture();  // Until this attempt reports back.
     ++stats_.retries;
-    MarkDirtyLocked(entry.service.container_id, Work::kRewrite);
+    MarkSlotDirtyLocked(service_id);
   }
-  for (auto it = inspect_retry_.begin(); it != inspect_retry_.end();) {
-    if (it->second <= now) {
+  for (auto& [id, retry] : inspect_retry_) {
+    if (retry.due == absl::InfiniteFuture()) continue;
+    if (retry.due <= now) {
       ++stats_.retries;
-      MarkDirtyLocked(it->first, Work::kInspect);
-      inspect_retry_.erase(it++);
+      retry.due = absl::InfiniteFuture();
+      MarkContainerDirtyLocked(id);
     } else {
-      earliest = std::min(earliest, it->second);
-      ++it;
+      earliest = std::min(earliest, retry.due);
     }
   }
   earliest_retry_ = earliest;
@@ -440,95 +613,122 @@ absl::Status Bridge::RunResync() {
     REG_LOG_WARN("resync: listing containers failed: ", running.status().message());
     return running.status();
   }
+  uint64_t listed_at = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    listed_at = write_seq_;
+    ++listings_in_flight_;
+  }
   absl::StatusOr<std::vector<RegisteredService>> held = adapter_->Services();
   if (!held.ok() && !absl::IsUnimplemented(held.status())) {
     REG_LOG_WARN("resync: listing the backend failed: ", held.status().message());
   }
 
   absl::MutexLock lock(&mu_);
+  --listings_in_flight_;
   ++stats_.resyncs;
   stats_.last_sync = Now();
+  const absl::Time now = Now();
+  if (held.ok()) {
+    absl::flat_hash_map<std::string, RegisteredService> listed;
+    listed.reserve(held->size());
+    for (RegisteredService& entry : *held) {
+      std::string id = entry.service.id;
+      listed[std::move(id)] = std::move(entry);
+    }
+    for (auto& [service_id, slot] : slots_) {
+      auto entry = listed.find(service_id);
+      // A slot written since the listing was asked for knows better than the listing.
+      if (!busy_slots_.contains(service_id) && slot.last_write <= listed_at) {
+        if (entry == listed.end()) {
+          slot.held.reset();
+          slot.held_fingerprint.clear();
+        } else if (!slot.held || slot.held_fingerprint != entry->second.fingerprint) {
+          slot.held = entry->second.service;
+          slot.held_fingerprint = entry->second.fingerprint;
+        }
+        const Service* target = nullptr;
+        if (Decide(slot, &target) != Action::kNone &&
+            (slot.failures == 0 || slot.next_retry <= now)) {
+          REG_LOG_INFO("resync: backend ", entry == listed.end() ? "lacks " : "differs for ",
+                       service_id, "; rewriting");
+          MarkSlotDirtyLocked(service_id);
+        }
+      }
+      if (entry != listed.end()) listed.erase(entry);
+    }
+    backend_snapshot_.clear();
+    for (auto& [service_id, entry] : listed) {
+      auto erased = erased_at_.find(service_id);
+      if (erased != erased_at_.end() && erased->second > listed_at) continue;
+      backend_snapshot_.emplace(service_id, std::move(entry));
+    }
+  }
+  if (listings_in_flight_ == 0) erased_at_.clear();
+  // New containers, tracked ones whose state changed without an event we saw (network
+  // connect/disconnect, rename, a missed restart), and tracked ones that stopped running.
+  listed_names_.clear();
   absl::flat_hash_set<std::string> running_ids;
   running_ids.reserve(running->size());
-  for (const docker::ContainerSummary& summary : *running) running_ids.insert(summary.id);
-
-  if (held.ok()) {
-    stats_.last_backend_ok = Now();
-    backend_snapshot_.clear();
-    backend_snapshot_.reserve(held->size());
-    for (const RegisteredService& entry : *held) {
-      backend_snapshot_[entry.service.id] = entry.fingerprint;
+  for (const docker::ContainerSummary& summary : *running) {
+    running_ids.insert(summary.id);
+    listed_names_[summary.id] = summary.name;
+    auto record = containers_.find(summary.id);
+    if (record == containers_.end() || !record->second.running ||
+        record->second.state_fingerprint != docker::StateFingerprint(summary)) {
+      MarkContainerDirtyLocked(summary.id);
     }
-    // Drift: what we believe is registered but the backend lost or holds differently.
-    for (auto& [service_id, entry] : entries_) {
-      if (!entry.registered || entry.kept || entry.deleting) continue;
-      auto snap = backend_snapshot_.find(service_id);
-      if (snap != backend_snapshot_.end() && snap->second == entry.fingerprint) continue;
-      REG_LOG_INFO("resync: backend ", snap == backend_snapshot_.end() ? "lost " : "changed ",
-                   service_id, "; rewriting");
-      entry.registered = false;
-      entry.failures = 0;
-      MarkDirtyLocked(entry.service.container_id, Work::kRewrite);
-    }
-  }
-  // New containers, and tracked ones that stopped running without us seeing the event.
-  for (const std::string& id : running_ids) {
-    if (!containers_.contains(id)) MarkDirtyLocked(id, Work::kInspect);
   }
   for (const auto& [id, record] : containers_) {
-    if (!running_ids.contains(id)) MarkDirtyLocked(id, Work::kInspect);
+    if (!running_ids.contains(id)) MarkContainerDirtyLocked(id);
   }
   return absl::OkStatus();
 }
 
+void Bridge::CleanupLocked() {
+  // IDs named after a running container whose inspect keeps failing may be its own: spare them
+  // until it can be inspected. Every other dangling ID of this host provably belongs to nobody.
+  absl::flat_hash_set<std::string> unresolved;
+  for (const auto& [id, retry] : inspect_retry_) {
+    auto name = listed_names_.find(id);
+    if (name != listed_names_.end()) unresolved.insert(name->second);
+  }
+  std::vector<std::string> dangling;
+  for (const auto& [service_id, entry] : backend_snapshot_) {
+    if (!IsThisHostsId(service_id)) continue;
+    absl::string_view rest = absl::string_view(service_id).substr(config_.hostname.size() + 1);
+    absl::ConsumeSuffix(&rest, ":udp");
+    if (unresolved.contains(rest.substr(0, rest.rfind(':')))) continue;
+    dangling.push_back(service_id);
+  }
+  for (const std::string& service_id : dangling) {
+    REG_LOG_INFO("cleanup: ", service_id, " belongs to no container; removing it");
+    Slot& slot = SlotLocked(service_id);
+    slot.doomed = true;
+    MarkSlotDirtyLocked(service_id);
+  }
+}
+
 absl::Status Bridge::SyncNow(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
   {
     absl::MutexLock lock(&mu_);
-    resync_running_ = true;
+    ++resyncs_running_;
+    resync_starting_ = false;
   }
   absl::Status status = RunResync();
-  const bool idle = status.ok() && WaitUntilDrained(timeout, /*include_resync=*/false);
-  std::vector<Service> dangling;
+  bool idle = status.ok() && WaitUntilDrained(deadline - absl::Now(), /*include_resync=*/false);
+  if (idle && config_.cleanup) {
+    {
+      absl::MutexLock lock(&mu_);
+      CleanupLocked();
+    }
+    idle = WaitUntilDrained(deadline - absl::Now(), /*include_resync=*/false);
+  }
   {
     absl::MutexLock lock(&mu_);
-    resync_running_ = false;
+    --resyncs_running_;
     idle_cv_.SignalAll();
-    // Cleanup only from a complete picture: every container reconciled, none failing inspect.
-    if (config_.cleanup && idle && inspect_retry_.empty()) {
-      for (auto it = backend_snapshot_.begin(); it != backend_snapshot_.end();) {
-        if (!entries_.contains(it->first) && IsThisHostsId(it->first)) {
-          Service service;
-          service.id = it->first;
-          dangling.push_back(std::move(service));
-          backend_snapshot_.erase(it++);
-        } else {
-          ++it;
-        }
-      }
-    }
-  }
-  if (!dangling.empty()) {
-    // Deregister needs the entry as the backend listed it (name, ip, port for path layouts).
-    absl::StatusOr<std::vector<RegisteredService>> held = adapter_->Services();
-    if (held.ok()) {
-      absl::flat_hash_set<std::string> ids;
-      for (const Service& service : dangling) ids.insert(service.id);
-      for (const RegisteredService& entry : *held) {
-        if (!ids.contains(entry.service.id)) continue;
-        {
-          absl::MutexLock lock(&mu_);
-          if (entries_.contains(entry.service.id)) continue;  // Claimed meanwhile.
-        }
-        const absl::Status removed = adapter_->Deregister(entry.service);
-        if (removed.ok()) {
-          REG_LOG_INFO("cleanup: removed dangling ", entry.service.id);
-          absl::MutexLock lock(&mu_);
-          ++stats_.deregisters;
-        } else {
-          REG_LOG_WARN("cleanup: removing ", entry.service.id, " failed: ", removed.message());
-        }
-      }
-    }
   }
   if (status.ok() && !idle) return absl::DeadlineExceededError("resync did not finish in time");
   return status;
@@ -536,24 +736,40 @@ absl::Status Bridge::SyncNow(absl::Duration timeout) {
 
 absl::Status Bridge::RefreshNow() {
   std::vector<Service> live;
+  std::list<absl::flat_hash_map<std::string, std::string>>::iterator touched;
   {
     absl::MutexLock lock(&mu_);
-    live.reserve(entries_.size());
-    for (const auto& [id, entry] : entries_) {
-      if (entry.registered && !entry.kept) live.push_back(entry.service);
+    live.reserve(slots_.size());
+    for (const auto& [service_id, slot] : slots_) {
+      // Only what the backend holds for a running owner; never what is being written or
+      // removed (a refresh would re-create it).
+      const Claim* owner = Owner(slot);
+      if (owner == nullptr || !slot.held || slot.held_fingerprint != owner->fingerprint ||
+          busy_slots_.contains(service_id) || dirty_slots_.contains(service_id)) {
+        continue;
+      }
+      live.push_back(*slot.held);
     }
+    touched = refreshes_.emplace(refreshes_.end());
   }
   std::sort(live.begin(), live.end(),
             [](const Service& a, const Service& b) { return a.id < b.id; });
   const absl::Status status = adapter_->Refresh(live);
   absl::MutexLock lock(&mu_);
   ++stats_.refreshes;
-  if (!status.ok()) {
-    stats_.last_backend_error = status;
-    REG_LOG_WARN("TTL refresh failed: ", status.message());
-  } else {
-    stats_.last_backend_ok = Now();
+  for (const Service& service : live) {
+    auto written = touched->find(service.id);
+    // Written while this refresh ran: unless that write put back the very entry the refresh
+    // renewed, the refresh may have re-created a removed or replaced entry.
+    if (written == touched->end() || written->second == adapter_->Fingerprint(service)) continue;
+    Slot& slot = SlotLocked(service.id);
+    if (!slot.held) slot.held = service;
+    slot.held_fingerprint.clear();
+    slot.managed = true;
+    MarkSlotDirtyLocked(service.id);
   }
+  refreshes_.erase(touched);
+  if (!status.ok()) REG_LOG_WARN("TTL refresh failed: ", status.message());
   return status;
 }
 
@@ -563,8 +779,11 @@ bool Bridge::WaitUntilDrained(absl::Duration timeout, bool include_resync) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
   auto drained = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return queue_.empty() && dirty_.empty() && in_flight_.empty() &&
-           !(include_resync && (resync_requested_ || resync_running_));
+    // queue_ is not looked at: besides what is dirty it holds only stale entries, which a
+    // worker drops without signalling anyone.
+    return dirty_containers_.empty() && dirty_slots_.empty() && busy_containers_.empty() &&
+           busy_slots_.empty() &&
+           !(include_resync && (resync_requested_ || resync_starting_ || resyncs_running_ > 0));
   };
   while (!drained()) {
     if (stopping_) return false;
@@ -573,78 +792,104 @@ bool Bridge::WaitUntilDrained(absl::Duration timeout, bool include_resync) {
   return true;
 }
 
-void Bridge::SchedulerLoop() {
+void Bridge::ResyncLoop() {
   absl::Time next_resync = config_.resync_interval > absl::ZeroDuration()
                                ? absl::Now() + config_.resync_interval
                                : absl::InfiniteFuture();
-  absl::Time next_refresh = config_.refresh_interval > absl::ZeroDuration()
-                                ? absl::Now() + config_.refresh_interval
-                                : absl::InfiniteFuture();
-  absl::Time resync_backoff_until = absl::InfinitePast();
+  absl::Time backoff_until = absl::InfinitePast();
+  int failures = 0;
   while (true) {
-    bool do_resync = false;
-    bool do_refresh = false;
     {
       absl::MutexLock lock(&mu_);
-      // Sleep until the next timer, resync request or retry; every failure signals sched_cv_,
-      // so a retry scheduled while sleeping is never missed.
       while (!stopping_) {
         const absl::Time now = absl::Now();
-        absl::Time wake = std::min(next_resync, next_refresh);
-        if (resync_requested_) wake = std::min(wake, resync_backoff_until);
-        if (earliest_retry_ != absl::InfiniteFuture()) {
-          // Retry times follow the injected clock; sleep by the distance to it.
-          wake = std::min(wake, now + std::max(absl::ZeroDuration(), earliest_retry_ - Now()));
-        }
-        if (now >= wake) break;
+        if (now >= next_resync || (resync_requested_ && now >= backoff_until)) break;
+        absl::Time wake = next_resync;
+        if (resync_requested_) wake = std::min(wake, backoff_until);
         sched_cv_.WaitWithDeadline(&mu_, wake);
       }
-      if (stopping_) return;
-      const absl::Time now = absl::Now();
-      if (resync_requested_ && now >= resync_backoff_until) do_resync = true;
-      if (now >= next_resync) {
-        do_resync = true;
-        next_resync = now + config_.resync_interval;
-      }
-      if (now >= next_refresh) {
-        do_refresh = true;
-        next_refresh = now + config_.refresh_interval;
-      }
-      if (do_resync) {
-        resync_requested_ = false;
-        resync_running_ = true;  // So WaitIdle never sees a gap before SyncNow starts.
-      }
+      if (stopping_) break;
+      resync_requested_ = false;
+      // Until SyncNow counts itself, so WaitIdle never sees a gap.
+      resync_starting_ = true;
     }
-    RetryDueNow();
-    if (do_resync) {
-      const absl::Status status = SyncNow(absl::Seconds(60));
-      if (!status.ok() && !absl::IsDeadlineExceeded(status)) {
-        // Docker unreachable: try again soon (the event stream's reconnect also asks).
-        absl::MutexLock lock(&mu_);
-        resync_requested_ = true;
-        resync_backoff_until = absl::Now() + absl::Seconds(2);
-      }
+    const absl::Status status = SyncNow(absl::Seconds(60));
+    absl::MutexLock lock(&mu_);
+    // The period runs from the end of a resync: a resync slower than the period never runs
+    // back to back with the next one.
+    if (config_.resync_interval > absl::ZeroDuration()) {
+      next_resync = absl::Now() + config_.resync_interval;
     }
-    if (do_refresh) RefreshNow().IgnoreError();
+    if (!status.ok() && !absl::IsDeadlineExceeded(status)) {
+      // Docker unreachable: try again with backoff (the event stream's reconnect also asks).
+      resync_requested_ = true;
+      backoff_until = absl::Now() + NextDelayLocked(++failures);
+    } else {
+      failures = 0;
+    }
   }
+  ThreadExited();
 }
 
-void Bridge::DeregisterAll() {
-  std::vector<Service> all;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [id, entry] : entries_) {
-      if (entry.registered) all.push_back(entry.service);
+void Bridge::RefreshLoop() {
+  if (config_.refresh_interval > absl::ZeroDuration()) {
+    absl::Time next = absl::Now() + config_.refresh_interval;
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        while (!stopping_ && absl::Now() < next) sched_cv_.WaitWithDeadline(&mu_, next);
+        if (stopping_) break;
+      }
+      // Period kept from the planned time, not from the end of a slow call.
+      next = std::max(next + config_.refresh_interval, absl::Now());
+      RefreshNow().IgnoreError();
     }
   }
-  for (const Service& service : all) WriteDeregister(service);
+  ThreadExited();
+}
+
+void Bridge::RetryLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Retry times follow the injected clock; sleep by the distance to the earliest one. Every
+      // new retry time signals sched_cv_, so one set while sleeping is never missed.
+      while (!stopping_) {
+        if (earliest_retry_ == absl::InfiniteFuture()) {
+          sched_cv_.Wait(&mu_);
+          continue;
+        }
+        const absl::Duration left = earliest_retry_ - Now();
+        if (left <= absl::ZeroDuration()) break;
+        sched_cv_.WaitWithTimeout(&mu_, left);
+      }
+      if (stopping_) break;
+    }
+    RetryDueNow();
+  }
+  ThreadExited();
+}
+
+std::string Bridge::PendingWork() const {
+  absl::MutexLock lock(&mu_);
+  std::string out = absl::StrCat(
+      "queue=", queue_.size(), " dirty_containers=", dirty_containers_.size(),
+      " dirty_slots=", dirty_slots_.size(), " busy_containers=", busy_containers_.size(),
+      " busy_slots=", busy_slots_.size(), " resync_requested=", resync_requested_,
+      " resync_starting=", resync_starting_, " resyncs_running=", resyncs_running_, " slots:");
+  for (const auto& id : busy_slots_) absl::StrAppend(&out, " busy:", id);
+  for (const auto& id : dirty_slots_) absl::StrAppend(&out, " dirty:", id);
+  for (const auto& id : busy_containers_) absl::StrAppend(&out, " busy-container:", id);
+  return out;
 }
 
 BridgeStats Bridge::stats() const {
   absl::MutexLock lock(&mu_);
   BridgeStats stats = stats_;
   stats.services = 0;
-  for (const auto& [id, entry] : entries_) stats.services += entry.registered ? 1 : 0;
+  for (const auto& [id, slot] : slots_) {
+    stats.services += !slot.claims.empty() && slot.held && !slot.held_fingerprint.empty();
+  }
   return stats;
 }
 
@@ -652,8 +897,10 @@ std::vector<Service> Bridge::RegisteredServices() const {
   std::vector<Service> result;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [id, entry] : entries_) {
-      if (entry.registered) result.push_back(entry.service);
+    for (const auto& [id, slot] : slots_) {
+      if (!slot.claims.empty() && slot.held && !slot.held_fingerprint.empty()) {
+        result.push_back(*slot.held);
+      }
     }
   }
   std::sort(result.begin(), result.end(),

@@ -1,10 +1,19 @@
 // The bridge keeps the backend equal to what is running, like a controller: Docker events, the
-// resync timer, stream reconnects and write retries only mark containers dirty; workers then
-// inspect each dirty container, derive its services and write only the differences.
+// resync timer, stream reconnects and write retries only mark things dirty; workers then make
+// them right. Two kinds of work, each handled by at most one worker at a time:
+//   - a container: inspect it, derive its services, and update its claims on service IDs;
+//   - a service ID: make the backend hold exactly what its owner wants (one write).
 //
-// Event path: Docker event -> OnEvent marks the container dirty -> a worker inspects it ->
-// derive() -> Register/Deregister on the adapter. One container is handled by at most one
-// worker at a time, so its events apply in order; no lock is held across a network call.
+// Ownership: every service ID is claimed by the containers whose derivation yields it. Among the
+// running claimants the most recently created container owns the ID (ties: the larger container
+// ID); its service is what the backend must hold. A container that exited non-zero under
+// -deregister=on-success keeps a "kept" claim: the backend entry it left is neither rewritten
+// nor refreshed nor removed, until another container owns the ID or the container goes. An ID
+// nobody claims any more is deregistered. Because writes are per ID, a deregistration in flight
+// for an old container and a registration for its successor can never cross: the worker finishes
+// one and then writes what the ID's owner wants now.
+//
+// No lock is held across a network call. Stop() is bounded by BridgeConfig::stop_timeout.
 #ifndef REGISTRATOR_BRIDGE_H_
 #define REGISTRATOR_BRIDGE_H_
 
@@ -12,7 +21,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,10 +35,10 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "adapters/registry_adapter.h"
 #include "docker_client/docker_api.h"
 #include "docker_client/types.h"
-#include "registrator/service.h"
+#include "registrator/model/registry_adapter.h"
+#include "registrator/model/service.h"
 
 namespace registrator {
 
@@ -38,18 +50,27 @@ struct BridgeConfig {
   bool deregister_on_success = false;
   // -cleanup: also remove backend entries of this host that no live container explains.
   bool cleanup = false;
-  // -resync seconds (0 = never) and -ttl-refresh seconds (0 = never); drive the scheduler.
+  // -resync seconds (0 = never) and -ttl-refresh seconds (0 = never). Each has its own thread:
+  // a long resync never delays a refresh.
   absl::Duration resync_interval = absl::ZeroDuration();
   absl::Duration refresh_interval = absl::ZeroDuration();
   // Remove every registered service when the bridge stops (-deregister-on-exit).
   bool deregister_on_exit = false;
-  // Parallel workers for inspect + backend writes.
+  // Parallel workers for inspects and backend writes (and for -deregister-on-exit).
   int workers = 8;
   // Containers waiting to be reconciled; past this, events are dropped and a resync scheduled.
   size_t max_pending = 65536;
-  // Retry backoff for failed backend writes and Docker inspects.
+  // Retry backoff (common/backoff.h, with jitter) for failed backend writes and Docker inspects.
   absl::Duration retry_initial = absl::Milliseconds(500);
   absl::Duration retry_max = absl::Seconds(60);
+  // Stop() returns within about this long: calls in flight may finish and -deregister-on-exit
+  // runs (in parallel) until then; whatever is still running then is aborted via cancel_calls.
+  absl::Duration stop_timeout = absl::Milliseconds(800);
+  // Aborts every Docker and backend call in flight so that it returns promptly (main wires
+  // AbortHttpTransfers()). Called by Stop() at its deadline, only if something still runs.
+  std::function<void()> cancel_calls;
+  // Seeds the retry jitter; 0 = from std::random_device. For reproducible tests.
+  uint64_t jitter_seed = 0;
 };
 
 // Turns one inspected container into the services it should have. Pure; may log warnings.
@@ -71,8 +92,6 @@ struct BridgeStats {
   uint64_t services = 0;  // currently registered
   absl::Time last_sync = absl::InfinitePast();
   bool docker_connected = false;
-  absl::Status last_backend_error;
-  absl::Time last_backend_ok = absl::InfinitePast();
 };
 
 class Bridge : public docker::EventSink {
@@ -83,10 +102,12 @@ class Bridge : public docker::EventSink {
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
 
-  // Starts the workers and the scheduler (resync, TTL refresh, retries).
+  // Starts the workers, the resync, refresh and retry threads.
   void Start();
-  // Stops taking work, lets in-flight writes finish, joins every thread. With
-  // deregister_on_exit, removes what is registered first. Idempotent.
+  // Stops taking work and returns within about config.stop_timeout: calls in flight may finish
+  // until then, -deregister-on-exit removes what is registered in parallel until then, and
+  // whatever still runs at the deadline is aborted (config.cancel_calls) and joined. Clears the
+  // adapter's state-lost callback. Idempotent.
   void Stop();
 
   // docker::EventSink: called from the event stream's thread; never blocks on the network.
@@ -94,65 +115,105 @@ class Bridge : public docker::EventSink {
   void OnConnected(bool first) override;
   void OnDisconnected(const absl::Status& why) override;
 
-  // Schedules a full resync: list running containers, reconcile them, compare with the backend
-  // (rewrite what drifted; with cleanup, remove dangling entries of this host).
+  // Schedules a full resync: list running containers (re-inspect new ones and those whose
+  // state fingerprint changed), compare with the backend (rewrite what drifted; with cleanup,
+  // remove dangling entries of this host).
   void RequestResync();
 
   // Runs one resync now on the caller's thread and waits until every container it found dirty
   // has been reconciled (or `timeout`). For tests and for the first sync.
   absl::Status SyncNow(absl::Duration timeout = absl::Seconds(60));
-  // Renews TTLs of every registered service that is not kept for expiry.
+  // Renews TTLs of every service whose owner is running and whose entry is written.
   absl::Status RefreshNow();
-  // Requeues the failed services whose retry time has come (by the injected clock).
+  // Requeues the failed writes and inspects whose retry time has come (by the injected clock).
   void RetryDueNow();
   // True once nothing is dirty, in flight or waiting for a resync.
   bool WaitIdle(absl::Duration timeout);
 
   BridgeStats stats() const;
+  // A one-line summary of pending work (queue, dirty, busy, resync flags), for test reports.
+  std::string PendingWork() const;
   // What this bridge believes is registered, sorted by service ID.
   std::vector<Service> RegisteredServices() const;
 
  private:
-  struct Entry {
+  // One container's claim on a service ID.
+  struct Claim {
+    std::string container_id;
     Service service;
-    std::string fingerprint;  // Of what we wrote; empty until written.
-    bool registered = false;  // The backend holds `fingerprint`.
-    bool kept = false;        // Container exited non-zero with on-success: left to expire.
-    bool deleting = false;    // To be deregistered (retried until it succeeds).
-    std::string rejected;     // Fingerprint the backend rejected as invalid: not retried.
+    std::string fingerprint;
+    absl::Time created = absl::InfinitePast();
+    bool kept = false;  // Exited non-zero under on-success: leave its entry, do not refresh it.
+  };
+  // Everything about one service ID.
+  struct Slot {
+    std::vector<Claim> claims;
+    // What the backend may hold for this ID (nullopt: nothing). `held_fingerprint` is exactly
+    // what it holds, or "" when unknown (after a failed write, a lost state, a refresh that
+    // raced a write): then any wanted state needs a write.
+    std::optional<Service> held;
+    std::string held_fingerprint;
+    bool managed = false;  // Claimed in this process: once nobody claims it, deregister it.
+    bool doomed = false;   // -cleanup found it dangling: deregister it unless claimed.
+    std::string rejected;  // Fingerprint the backend rejected as invalid: not retried.
     int failures = 0;
     absl::Time next_retry = absl::InfinitePast();
+    uint64_t last_write = 0;  // write_seq_ when its last write finished.
   };
   struct ContainerRecord {
     std::string name;
-    std::vector<std::string> service_ids;  // Entries owned by this container.
-    // Running at the last inspect. Running containers stay tracked even without services, so a
-    // resync does not inspect them again.
+    // Running at the last inspect. Running containers stay tracked even without services.
     bool running = false;
+    // docker::StateFingerprint of the last inspect while running: a resync re-inspects the
+    // container only when its list entry's fingerprint differs.
+    std::string state_fingerprint;
+    std::vector<std::string> claimed;  // Service IDs this container claims.
   };
-  enum class Work { kInspect, kRewrite };
+  struct InspectRetry {
+    int failures = 0;
+    absl::Time due = absl::InfiniteFuture();
+  };
+  enum class Action { kNone, kRegister, kDeregister };
+  enum class Kind { kContainer, kSlot };
 
   void WorkerLoop();
-  void SchedulerLoop();
-  // Marks a container dirty; `inspect` false means its derived services are still current and
-  // only the backend needs to catch up (retry, drift).
-  void MarkDirtyLocked(const std::string& id, Work work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ProcessContainer(const std::string& id, Work work);
-  // Makes `wanted` the services of container `id` (empty = none) and writes the differences.
-  void Apply(const std::string& id, const std::string& name, bool running,
-             std::vector<Service> wanted);
-  // -deregister=on-success after a failed exit: keep the services but stop refreshing them.
+  void ResyncLoop();
+  void RefreshLoop();
+  void RetryLoop();
+  void ThreadExited();
+
+  void MarkContainerDirtyLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkSlotDirtyLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ProcessContainer(const std::string& id);
+  void ProcessSlot(const std::string& id);
+
+  // Replaces the claims of container `id` by `wanted` (running).
+  void ClaimServices(const std::string& id, const docker::Container& container,
+                     std::vector<Service> wanted);
+  // -deregister=on-success after a failed exit: its claims become kept.
   void Keep(const std::string& id, const std::string& name, int64_t exit_code);
-  // Writes what is owed for container `id` without inspecting it again (retry, drift).
-  void Rewrite(const std::string& id);
-  void Write(const std::string& id, const std::vector<std::pair<Service, std::string>>& to_register,
-             const std::vector<Service>& to_deregister);
-  void WriteRegister(const std::string& id, const Service& service, const std::string& fingerprint);
-  void WriteDeregister(const Service& service);
-  void RecordFailure(Entry* entry, const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The container is gone or exited: it claims nothing any more.
+  void Release(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes `container_id`'s claim on `service_id` and lets the slot settle who owns it now.
+  void DropClaimLocked(const std::string& service_id, const std::string& container_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // The running claim that owns the slot, or null.
+  static const Claim* Owner(const Slot& slot);
+  // The write that makes the backend hold what the slot's owner wants (service to write in
+  // `service`).
+  Action Decide(const Slot& slot, const Service** service) const;
+  Slot& SlotLocked(const std::string& service_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeEraseSlotLocked(const std::string& service_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Duration NextDelayLocked(int failures) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ScheduleRetryLocked(absl::Time due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   absl::Status RunResync();
+  void CleanupLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WaitUntilDrained(absl::Duration timeout, bool include_resync);
-  void DeregisterAll();
+  // Starts threads that deregister every claimed service until `deadline`; returns the IDs not
+  // yet taken (final once Stop() has joined the threads).
+  std::shared_ptr<std::deque<std::string>> DeregisterOnExit(absl::Time deadline);
   // Upstream's pattern for IDs registrator generated on this host: the only ones -cleanup
   // may remove.
   bool IsThisHostsId(absl::string_view id) const;
@@ -166,30 +227,47 @@ class Bridge : public docker::EventSink {
 
   mutable absl::Mutex mu_;
   absl::CondVar work_cv_;   // Workers: queue_ or stopping_ changed.
-  absl::CondVar sched_cv_;  // Scheduler: a resync was requested or stopping_ changed.
-  absl::CondVar idle_cv_;   // Signalled when a container finishes.
+  absl::CondVar sched_cv_;  // Resync/refresh/retry threads: a request, a retry or stopping_.
+  absl::CondVar idle_cv_;   // Signalled when a piece of work finishes.
+  absl::CondVar stop_cv_;   // A thread exited.
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int live_threads_ ABSL_GUARDED_BY(mu_) = 0;
   bool resync_requested_ ABSL_GUARDED_BY(mu_) = false;
-  bool resync_running_ ABSL_GUARDED_BY(mu_) = false;
-  // Dirty containers in arrival order, with the strongest work asked for each.
-  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, Work> dirty_ ABSL_GUARDED_BY(mu_);
-  // Containers a worker is processing, and those made dirty again meanwhile.
-  absl::flat_hash_set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
+  bool resync_starting_ ABSL_GUARDED_BY(mu_) = false;
+  int resyncs_running_ ABSL_GUARDED_BY(mu_) = 0;
+  // Dirty work in arrival order; a key is queued once while dirty.
+  std::deque<std::pair<Kind, std::string>> queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> dirty_containers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> dirty_slots_ ABSL_GUARDED_BY(mu_);
+  // Work a worker holds; made dirty again meanwhile, it is requeued when the worker is done.
+  absl::flat_hash_set<std::string> busy_containers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> busy_slots_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, ContainerRecord> containers_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
-  // What the backend held at the last listing, by service ID: lets a fresh start or a resync
-  // skip writes the backend already has.
-  absl::flat_hash_map<std::string, std::string> backend_snapshot_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Slot> slots_ ABSL_GUARDED_BY(mu_);
+  // Entries the backend listed that no slot knows, by ID: a claim adopts them without a write
+  // (restart over a populated backend), -cleanup removes this host's dangling ones.
+  absl::flat_hash_map<std::string, RegisteredService> backend_snapshot_ ABSL_GUARDED_BY(mu_);
+  // Counts finished writes; a listing requested at sequence S says nothing about a slot written
+  // after S. Slots erased while a listing is in flight are remembered here (with the sequence)
+  // so that listing cannot bring them back.
+  uint64_t write_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  int listings_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, uint64_t> erased_at_ ABSL_GUARDED_BY(mu_);
+  // Per refresh in progress: the IDs written since it took its snapshot, with the fingerprint
+  // written ("" = deregistered). Refresh re-creates missing entries (ZooKeeper, etcd), so an ID
+  // removed or replaced meanwhile is written again after the refresh.
+  std::list<absl::flat_hash_map<std::string, std::string>> refreshes_ ABSL_GUARDED_BY(mu_);
   // Containers whose inspect failed (Docker unreachable): retried with backoff.
-  absl::flat_hash_map<std::string, absl::Time> inspect_retry_ ABSL_GUARDED_BY(mu_);
-  // The earliest retry due (injected clock), so the scheduler sleeps exactly until then.
+  absl::flat_hash_map<std::string, InspectRetry> inspect_retry_ ABSL_GUARDED_BY(mu_);
+  // Names of the running containers at the last listing (for -cleanup's guard).
+  absl::flat_hash_map<std::string, std::string> listed_names_ ABSL_GUARDED_BY(mu_);
+  // The earliest retry due (injected clock), so the retry thread sleeps exactly until then.
   absl::Time earliest_retry_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  std::minstd_rand rng_ ABSL_GUARDED_BY(mu_);
   BridgeStats stats_ ABSL_GUARDED_BY(mu_);
 
-  std::vector<std::thread> workers_;
-  std::thread scheduler_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace registrator

@@ -1,23 +1,29 @@
 // The bridge's reconcile logic against an in-memory Docker and backend: ordering, deregister
-// modes, retries, resync diffing, cleanup, TTL refresh, overflow, state loss.
+// modes, retries, resync diffing, cleanup, TTL refresh, overflow, state loss; and one
+// deterministic regression test per defect of issue 12 (service ID ownership, refresh vs resync
+// and vs deregistration, resync healing Docker drift, bounded stop, inspect backoff and cleanup,
+// the state-lost callback).
 #include "registrator/bridge.h"
 
 #include <atomic>
 #include <memory>
+#include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "docker_client/fake_docker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/fake_adapter.h"
-#include "testing/fake_docker.h"
+#include "registrator/model/fake_adapter.h"
 
 namespace registrator {
 namespace {
 
+using fakes::FakeAdapter;
+using fakes::FakeDocker;
 using ::testing::ElementsAre;
-using testing::FakeAdapter;
-using testing::FakeDocker;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
@@ -35,7 +41,9 @@ docker::Container MakeContainer(const std::string& id, const std::string& name,
   return c;
 }
 
-// A minimal deriver: one service per exposed port, named after the container.
+// A minimal deriver: one service per exposed port, named after the container, on the IP of its
+// first network (10.0.0.1 without one); env "SERVICE_ID=x" sets the ID, other env entries are
+// tags.
 std::vector<Service> SimpleDerive(const docker::Container& c) {
   std::vector<Service> services;
   for (const std::string& port : c.exposed_ports) {
@@ -43,15 +51,31 @@ std::vector<Service> SimpleDerive(const docker::Container& c) {
     const int p = std::stoi(port);
     s.id = absl::StrCat(kHost, ":", c.name, ":", p);
     s.name = c.name;
-    s.ip = "10.0.0.1";
+    s.ip = c.networks.empty() ? "10.0.0.1" : c.networks.front().ip_address;
     s.port = 10000 + p;
     s.exposed_port = p;
     s.container_id = c.id;
     s.container_name = c.name;
-    for (const std::string& env : c.env) s.tags.push_back(env);
+    for (const std::string& env : c.env) {
+      if (absl::StartsWith(env, "SERVICE_ID=")) {
+        s.id = env.substr(11);
+      } else {
+        s.tags.push_back(env);
+      }
+    }
     services.push_back(s);
   }
   return services;
+}
+
+// Waits (bounded) until `done` holds; false if it never did.
+bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(20)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return true;
 }
 
 class FakeClock {
@@ -614,6 +638,268 @@ TEST_F(BridgeTest, ServiceIdMatchingFollowsUpstreamPattern) {
   ASSERT_TRUE(bridge_->SyncNow().ok());
   EXPECT_THAT(BackendIds(), UnorderedElementsAre("host1:web:x", "host1:-bad:80", "host1:web:80:tcp",
                                                  "host10:web:80", "host1::80", "host1:w:80"));
+}
+
+// ---- Issue 12 regressions. Each failed against the bridge before the fix (see the commit). ----
+
+// 12.1: `docker rm -f web && docker run --name web` while the old container's deregistration is
+// in flight. The new container used to reuse the entry without owning the ID; the old
+// deregistration then removed the new registration and nothing (not even a resync) healed it.
+TEST_F(BridgeTest, RecreatedContainerOwnsItsServiceWhileTheOldDeregistrationIsInFlight) {
+  StartBridge();
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.Hang("deregister");
+  docker_.Remove("aaa");
+  Event("aaa", "destroy");
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  const uint64_t reconciled = bridge_->stats().reconciles;
+  docker_.Put(MakeContainer("bbb", "web", {80}));
+  Event("bbb", "start");
+  ASSERT_TRUE(Eventually([&] { return bridge_->stats().reconciles > reconciled; }));
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  EXPECT_EQ(adapter_.entries().at("host1:web:80").container_id, "bbb");
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+}
+
+// 12.1, the other order and SERVICE_ID conflicts: the most recently created running container
+// owns a shared ID; when it dies the ID goes back to the other one, and when both are gone it is
+// removed. It used to keep the dead container's registration.
+TEST_F(BridgeTest, SharedServiceIdBelongsToTheNewestRunningContainer) {
+  StartBridge();
+  docker::Container older = MakeContainer("aaa", "a", {80});
+  older.env = {"SERVICE_ID=shared"};
+  older.created = "2026-12-01T10:00:00.000000001Z";
+  docker::Container newer = MakeContainer("bbb", "b", {81});
+  newer.env = {"SERVICE_ID=shared"};
+  newer.created = "2026-12-01T10:00:00.5Z";
+  docker_.Put(older);
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  docker_.Put(newer);
+  Event("bbb", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.entries().at("shared").port, 10081);
+  // A restart of the older one (same creation time) does not take the ID back.
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.entries().at("shared").port, 10081);
+  docker_.Exit("bbb", 0);
+  Event("bbb", "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_THAT(BackendIds(), ElementsAre("shared"));
+  EXPECT_EQ(adapter_.entries().at("shared").port, 10080);
+  EXPECT_EQ(adapter_.entries().at("shared").container_id, "aaa");
+  docker_.Remove("aaa");
+  Event("aaa", "destroy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
+// 12.3: the scheduler ran the resync (which waits up to 60 s for its work) and only then the
+// refresh, on one thread: a backlog behind a hung backend let TTLs expire.
+TEST(BridgeSchedulerTest, RefreshKeepsItsPeriodWhileAResyncWaitsOnAHungBackend) {
+  FakeDocker docker;
+  FakeAdapter adapter;
+  BridgeConfig config;
+  config.hostname = kHost;
+  config.refresh_interval = absl::Milliseconds(20);
+  docker.Put(MakeContainer("aaa", "web", {80}));
+  adapter.Hang("register");
+  Bridge bridge(&docker, &adapter, SimpleDerive, config);
+  bridge.Start();
+  bridge.RequestResync();
+  ASSERT_TRUE(Eventually([&] { return adapter.hung() == 1; }));
+  const int before = adapter.refreshes();
+  EXPECT_TRUE(Eventually([&] { return adapter.refreshes() >= before + 3; }))
+      << "no TTL refresh while the resync waits";
+  adapter.ReleaseHung(absl::OkStatus(), /*apply=*/true);
+  bridge.Stop();
+}
+
+// 12.4: a refresh running while a service is deregistered re-created it (ZooKeeper re-creates
+// missing ephemeral nodes, etcd re-puts keys), and the entry stayed for good.
+TEST_F(BridgeTest, RefreshDoesNotResurrectAServiceDeregisteredMeanwhile) {
+  adapter_.SetRefreshRecreates(true);
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.Hang("refresh");
+  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  docker_.Remove("aaa");
+  Event("aaa", "destroy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);  // Re-creates host1:web:80.
+  refresh.join();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
+// 12.4: the refresh snapshot included entries being deleted (a failed deregistration waiting
+// for its retry).
+TEST_F(BridgeTest, RefreshLeavesOutServicesBeingDeregistered) {
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  docker_.Put(MakeContainer("bbb", "db", {5432}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  adapter_.FailOp("deregister", absl::UnavailableError("down"));
+  docker_.Remove("aaa");
+  Event("aaa", "destroy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  EXPECT_THAT(adapter_.last_refresh(), ElementsAre("host1:db:5432"));
+}
+
+// 12.7: a resync never re-inspected a tracked running container, so Docker-side changes without
+// a start/die event (network connect/disconnect, a rename whose event was dropped) stayed wrong.
+// It now re-inspects exactly the containers whose list entry changed.
+TEST_F(BridgeTest, ResyncHealsDockerDriftAndInspectsOnlyWhatChanged) {
+  docker::Container web = MakeContainer("aaa", "web", {80});
+  web.networks = {{"net1", "172.18.0.2", ""}};
+  docker_.Put(web);
+  docker_.Put(MakeContainer("bbb", "db", {5432}));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.entries().at("host1:web:80").ip, "172.18.0.2");
+  // docker network disconnect net1 / connect net2: no container event at all.
+  web.networks = {{"net2", "172.19.0.5", ""}};
+  docker_.Put(web);
+  int inspects = docker_.inspects();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.entries().at("host1:web:80").ip, "172.19.0.5");
+  EXPECT_EQ(docker_.inspects(), inspects + 1);
+  // docker rename web web2, its event lost.
+  web.name = "web2";
+  docker_.Put(web);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:db:5432", "host1:web2:80"));
+  // Unchanged: no inspect, no write.
+  inspects = docker_.inspects();
+  const int writes = adapter_.writes();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(docker_.inspects(), inspects);
+  EXPECT_EQ(adapter_.writes(), writes);
+}
+
+// 12.8: Stop() joined workers stuck in a hung backend call and deregistered one service after
+// the other: it never returned while the backend hung. Now it waits until its deadline, runs
+// -deregister-on-exit in parallel, and aborts what still runs.
+TEST_F(BridgeTest, StopIsBoundedWhenTheBackendHangs) {
+  for (int i = 0; i < 8; ++i) {
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+  }
+  std::atomic<int> cancels{0};
+  BridgeConfig config;
+  config.deregister_on_exit = true;
+  config.stop_timeout = absl::Milliseconds(200);
+  config.cancel_calls = [&] {
+    ++cancels;
+    adapter_.AbortCalls();
+  };
+  StartBridge(config);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  // One worker hangs on a registration, and every deregistration hangs too.
+  adapter_.Hang("register");
+  adapter_.Hang("deregister");
+  docker_.Put(MakeContainer("late", "late", {80}));
+  Event("late", "start");
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    bridge_->Stop();
+    stopped.Notify();
+  });
+  const bool bounded = stopped.WaitForNotificationWithTimeout(absl::Seconds(30));
+  if (!bounded) adapter_.AbortCalls();  // Let the old code finish, to report the failure.
+  stopper.join();
+  EXPECT_TRUE(bounded) << "Stop() did not return while the backend hung";
+  EXPECT_EQ(cancels.load(), 1);
+  // -deregister-on-exit ran in parallel (4 workers), not one service after the other.
+  EXPECT_GE(adapter_.max_concurrent("deregister"), 2);
+}
+
+// 12.9: inspect retries had no backoff (every retry_initial, forever).
+TEST_F(BridgeTest, InspectRetriesBackOff) {
+  BridgeConfig config;
+  config.retry_initial = absl::Seconds(1);
+  StartBridge(config);
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  docker_.FailInspect("aaa", absl::UnavailableError("docker busy"));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(docker_.inspects(), 1);
+  clock_.Advance(absl::Seconds(1));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(docker_.inspects(), 2);
+  clock_.Advance(absl::Seconds(1));  // The second delay is 1.6-2 s.
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(docker_.inspects(), 2);
+  docker_.FailInspect("aaa", absl::OkStatus());
+  clock_.Advance(absl::Seconds(1));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(docker_.inspects(), 3);
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+}
+
+// 12.9: one container whose inspect kept failing disabled -cleanup for good. Now only IDs named
+// after that container are spared.
+TEST_F(BridgeTest, CleanupRemovesWhatNobodyOwnsDespiteAFailingInspect) {
+  for (const char* id : {"host1:vanished:80", "host1:web:80"}) {
+    Service s;
+    s.id = id;
+    adapter_.Seed(s);
+  }
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  docker_.FailInspect("aaa", absl::UnavailableError("docker busy"));
+  BridgeConfig config;
+  config.cleanup = true;
+  StartBridge(config);
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  docker_.FailInspect("aaa", absl::OkStatus());
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  EXPECT_EQ(adapter_.entries().at("host1:web:80").container_id, "aaa");
+}
+
+// 12.10: the adapter outlives the bridge in main; the bridge left its state-lost callback in it.
+TEST_F(BridgeTest, StopClearsTheStateLostCallback) {
+  StartBridge();
+  EXPECT_TRUE(adapter_.has_state_lost_callback());
+  bridge_->Stop();
+  EXPECT_FALSE(adapter_.has_state_lost_callback());
+  bridge_.reset();
+  adapter_.LoseState();  // Must not reach the destroyed bridge.
+}
+
+// Issue 11: write retries are jittered, so services that failed together do not all retry at
+// the same instant.
+TEST_F(BridgeTest, RetriesOfServicesThatFailedTogetherSpreadOut) {
+  BridgeConfig config;
+  config.retry_initial = absl::Seconds(1);
+  config.jitter_seed = 42;
+  StartBridge(config);
+  adapter_.FailOp("register", absl::UnavailableError("backend down"));
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = absl::StrCat("id", i);
+    docker_.Put(MakeContainer(id, absl::StrCat("c", i), {80}));
+    Event(id, "start");
+  }
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_EQ(adapter_.registers(), 40);
+  clock_.Advance(absl::Milliseconds(900));  // Delays are 0.8-1.0 s.
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_GT(adapter_.registers(), 40);
+  EXPECT_LT(adapter_.registers(), 80);
 }
 
 }  // namespace

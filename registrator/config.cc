@@ -1,5 +1,7 @@
+// The command line: upstream's Go-style flags, their validation, and the usage text.
 #include "registrator/config.h"
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 
@@ -14,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "registrator/common/log.h"
+#include "registrator/model/backend_uri.h"
 
 ABSL_FLAG(std::string, ip, "", "IP for ports mapped to the host");
 ABSL_FLAG(bool, internal, false, "Use internal ports instead of published ones");
@@ -25,7 +28,7 @@ ABSL_FLAG(int, ttl_refresh, 0, "Frequency with which service TTLs are refreshed"
 ABSL_FLAG(std::string, tags, "",
           "Append tags for all registered services (comma list; {{.Config.Hostname}}-style "
           "fields of the container are expanded)");
-ABSL_FLAG(int, resync, 0, "Frequency with which services are resynchronized");
+ABSL_FLAG(int, resync, 0, "Frequency (s) with which services are resynchronized");
 ABSL_FLAG(std::string, deregister, "always",
           "Deregister exited services \"always\" or \"on-success\"");
 ABSL_FLAG(int, retry_attempts, 0,
@@ -129,7 +132,7 @@ absl::Status ValidateConfig(const Config& config) {
 }
 
 std::string UsageText() {
-  return absl::StrCat(
+  std::string text =
       "Usage of registrator:\n"
       "  registrator [options] <registry URI>\n\n"
       "Registry URIs: consul://host:8500, consul-tls://host:8501, consul-unix:///path.sock,\n"
@@ -137,29 +140,35 @@ std::string UsageText() {
       "etcd://host:2379/prefix,\n"
       "  etcd2://..., etcd3://..., skydns2://host:2379/domain, zookeeper://host:2181/base, "
       "log://\n\n"
-      "Options (-flag and --flag alike; -flag=value or -flag value):\n"
-      "  -cleanup                 Remove dangling services\n"
-      "  -deregister string       Deregister exited services \"always\" or \"on-success\" "
-      "(default \"always\")\n"
-      "  -deregister-on-exit      Deregister this host's services when registrator stops\n"
-      "  -explicit                Only register containers which have SERVICE_NAME label set\n"
-      "  -http string             Serve /health, /metrics, /services on this address\n"
-      "  -internal                Use internal ports instead of published ones\n"
-      "  -ip string               IP for ports mapped to the host\n"
-      "  -log-json                Log JSON lines instead of plain text\n"
-      "  -log-level string        debug, info, warn or error (default \"info\")\n"
-      "  -resync int              Frequency (s) with which services are resynchronized\n"
-      "  -retry-attempts int      Max retry attempts to establish a connection with the backend. "
-      "Use -1 for infinite retries\n"
-      "  -retry-interval int      Interval (in millisecond) between retry-attempts. "
-      "(default 2000)\n"
-      "  -tags string             Append tags for all registered services\n"
-      "  -ttl int                 TTL for services (default is no expiry)\n"
-      "  -ttl-refresh int         Frequency with which service TTLs are refreshed\n"
-      "  -useIpFromLabel string   Use IP which is stored in a label assigned to the container\n"
-      "  -workers int             Parallel workers for Docker inspects and backend writes "
-      "(default 8)\n"
-      "  -version                 Print the version and exit\n");
+      "Options (-flag and --flag alike; -flag=value or -flag value):\n";
+  // Generated from the flags' own definitions (this file's ABSL_FLAGs), so the help cannot drift
+  // from them; printed the way Go's flag package names them (-ttl-refresh for ttl_refresh).
+  std::vector<const absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "registrator/config.cc")) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) {
+              return absl::AsciiStrToLower(a->Name()) < absl::AsciiStrToLower(b->Name());
+            });
+  for (const absl::CommandLineFlag* flag : flags) {
+    std::string left = absl::StrCat("-", absl::StrReplaceAll(flag->Name(), {{"_", "-"}}));
+    std::string fallback;
+    if (flag->IsOfType<std::string>()) {
+      absl::StrAppend(&left, " string");
+      if (!flag->DefaultValue().empty()) fallback = absl::StrCat("\"", flag->DefaultValue(), "\"");
+    } else if (flag->IsOfType<int>()) {
+      absl::StrAppend(&left, " int");
+      if (flag->DefaultValue() != "0") fallback = flag->DefaultValue();
+    } else if (flag->DefaultValue() != "false") {
+      fallback = flag->DefaultValue();
+    }
+    absl::StrAppend(&text, "  ", left, std::string(left.size() < 24 ? 25 - left.size() : 1, ' '),
+                    flag->Help(), fallback.empty() ? "" : absl::StrCat(" (default ", fallback, ")"),
+                    "\n");
+  }
+  absl::StrAppend(&text, "  -version", std::string(17, ' '), "Print the version and exit\n");
+  return text;
 }
 
 ParseOutcome ParseCommandLine(int argc, char** argv) {
@@ -209,7 +218,11 @@ ParseOutcome ParseCommandLine(int argc, char** argv) {
     return outcome;
   }
   if (positional.size() > 2) {
-    std::vector<std::string> extra(positional.begin() + 2, positional.end());
+    std::vector<std::string> extra;
+    // A misplaced registry URI may carry a password: never echo it.
+    for (auto it = positional.begin() + 2; it != positional.end(); ++it) {
+      extra.push_back(RedactUri(*it));
+    }
     outcome.exit_code = 2;
     outcome.message =
         absl::StrCat("Extra unparsed arguments: ", absl::StrJoin(extra, " "),

@@ -1,6 +1,7 @@
 // Command-line parsing: Go-style flags, upstream's validation, exit codes.
 #include "registrator/config.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -96,6 +97,29 @@ TEST(ParseCommandLineTest, GoStyleFlagsAndPositionalUri) {
   EXPECT_FALSE(o.run);
   EXPECT_EQ(o.exit_code, 0);
   EXPECT_THAT(o.message, HasSubstr("registrator"));
+}
+
+// The usage text comes from the flags themselves: every flag, Go-style names, types, defaults.
+TEST(UsageTest, ListsEveryFlagFromItsDefinition) {
+  const std::string usage = UsageText();
+  for (const char* line : {
+           "  -cleanup                 Remove dangling services\n",
+           "  -deregister string       Deregister exited services \"always\" or \"on-success\" "
+           "(default \"always\")\n",
+           "  -retry-interval int      Interval (in millisecond) between retry-attempts. (default "
+           "2000)\n",
+           "  -ttl-refresh int         Frequency with which service TTLs are refreshed\n",
+           "  -useIpFromLabel string   Use IP which is stored in a label assigned to the "
+           "container\n",
+           "  -version                 Print the version and exit\n",
+       }) {
+    EXPECT_THAT(usage, HasSubstr(line));
+  }
+  for (const char* flag : {"-deregister-on-exit ", "-explicit ", "-http string", "-internal ",
+                           "-ip string", "-log-json ", "-log-level string", "-resync int",
+                           "-retry-attempts int", "-tags string", "-ttl int", "-workers int"}) {
+    EXPECT_THAT(usage, HasSubstr(absl::StrCat("  ", flag))) << flag;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include "registrator/derive.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -15,74 +17,27 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
 #include "registrator/common/host_port.h"
+#include "registrator/model/service_validation.h"
 #include "registrator/shell_split.h"
+#include "registrator/tags_template.h"
 
 namespace registrator {
 
 namespace derive_internal {
-namespace {
-
-// Nanoseconds per unit, as Go's time.ParseDuration knows them.
-std::optional<long double> UnitNanos(absl::string_view unit) {
-  if (unit == "ns") return 1.0L;
-  if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
-    return 1e3L;  // µ (U+00B5, U+03BC)
-  if (unit == "ms") return 1e6L;
-  if (unit == "s") return 1e9L;
-  if (unit == "m") return 60e9L;
-  if (unit == "h") return 3600e9L;
-  return std::nullopt;
-}
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-// Go's time.ParseDuration grammar: [-+]?("0" | (number unit)+), number = digits[.digits].
-std::optional<long double> ParseGoDurationNanos(absl::string_view s) {
-  bool negative = false;
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
-    negative = s[0] == '-';
-    s.remove_prefix(1);
-  }
-  if (s == "0") return 0.0L;
-  if (s.empty()) return std::nullopt;
-  long double total = 0;
-  while (!s.empty()) {
-    size_t i = 0;
-    long double value = 0;
-    bool digits = false;
-    while (i < s.size() && IsDigit(s[i])) {
-      value = value * 10 + (s[i] - '0');
-      digits = true;
-      ++i;
-    }
-    if (i < s.size() && s[i] == '.') {
-      ++i;
-      long double scale = 0.1L;
-      while (i < s.size() && IsDigit(s[i])) {
-        value += (s[i] - '0') * scale;
-        scale /= 10;
-        digits = true;
-        ++i;
-      }
-    }
-    if (!digits) return std::nullopt;
-    size_t u = i;
-    while (u < s.size() && s[u] != '.' && !IsDigit(s[u])) ++u;
-    std::optional<long double> unit = UnitNanos(s.substr(i, u - i));
-    if (!unit) return std::nullopt;
-    total += value * *unit;
-    if (total > 9223372036854775807.0L) return std::nullopt;  // Go: "invalid duration".
-    s.remove_prefix(u);
-  }
-  return negative ? -total : total;
-}
-
-}  // namespace
 
 bool IsValidGoDuration(absl::string_view text) {
-  std::optional<long double> nanos = ParseGoDurationNanos(text);
-  return nanos.has_value() && *nanos >= 0;
+  // absl::ParseDuration reads Go's grammar except for the micro sign and "inf", and allows
+  // durations beyond Go's int64 nanoseconds.
+  if (absl::StrContains(text, "inf")) return false;
+  const std::string ascii =
+      absl::StrReplaceAll(text, {{"\xC2\xB5s", "us"}, {"\xCE\xBCs", "us"}});  // µ (U+00B5, U+03BC)
+  absl::Duration duration;
+  if (!absl::ParseDuration(ascii, &duration)) return false;
+  return duration >= absl::ZeroDuration() &&
+         duration <= absl::Nanoseconds(std::numeric_limits<int64_t>::max());
 }
 
 std::string ImageBaseName(absl::string_view image) {
@@ -112,10 +67,23 @@ constexpr size_t kMaxMetaKeys = 63;
 constexpr size_t kMaxMetaKeyLength = 64;
 constexpr size_t kMaxMetaValueLength = 512;
 
+// What one container can make registrator hold (README "Security model"): anyone who can start
+// a container sets these, so each is bounded and the excess is skipped with one warning.
+constexpr size_t kMaxServicesPerContainer = 256;
+constexpr size_t kMaxMetadataKeys = 128;         // SERVICE_* keys kept per container.
+constexpr size_t kMaxMetadataKeyBytes = 256;     // One SERVICE_* key.
+constexpr size_t kMaxMetadataValueBytes = 8192;  // One value (a check script, a tag list...).
+constexpr size_t kMaxMetadataBytes = 65536;      // All kept keys and values together.
+constexpr size_t kMaxWarningsPerContainer = 32;
+// A value in a log line: enough to recognise it, never a megabyte.
+constexpr size_t kMaxQuotedBytes = 200;
+
 // Double-quotes a value for a log line: escapes quotes, backslashes and control characters so
 // one warning stays one line; other bytes (UTF-8 names) stay readable.
 std::string Quote(absl::string_view value) {
   std::string out = "\"";
+  const size_t total = value.size();
+  if (total > kMaxQuotedBytes) value = value.substr(0, kMaxQuotedBytes);
   for (char ch : value) {
     const unsigned char u = static_cast<unsigned char>(ch);
     if (ch == '"' || ch == '\\') {
@@ -128,6 +96,7 @@ std::string Quote(absl::string_view value) {
     }
   }
   out += '"';
+  if (total > kMaxQuotedBytes) absl::StrAppend(&out, "... (", total, " bytes)");
   return out;
 }
 
@@ -200,7 +169,18 @@ class Deriver {
 
  private:
   void Warn(absl::string_view field, absl::string_view value, absl::string_view problem) {
-    result_.warnings.push_back(absl::StrCat(who_, ": ", field, " ", Quote(value), ": ", problem));
+    AddWarning(absl::StrCat(who_, ": ", field, " ", Quote(value), ": ", problem));
+  }
+  // Each distinct line once, and at most kMaxWarningsPerContainer of them: a container with
+  // thousands of bad labels costs a few log lines, not thousands.
+  void AddWarning(std::string line) {
+    if (warned_.count(line) > 0) return;
+    if (result_.warnings.size() >= kMaxWarningsPerContainer) {
+      ++suppressed_warnings_;
+      return;
+    }
+    warned_.insert(line);
+    result_.warnings.push_back(std::move(line));
   }
 
   std::optional<std::pair<int, std::string>> ParsePortKey(absl::string_view field,
@@ -232,6 +212,12 @@ class Deriver {
   std::vector<MetaEntry> meta_entries_;
   std::vector<std::string> template_tags_;
   DeriveResult result_;
+  std::set<std::string> warned_;
+  size_t suppressed_warnings_ = 0;
+  // SERVICE_* entries beyond the limits (kMaxMetadata*), reported once per container.
+  size_t metadata_over_count_ = 0;
+  size_t metadata_over_bytes_ = 0;
+  size_t metadata_bytes_ = 0;
   // Why ports were dropped, for skipped_reason.
   int unpublished_ = 0;
   int ignored_ = 0;
@@ -285,6 +271,16 @@ void Deriver::CollectPorts() {
 void Deriver::CollectMetadata() {
   auto add = [&](absl::string_view field, absl::string_view key, absl::string_view value) {
     if (!absl::StartsWith(key, "SERVICE_")) return;
+    if (key.size() > kMaxMetadataKeyBytes) {
+      Warn(field, key, absl::StrCat("key longer than ", kMaxMetadataKeyBytes, " bytes; ignored"));
+      return;
+    }
+    if (value.size() > kMaxMetadataValueBytes) {
+      Warn(field, key,
+           absl::StrCat("value of ", value.size(), " bytes is over the limit of ",
+                        kMaxMetadataValueBytes, "; ignored"));
+      return;
+    }
     std::string rest = absl::AsciiStrToLower(key.substr(8));
     if (rest.empty()) {
       Warn(field, key, "no key after SERVICE_; ignored");
@@ -311,6 +307,15 @@ void Deriver::CollectMetadata() {
     } else {
       entry.key = std::move(rest);
     }
+    if (meta_entries_.size() >= kMaxMetadataKeys) {
+      ++metadata_over_count_;
+      return;
+    }
+    if (metadata_bytes_ + key.size() + value.size() > kMaxMetadataBytes) {
+      ++metadata_over_bytes_;
+      return;
+    }
+    metadata_bytes_ += key.size() + value.size();
     meta_entries_.push_back(std::move(entry));
   };
   for (const std::string& kv : c_.env) {
@@ -320,6 +325,16 @@ void Deriver::CollectMetadata() {
   }
   // Labels after Env: a label wins over an env var with the same key.
   for (const auto& [key, value] : c_.labels) add("Config.Labels", key, value);
+  if (metadata_over_count_ > 0) {
+    AddWarning(absl::StrCat(who_, ": ", metadata_over_count_,
+                            " SERVICE_* keys beyond the limit of ", kMaxMetadataKeys,
+                            " per container ignored"));
+  }
+  if (metadata_over_bytes_ > 0) {
+    AddWarning(absl::StrCat(who_, ": ", metadata_over_bytes_,
+                            " SERVICE_* keys ignored: together over the limit of ",
+                            kMaxMetadataBytes, " bytes per container"));
+  }
 }
 
 void Deriver::EvaluateTags() {
@@ -331,7 +346,14 @@ void Deriver::EvaluateTags() {
   }
   std::vector<std::string> warnings;
   std::string text = EvaluateTagsTemplate(*tmpl, c_.raw_json, &warnings);
-  for (const std::string& w : warnings) result_.warnings.push_back(absl::StrCat(who_, ": ", w));
+  for (const std::string& w : warnings) AddWarning(absl::StrCat(who_, ": ", w));
+  // The template can copy a label (index .Config.Labels), which the container controls.
+  if (text.size() > kMaxMetadataValueBytes) {
+    Warn("-tags", cfg_.tags_template,
+         absl::StrCat("evaluates to ", text.size(), " bytes, over the limit of ",
+                      kMaxMetadataValueBytes, "; -tags not applied"));
+    return;
+  }
   template_tags_ = SplitTags(text);
 }
 
@@ -477,6 +499,9 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
       }
       bool bad = value.empty();
       for (char ch : value) bad = bad || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
+      // What is left must still be one address: an IP is a path segment in ZooKeeper
+      // ("<base>/<name>/<ip>:<port>"), so "a/b/c" -> "a/b" is not one.
+      bad = bad || value.find('/') != absl::string_view::npos;
       if (bad) {
         Warn(field, it->second, "not an IP address; using the default IP");
       } else {
@@ -500,11 +525,20 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
     return std::nullopt;
   }
   s.ip = std::move(ip);
+  // Name, ID and IP become keys and URL paths in the backend: nothing the container says may
+  // reach outside its own entry (service_validation.h). Checked before anything else is built,
+  // so this warning is the service's first.
+  if (absl::Status valid = ValidateServiceKeys(s); !valid.ok()) {
+    AddWarning(absl::StrCat(who_, ": port ", entry.key, ": service name ", Quote(s.name), ", ID ",
+                            Quote(s.id), ", IP ", Quote(s.ip), ": invalid ", valid.message(),
+                            "; service skipped"));
+    ++failed_;
+    return std::nullopt;
+  }
 
   // Tags: the user's, then -tags, then "udp".
   s.tags = SplitTags(get("tags"));
   s.tags.insert(s.tags.end(), template_tags_.begin(), template_tags_.end());
-  s.tags.insert(s.tags.end(), cfg_.extra_tags.begin(), cfg_.extra_tags.end());
   if (entry.protocol == "udp") s.tags.push_back("udp");
 
   for (const auto& [key, value] : meta) {
@@ -663,6 +697,12 @@ DeriveResult Deriver::Run() {
     CollectMetadata();
     EvaluateTags();
   }
+  if (kept.size() > kMaxServicesPerContainer) {
+    AddWarning(absl::StrCat(who_, ": ", kept.size(), " ports; only the first ",
+                            kMaxServicesPerContainer, " are registered (the limit per container)"));
+    failed_ += kept.size() - kMaxServicesPerContainer;
+    kept.resize(kMaxServicesPerContainer);
+  }
   const bool is_group = kept.size() > 1;
   std::set<std::string> ids;
   for (const KeptPort& k : kept) {
@@ -688,13 +728,11 @@ DeriveResult Deriver::Run() {
     if (why.empty()) why.push_back("no valid port");
     result_.skipped_reason = absl::StrCat("no service: ", absl::StrJoin(why, ", "));
   }
-  // The same problem can be found once per port: report it once.
-  std::vector<std::string> unique;
-  std::set<std::string> seen;
-  for (std::string& w : result_.warnings) {
-    if (seen.insert(w).second) unique.push_back(std::move(w));
+  // The same problem can be found once per port: AddWarning reported it once.
+  if (suppressed_warnings_ > 0) {
+    result_.warnings.push_back(
+        absl::StrCat(who_, ": ", suppressed_warnings_, " more warnings not shown"));
   }
-  result_.warnings = std::move(unique);
   return std::move(result_);
 }
 

@@ -25,7 +25,7 @@
 //   "-<exposed port>". ID: "<hostname>:<container name>:<exposed port>[:udp]" unless the id key.
 //   A second service with an ID already used by this container is dropped with a warning.
 // - Tags: the tags key (comma list, "\," is a comma, empty pieces dropped, order kept), then the
-//   -tags template evaluated and split the same way, then extra_tags, then "udp" for udp ports.
+//   -tags template evaluated and split the same way, then "udp" for udp ports.
 // - attrs: every other key, sorted. meta: attrs without check_* and without what Consul rejects
 //   (key not [A-Za-z0-9_-], longer than 64, "consul-" prefix, value over 512 bytes, beyond 64
 //   keys), each drop warned.
@@ -36,8 +36,16 @@
 //   interval falls back to "10s"; an invalid check_ttl drops the check). check_script is split
 //   like a shell command line with $SERVICE_IP / $SERVICE_PORT (or ${...}) substituted.
 //   IPv6 addresses are bracketed in the check's URL / address.
+// - Every service passes ValidateServiceKeys (registrator/model/service_validation.h): a name,
+//   ID or IP that is not one safe key segment ("/", "." or "..", control characters, over 512
+//   bytes...) skips that service with a warning; the container's other services stay.
+// - Limits per container (a container is untrusted input): at most 256 services (the first
+//   256 ports in the order above), 128 SERVICE_* keys, 256 bytes per key, 8 KiB per value, 64 KiB
+//   of keys and values together, an evaluated -tags of at most 8 KiB, and 32 warning lines (plus
+//   one saying how many more there were). Anything beyond is skipped with one warning.
 // Bad input never fails the container as a whole: the bad port / key / value is skipped with a
-// warning naming the container (short id and name), the field and the value.
+// warning naming the container (short id and name), the field and the value (values in warnings
+// are cut at 200 bytes).
 #ifndef REGISTRATOR_DERIVE_H_
 #define REGISTRATOR_DERIVE_H_
 
@@ -48,8 +56,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "docker_client/types.h"
-#include "registrator/service.h"
-#include "registrator/tags_template.h"  // ValidateTagsTemplate(), for startup checks of -tags.
+#include "registrator/model/service.h"
 
 namespace registrator {
 
@@ -60,10 +67,8 @@ struct DeriveConfig {
   bool internal = false;          // -internal
   bool explicit_only = false;     // -explicit
   std::string use_ip_from_label;  // -useIpFromLabel
-  // Literal tags appended after the evaluated tags_template (not split, not evaluated).
-  std::vector<std::string> extra_tags;
-  std::string tags_template;  // Raw -tags flag value, evaluated per container.
-  int ttl = 0;                // -ttl, copied into every Service.
+  std::string tags_template;      // Raw -tags flag value, evaluated per container.
+  int ttl = 0;                    // -ttl, copied into every Service.
 };
 
 struct DeriveResult {

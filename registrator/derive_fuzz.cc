@@ -35,7 +35,7 @@ std::vector<DeriveConfig> Configs() {
   configs[2].use_ip_from_label = "com.example.ip";
   configs[2].tags_template =
       R"(a,{{.Config.Hostname}},{{index .Config.Labels "team"}},{{.Name}},{{.State.Running}})";
-  configs[2].extra_tags = {"x"};
+  configs[2].tags_template = "x";
   configs[3].internal = true;  // Nothing resolved: empty host IP and hostname.
   configs[3].use_ip_from_label = "SERVICE_NAME";
   return configs;

@@ -270,7 +270,11 @@ TEST(DeriveIpTest, LabelIpDropsOnlyFromTheLastSlash) {
   c.labels = {{"ip", "a/b/c"}};
   DeriveConfig config = Config();
   config.use_ip_from_label = "ip";
-  EXPECT_EQ(Only(DeriveServices(c, config)).ip, "a/b");
+  // Upstream would register "a/b"; an IP is a ZooKeeper path segment, so what is left after the
+  // drop must not hold a "/" either: the default IP is used, with a warning.
+  DeriveResult r = DeriveServices(c, config);
+  EXPECT_EQ(Only(r).ip, "10.0.0.5");
+  EXPECT_THAT(r.warnings, Contains(AllOf(HasSubstr("a/b/c"), HasSubstr("not an IP address"))));
 }
 
 TEST(DeriveIpTest, LabelIpBeatsInternal) {
@@ -548,8 +552,7 @@ TEST(DeriveTagsTest, OrderEscapesTemplateExtraAndUdp) {
   c.env = {R"(SERVICE_TAGS=z,a\,b,,m)"};
   c.raw_json = R"({"Config":{"Hostname":"c0ffee","Labels":{"team":"core"}}})";
   DeriveConfig config = Config();
-  config.tags_template = R"(h-{{.Config.Hostname}},{{index .Config.Labels "team"}})";
-  config.extra_tags = {"extra"};
+  config.tags_template = R"(h-{{.Config.Hostname}},{{index .Config.Labels "team"}},extra)";
   EXPECT_THAT(Only(DeriveServices(c, config)).tags,
               ElementsAre("z", "a,b", "m", "h-c0ffee", "core", "extra", "udp"));
 }
@@ -857,6 +860,132 @@ TEST(DeriveBadInputTest, WarningsAreNotRepeatedPerPort) {
   DeriveResult r = DeriveServices(c, Config());
   EXPECT_THAT(r.services, SizeIs(2));
   EXPECT_THAT(r.warnings, SizeIs(1));
+}
+
+// --- Hostile containers: nothing a label says reaches outside its own entry ---------------------
+
+std::vector<std::string> Ids(const DeriveResult& r) {
+  std::vector<std::string> ids;
+  for (const Service& s : r.services) ids.push_back(s.id);
+  return ids;
+}
+
+TEST(DeriveHostileTest, PathInjectionInTheNameSkipsOnlyThatService) {
+  docker::Container c = Web();
+  c.exposed_ports = {"80/tcp", "81/tcp"};
+  c.ports["81/tcp"] = {{"0.0.0.0", "8081"}};
+  c.labels = {{"SERVICE_80_NAME", "../../agent/service/deregister/victim"},
+              {"SERVICE_81_NAME", "fine"}};
+  DeriveResult r = DeriveServices(c, Config());
+  EXPECT_THAT(Names(r), ElementsAre("fine"));
+  EXPECT_THAT(r.warnings, Contains(AllOf(HasSubstr("container 0123456789ab (web)"),
+                                         HasSubstr("port 80/tcp"), HasSubstr("service name"),
+                                         HasSubstr("invalid name"), HasSubstr("service skipped"))));
+}
+
+TEST(DeriveHostileTest, DotSegmentsAndSlashesInTheIdAreRefused) {
+  for (const char* id : {"..", ".", "../../members/abc", "a/b", "x/../y"}) {
+    docker::Container c = Web();
+    c.labels = {{"SERVICE_ID", id}};
+    DeriveResult r = DeriveServices(c, Config());
+    EXPECT_THAT(r.services, IsEmpty()) << id;
+    EXPECT_THAT(r.warnings, Contains(AllOf(HasSubstr("invalid ID"), HasSubstr("(web)")))) << id;
+    EXPECT_THAT(r.skipped_reason, HasSubstr("1 invalid")) << id;
+  }
+}
+
+TEST(DeriveHostileTest, ControlCharactersNulBadUtf8AndLongKeysAreRefused) {
+  for (const std::string& name :
+       {std::string("a\nb"), std::string("a\0b", 3), std::string("a\x7f"), std::string("\xc0\xaf"),
+        std::string("a\xc2\x85"), std::string(513, 'n')}) {
+    docker::Container c = Web();
+    c.labels = {{"SERVICE_NAME", name}};
+    DeriveResult r = DeriveServices(c, Config());
+    EXPECT_THAT(r.services, IsEmpty()) << name;
+    EXPECT_THAT(r.warnings, Contains(HasSubstr("invalid name"))) << name;
+  }
+}
+
+TEST(DeriveHostileTest, UpstreamIdsWithDotsUnderscoresAndDashesStayValid) {
+  docker::Container c = Web();
+  c.name = "/my.app_1-x";
+  c.exposed_ports = {"53/udp"};
+  c.ports = {{"53/udp", {{"0.0.0.0", "5353"}}}};
+  DeriveResult r = DeriveServices(c, Config());
+  EXPECT_THAT(Ids(r), ElementsAre("dockerhost:my.app_1-x:53:udp"));
+  EXPECT_THAT(r.warnings, IsEmpty());
+  c.labels = {{"SERVICE_NAME", "a..b"}, {"SERVICE_ID", "...:x"}};
+  EXPECT_THAT(Ids(DeriveServices(c, Config())), ElementsAre("...:x"));
+}
+
+TEST(DeriveHostileTest, TenThousandServiceLabelsAreBoundedWithOneWarning) {
+  docker::Container c = Web();
+  for (int i = 0; i < 10000; ++i) {
+    c.labels.emplace_back("SERVICE_K" + std::to_string(i), "v");
+  }
+  DeriveResult r = DeriveServices(c, Config());
+  Service s = Only(r);
+  EXPECT_EQ(s.attrs.size(), 128u);
+  // One line for the keys beyond the limit, then Consul Meta's per-key lines up to the cap.
+  ASSERT_THAT(r.warnings, SizeIs(33));
+  EXPECT_THAT(r.warnings.front(), HasSubstr("9872 SERVICE_* keys beyond the limit of 128"));
+  EXPECT_THAT(r.warnings.back(), HasSubstr("34 more warnings not shown"));
+}
+
+TEST(DeriveHostileTest, MegabyteLabelAndHugeCheckScriptAreDroppedWithAWarning) {
+  docker::Container c = Web();
+  c.labels = {{"SERVICE_BLOB", std::string(1 << 20, 'x')},
+              {"SERVICE_CHECK_SCRIPT", std::string(100 * 1024, 'y')},
+              {"SERVICE_NAME", "web"}};
+  DeriveResult r = DeriveServices(c, Config());
+  Service s = Only(r);
+  EXPECT_EQ(s.name, "web");
+  EXPECT_THAT(s.attrs, IsEmpty());
+  EXPECT_FALSE(s.has_check);
+  ASSERT_THAT(r.warnings, SizeIs(2));
+  for (const std::string& w : r.warnings) {
+    EXPECT_THAT(w, HasSubstr("over the limit of 8192"));
+    EXPECT_LT(w.size(), 600u) << "a warning must not carry the value";
+  }
+}
+
+TEST(DeriveHostileTest, ManyMediumValuesStopAtTheByteBudget) {
+  docker::Container c = Web();
+  for (int i = 0; i < 100; ++i) {
+    c.labels.emplace_back("SERVICE_V" + std::to_string(100 + i), std::string(8000, 'v'));
+  }
+  DeriveResult r = DeriveServices(c, Config());
+  Service s = Only(r);
+  size_t bytes = 0;
+  for (const auto& [key, value] : s.attrs) bytes += key.size() + value.size();
+  EXPECT_LE(bytes, 65536u);
+  EXPECT_EQ(s.attrs.size(), 8u);
+  EXPECT_THAT(r.warnings, Contains(HasSubstr("92 SERVICE_* keys ignored: together over")));
+}
+
+TEST(DeriveHostileTest, SixtyFiveThousandPortsGiveAtMost256Services) {
+  docker::Container c = Web();
+  c.exposed_ports.clear();
+  c.ports.clear();
+  for (int port = 1; port <= 65535; ++port) {
+    c.ports[std::to_string(port) + "/tcp"] = {{"0.0.0.0", std::to_string(port)}};
+  }
+  DeriveResult r = DeriveServices(c, Config());
+  ASSERT_THAT(r.services, SizeIs(256));
+  EXPECT_EQ(r.services.front().exposed_port, 1);
+  EXPECT_EQ(r.services.back().exposed_port, 256);
+  EXPECT_THAT(r.warnings, ElementsAre(HasSubstr("65535 ports; only the first 256")));
+}
+
+TEST(DeriveHostileTest, ThousandsOfBadKeysCostAFewWarningLines) {
+  docker::Container c = Web();
+  for (int i = 0; i < 5000; ++i) {
+    c.labels.emplace_back("SERVICE_99999" + std::to_string(i) + "_NAME", "x");
+  }
+  DeriveResult r = DeriveServices(c, Config());
+  EXPECT_THAT(r.services, SizeIs(1));
+  ASSERT_THAT(r.warnings, SizeIs(33));
+  EXPECT_THAT(r.warnings.back(), HasSubstr("4968 more warnings not shown"));
 }
 
 }  // namespace

@@ -3,10 +3,8 @@
 // The payload goes through the real decoder, so this also checks decoder + derivation together.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,20 +18,16 @@
 #include "docker_client/decode.h"
 #include "gtest/gtest.h"
 #include "registrator/derive.h"
+#include "testing/process.h"
 
 namespace registrator {
 namespace {
 
 constexpr char kDir[] = "testdata/derive";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using fakes::ReadFileOrEmpty;
 
-std::string Q(const std::string& v) {
+std::string Quoted(const std::string& v) {
   std::string out = "\"";
   for (char c : v) {
     if (c == '"' || c == '\\') {
@@ -50,9 +44,9 @@ std::string Q(const std::string& v) {
   return out + "\"";
 }
 
-std::string QList(const std::vector<std::string>& items) {
+std::string QuotedList(const std::vector<std::string>& items) {
   std::vector<std::string> quoted;
-  for (const std::string& i : items) quoted.push_back(Q(i));
+  for (const std::string& i : items) quoted.push_back(Quoted(i));
   return absl::StrJoin(quoted, ", ");
 }
 
@@ -61,13 +55,13 @@ std::string Render(const Service& s) {
   std::string out = absl::StrCat("service ", s.id, "\n");
   absl::StrAppend(&out, "  name ", s.name, "\n");
   absl::StrAppend(&out, "  address ", s.ip, " port ", s.port, "\n");
-  if (!s.tags.empty()) absl::StrAppend(&out, "  tags ", QList(s.tags), "\n");
-  for (const auto& [k, v] : s.attrs) absl::StrAppend(&out, "  attr ", k, " = ", Q(v), "\n");
-  for (const auto& [k, v] : s.meta) absl::StrAppend(&out, "  meta ", k, " = ", Q(v), "\n");
+  if (!s.tags.empty()) absl::StrAppend(&out, "  tags ", QuotedList(s.tags), "\n");
+  for (const auto& [k, v] : s.attrs) absl::StrAppend(&out, "  attr ", k, " = ", Quoted(v), "\n");
+  for (const auto& [k, v] : s.meta) absl::StrAppend(&out, "  meta ", k, " = ", Quoted(v), "\n");
   if (s.has_check) {
     const ServiceCheck& c = s.check;
     auto field = [&](const char* name, const std::string& v) {
-      if (!v.empty()) absl::StrAppend(&out, "  check ", name, " = ", Q(v), "\n");
+      if (!v.empty()) absl::StrAppend(&out, "  check ", name, " = ", Quoted(v), "\n");
     };
     field("http", c.http);
     field("method", c.method);
@@ -76,7 +70,7 @@ std::string Render(const Service& s) {
     if (c.grpc_use_tls) absl::StrAppend(&out, "  check grpc_use_tls = true\n");
     if (c.tls_skip_verify) absl::StrAppend(&out, "  check tls_skip_verify = true\n");
     if (!c.script_args.empty())
-      absl::StrAppend(&out, "  check script = ", QList(c.script_args), "\n");
+      absl::StrAppend(&out, "  check script = ", QuotedList(c.script_args), "\n");
     field("ttl", c.ttl);
     field("interval", c.interval);
     field("timeout", c.timeout);
@@ -86,9 +80,9 @@ std::string Render(const Service& s) {
     absl::StrAppend(&out, "  check fields set but has_check false\n");
   }
   if (s.ttl != 0) absl::StrAppend(&out, "  ttl ", s.ttl, "\n");
-  absl::StrAppend(&out, "  origin ", s.container_id, " name ", Q(s.container_name), " hostname ",
-                  s.container_hostname, " exposed ", s.exposed_port, "/", s.protocol, " host_port ",
-                  s.host_port, "\n");
+  absl::StrAppend(&out, "  origin ", s.container_id, " name ", Quoted(s.container_name),
+                  " hostname ", s.container_hostname, " exposed ", s.exposed_port, "/", s.protocol,
+                  " host_port ", s.host_port, "\n");
   return out;
 }
 
@@ -145,8 +139,6 @@ Case ParseCase(const std::string& name, const std::string& text) {
         cfg.explicit_only = v == "true";
       } else if (kv.first == "use_ip_from_label") {
         cfg.use_ip_from_label = v;
-      } else if (kv.first == "extra_tags") {
-        cfg.extra_tags = absl::StrSplit(v, ',', absl::SkipEmpty());
       } else if (kv.first == "tags_template") {
         cfg.tags_template = v;
       } else if (kv.first == "ttl" && absl::SimpleAtoi(v, &cfg.ttl)) {
@@ -176,9 +168,9 @@ class DeriveTestdataTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DeriveTestdataTest, MatchesExpectation) {
   const std::string path = absl::StrCat(kDir, "/cases/", GetParam(), ".case");
-  Case c = ParseCase(GetParam(), ReadFile(path));
+  Case c = ParseCase(GetParam(), ReadFileOrEmpty(path));
   ASSERT_EQ(c.parse_error, "") << path;
-  const std::string json = ReadFile(absl::StrCat(kDir, "/inspect/", c.input));
+  const std::string json = ReadFileOrEmpty(absl::StrCat(kDir, "/inspect/", c.input));
   ASSERT_FALSE(json.empty()) << "missing input " << c.input;
   absl::StatusOr<docker::Container> container = docker::ParseContainerJson(json);
   ASSERT_TRUE(container.ok()) << container.status();
@@ -216,7 +208,8 @@ TEST_P(DeriveTestdataTest, MatchesExpectation) {
 TEST(DeriveTestdataTest, EveryInputHasACase) {
   std::set<std::string> used;
   for (const std::string& name : CaseNames()) {
-    used.insert(ParseCase(name, ReadFile(absl::StrCat(kDir, "/cases/", name, ".case"))).input);
+    used.insert(
+        ParseCase(name, ReadFileOrEmpty(absl::StrCat(kDir, "/cases/", name, ".case"))).input);
   }
   std::error_code ec;
   int inputs = 0;

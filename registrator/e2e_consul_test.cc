@@ -17,25 +17,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "adapters/consul/consul_adapter.h"
+#include "adapters/consul/consul_codec.h"
 #include "gtest/gtest.h"
 #include "testing/consul_standin/consul_standin.h"
 #include "testing/dockerd_fixture.h"
+#include "testing/e2e_test_base.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
 
 namespace registrator {
 namespace {
 
-using testing::ConsulStandin;
-using testing::ConsulStandinOptions;
-using testing::DockerdFixture;
-using testing::FreeLoopbackPort;
-using testing::LocalHostname;
-using testing::RecordedRequest;
-using testing::RegistratorProcess;
-using testing::TempDir;
-using testing::WaitFor;
+using fakes::ConsulStandin;
+using fakes::ConsulStandinOptions;
+using fakes::DockerdFixture;
+using fakes::FreeLoopbackPort;
+using fakes::LocalHostname;
+using fakes::RecordedRequest;
+using fakes::RegistratorProcess;
+using fakes::TempDir;
+using fakes::WaitFor;
 
 // The adapter adds Meta "registrator-check" (a hash of the checks part of the body) to every
 // service with a check; expected bodies are written without it and get it here, computed from
@@ -54,67 +55,22 @@ std::string WithCheckHash(std::string body) {
 
 constexpr char kRegisterPath[] = "/v1/agent/service/register";
 
-class ConsulEndToEndTest : public ::testing::Test {
+class ConsulEndToEndTest : public fakes::EndToEndTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<DockerdFixture>> docker = DockerdFixture::Start();
-    ASSERT_TRUE(docker.ok()) << docker.status();
-    docker_ = docker->release();
-  }
-  static void TearDownTestSuite() {
-    delete docker_;
-    docker_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_NE(docker_, nullptr);
-    test_name_ =
-        absl::AsciiStrToLower(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    EndToEndTest::SetUp();
     consul_ = std::make_unique<ConsulStandin>();
     ASSERT_TRUE(consul_->ListenTcp().ok());
   }
-  void TearDown() override {
-    registrator_.Stop();
-    for (const std::string& name : containers_) docker_->Docker({"rm", "-f", name});
-    if (HasFailure()) {
-      std::string requests;
-      for (const RecordedRequest& r : consul_->requests()) {
-        absl::StrAppend(&requests, r.method, " ", r.path, "?", r.query, " ", r.body, "\n");
-      }
-      ADD_FAILURE() << "registrator output:\n"
-                    << registrator_.Output() << "\nrequests:\n"
-                    << requests;
+  std::string BackendState() override {
+    std::string requests;
+    for (const RecordedRequest& r : consul_->requests()) {
+      absl::StrAppend(&requests, r.method, " ", r.path, "?", r.query, " ", r.body, "\n");
     }
+    return absl::StrCat("\nrequests:\n", requests);
   }
 
   std::string Uri() const { return absl::StrCat("consul://127.0.0.1:", consul_->port()); }
-  void StartRegistrator(const std::vector<std::string>& flags, const std::string& uri,
-                        const std::vector<std::string>& env = {},
-                        const std::string& log_suffix = "") {
-    ASSERT_TRUE(
-        registrator_
-            .Start(flags, uri, docker_->host(),
-                   absl::StrCat(docker_->dir(), "/registrator-", test_name_, log_suffix, ".out"),
-                   env)
-            .ok());
-    ASSERT_TRUE(registrator_.WaitForOutput("listening for Docker events")) << registrator_.Output();
-  }
-  // docker run -d --name <name> <extra...> <image> <command...>
-  void RunContainer(const std::string& name, const std::vector<std::string>& extra,
-                    const std::vector<std::string>& command = {}) {
-    std::vector<std::string> args = {"run", "-d", "--name", name};
-    args.insert(args.end(), extra.begin(), extra.end());
-    args.push_back(DockerdFixture::kImage);
-    args.insert(args.end(), command.begin(), command.end());
-    containers_.push_back(name);
-    DockerdFixture::Result result = docker_->Docker(args);
-    ASSERT_EQ(result.exit_code, 0) << absl::StrJoin(args, " ");
-  }
-  static std::string Publish(int host_port, const std::string& container_port = "80") {
-    return absl::StrCat("127.0.0.1:", host_port, ":", container_port);
-  }
-  std::string Id(const std::string& container, const std::string& port = "80") const {
-    return absl::StrCat(LocalHostname(), ":", container, ":", port);
-  }
   bool HasService(const std::string& id) const {
     std::vector<std::string> ids = consul_->ServiceIds();
     return std::find(ids.begin(), ids.end(), id) != ids.end();
@@ -135,14 +91,8 @@ class ConsulEndToEndTest : public ::testing::Test {
     return found;
   }
 
-  static DockerdFixture* docker_;
-  std::string test_name_;
   std::unique_ptr<ConsulStandin> consul_;
-  RegistratorProcess registrator_;
-  std::vector<std::string> containers_;
 };
-
-DockerdFixture* ConsulEndToEndTest::docker_ = nullptr;
 
 TEST_F(ConsulEndToEndTest, RegisterBodiesForPortsTagsMetaAndEveryCheckKind) {
   StartRegistrator({}, Uri());
@@ -368,11 +318,11 @@ TEST_F(ConsulEndToEndTest, RetryAttemptsWaitForTheAgentAtStart) {
 
   // No retries: exits 1 right away.
   std::string output;
-  EXPECT_EQ(testing::RunCommand(
-                absl::StrCat(testing::RegistratorBinaryPath(),
-                             " -retry-attempts 0 consul://127.0.0.1:", agent_port, " 2>&1"),
-                &output),
-            1)
+  EXPECT_EQ(
+      fakes::RunCommand(absl::StrCat(fakes::RegistratorBinaryPath(),
+                                     " -retry-attempts 0 consul://127.0.0.1:", agent_port, " 2>&1"),
+                        &output),
+      1)
       << output;
 
   // Forever: waits until the agent is there, then registers.
@@ -440,7 +390,7 @@ TEST_F(ConsulEndToEndTest, OnSuccessWithTtlLetsTheKeptServicesCheckGoCritical) {
 
 TEST_F(ConsulEndToEndTest, CleanupRemovesThisHostsDanglingServiceOnly) {
   auto seed = [&](const std::string& id) {
-    testing::StandinReply reply = consul_->Handle(
+    fakes::StandinReply reply = consul_->Handle(
         "PUT", kRegisterPath, {},
         absl::StrCat("{\"ID\":\"", id, "\",\"Name\":\"x\",\"Address\":\"127.0.0.1\",\"Port\":1}"),
         {});

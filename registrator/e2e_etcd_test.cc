@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "testing/dockerd_fixture.h"
+#include "testing/e2e_test_base.h"
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
@@ -28,13 +29,13 @@
 namespace registrator {
 namespace {
 
-using testing::DockerdFixture;
-using testing::EtcdFixture;
-using testing::FreeLoopbackPort;
-using testing::LocalHostname;
-using testing::RegistratorProcess;
-using testing::RegistratorResyncCount;
-using testing::WaitFor;
+using fakes::DockerdFixture;
+using fakes::EtcdFixture;
+using fakes::FreeLoopbackPort;
+using fakes::LocalHostname;
+using fakes::RegistratorProcess;
+using fakes::RegistratorResyncCount;
+using fakes::WaitFor;
 
 // One key as etcdctl reads it.
 struct EtcdKey {
@@ -44,12 +45,10 @@ struct EtcdKey {
   int64_t store_revision = 0;  // The header's revision: changes with every write anywhere.
 };
 
-class EtcdEndToEndTest : public ::testing::Test {
+class EtcdEndToEndTest : public fakes::EndToEndTest {
  protected:
   static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<DockerdFixture>> docker = DockerdFixture::Start();
-    ASSERT_TRUE(docker.ok()) << docker.status();
-    docker_ = docker->release();
+    EndToEndTest::SetUpTestSuite();
     absl::StatusOr<std::unique_ptr<EtcdFixture>> etcd = EtcdFixture::Start();
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     etcd_ = etcd->release();
@@ -57,49 +56,35 @@ class EtcdEndToEndTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete etcd_;
     etcd_ = nullptr;
-    delete docker_;
-    docker_ = nullptr;
+    EndToEndTest::TearDownTestSuite();
   }
   void SetUp() override {
-    ASSERT_NE(docker_, nullptr);
+    EndToEndTest::SetUp();
     ASSERT_NE(etcd_, nullptr);
-    test_name_ =
-        absl::AsciiStrToLower(::testing::UnitTest::GetInstance()->current_test_info()->name());
     prefix_ = absl::StrCat("/", test_name_);
   }
   void TearDown() override {
-    registrator_.Stop();
-    for (const std::string& name : containers_) docker_->Docker({"rm", "-f", name});
-    if (HasFailure()) {
-      std::string keys;
-      etcd_->Etcdctl("get --prefix /", &keys);
-      ADD_FAILURE() << "registrator output:\n" << registrator_.Output() << "\netcd keys:\n" << keys;
-    }
+    EndToEndTest::TearDown();
     // Leave nothing behind: a key left on a lease would expire during the next test and change
     // the store's revision under it.
-    etcd_->Etcdctl("del --prefix /");
+    if (etcd_ != nullptr) etcd_->Etcdctl("del --prefix /");
+  }
+  std::string BackendState() override {
+    std::string keys;
+    etcd_->Etcdctl("get --prefix /", &keys);
+    return absl::StrCat("\netcd keys:\n", keys);
   }
 
-  std::string LogPath(const std::string& suffix = "") const {
-    return absl::StrCat(docker_->dir(), "/registrator-", test_name_, suffix, ".out");
-  }
   std::string Uri() const { return absl::StrCat("etcd://", etcd_->endpoint(), prefix_); }
   void StartRegistrator(const std::vector<std::string>& flags, const std::string& uri,
                         const std::string& log_suffix = "") {
-    ASSERT_TRUE(registrator_.Start(flags, uri, docker_->host(), LogPath(log_suffix)).ok());
-    ASSERT_TRUE(registrator_.WaitForOutput("listening for Docker events")) << registrator_.Output();
+    EndToEndTest::StartRegistrator(flags, uri, {}, log_suffix);
   }
   // docker run -d --name <name> -p 127.0.0.1:<port>:80 <extra...> <image> <command...>
-  void RunContainer(const std::string& name, int port, const std::vector<std::string>& extra,
+  void RunContainer(const std::string& name, int port, std::vector<std::string> extra,
                     const std::vector<std::string>& command = {}) {
-    std::vector<std::string> args = {"run", "-d", "--name",
-                                     name,  "-p", absl::StrCat("127.0.0.1:", port, ":80")};
-    args.insert(args.end(), extra.begin(), extra.end());
-    args.push_back(DockerdFixture::kImage);
-    args.insert(args.end(), command.begin(), command.end());
-    containers_.push_back(name);
-    DockerdFixture::Result result = docker_->Docker(args);
-    ASSERT_EQ(result.exit_code, 0) << absl::StrJoin(args, " ");
+    extra.insert(extra.begin(), {"-p", Publish(port)});
+    ASSERT_FALSE(EndToEndTest::RunContainer(name, extra, command).empty());
   }
 
   static std::optional<EtcdKey> Get(const std::string& key) {
@@ -178,19 +163,10 @@ class EtcdEndToEndTest : public ::testing::Test {
     ASSERT_TRUE(etcd_->Resume().ok()) << etcd_->Log();
     EXPECT_TRUE(WaitForGone(key, absl::Seconds(20)));
   }
-  std::string Id(const std::string& container, int port = 80) const {
-    return absl::StrCat(LocalHostname(), ":", container, ":", port);
-  }
-
-  static DockerdFixture* docker_;
   static EtcdFixture* etcd_;
-  std::string test_name_;
   std::string prefix_;
-  RegistratorProcess registrator_;
-  std::vector<std::string> containers_;
 };
 
-DockerdFixture* EtcdEndToEndTest::docker_ = nullptr;
 EtcdFixture* EtcdEndToEndTest::etcd_ = nullptr;
 
 TEST_F(EtcdEndToEndTest, RegistersOnStartDeregistersOnStop) {
@@ -460,7 +436,7 @@ TEST_F(EtcdEndToEndTest, RecreatedContainerWithTheSameNameEndsUpRegistered) {
 
 // etcd2:// against a server with the v2 API on: per-key TTLs, read back with the v2 keys API.
 TEST_F(EtcdEndToEndTest, Etcd2ApiRegistersWithAKeyTtlThatExpiresAfterAKill) {
-  testing::EtcdFixtureOptions options;
+  fakes::EtcdFixtureOptions options;
   options.enable_v2 = true;
   absl::StatusOr<std::unique_ptr<EtcdFixture>> v2 = EtcdFixture::Start(options);
   ASSERT_TRUE(v2.ok()) << v2.status();
@@ -473,7 +449,7 @@ TEST_F(EtcdEndToEndTest, Etcd2ApiRegistersWithAKeyTtlThatExpiresAfterAKill) {
   std::string answer;
   auto read = [&] {
     answer.clear();
-    return testing::RunCommand(absl::StrCat("curl -sf '", url, "'"), &answer) == 0;
+    return fakes::RunCommand(absl::StrCat("curl -sf '", url, "'"), &answer) == 0;
   };
   ASSERT_TRUE(WaitFor(read, absl::Seconds(20))) << url;
   EXPECT_TRUE(absl::StrContains(answer, absl::StrCat("\"value\":\"127.0.0.1:", port, "\"")))

@@ -13,35 +13,23 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/dockerd_fixture.h"
+#include "testing/e2e_test_base.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
 
 namespace registrator {
 namespace {
 
-using testing::DockerdFixture;
-using testing::LocalHostname;
-using testing::RegistratorBinaryPath;
-using testing::RegistratorProcess;
+using fakes::DockerdFixture;
+using fakes::LocalHostname;
+using fakes::RegistratorBinaryPath;
+using fakes::RegistratorProcess;
 
-class LogEndToEndTest : public ::testing::Test {
+class LogEndToEndTest : public fakes::EndToEndTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<DockerdFixture>> docker = DockerdFixture::Start();
-    ASSERT_TRUE(docker.ok()) << docker.status();
-    docker_ = docker->release();
-  }
-  static void TearDownTestSuite() {
-    delete docker_;
-    docker_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(docker_, nullptr); }
+  // stdout (the JSON lines) and stderr (the log) both go to the log file.
   void StartRegistrator(const std::vector<std::string>& flags) {
-    const std::string log =
-        absl::StrCat(docker_->dir(), "/registrator-",
-                     ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".out");
-    // stdout (the JSON lines) and stderr (the log) both go to the log file.
-    ASSERT_TRUE(registrator_.Start(flags, "log://", docker_->host(), log).ok());
+    EndToEndTest::StartRegistrator(flags, "log://");
   }
   bool WaitForOutput(const std::string& needle, absl::Duration timeout = absl::Seconds(20)) {
     return registrator_.WaitForOutput(needle, timeout);
@@ -51,12 +39,7 @@ class LogEndToEndTest : public ::testing::Test {
     EXPECT_EQ(result.exit_code, 0) << absl::StrJoin(args, " ");
     return result.output;
   }
-
-  static DockerdFixture* docker_;
-  RegistratorProcess registrator_;
 };
-
-DockerdFixture* LogEndToEndTest::docker_ = nullptr;
 
 TEST_F(LogEndToEndTest, RegistersOnStartDeregistersOnStopExitsOnSigterm) {
   StartRegistrator({"-resync", "30"});
@@ -113,19 +96,18 @@ TEST_F(LogEndToEndTest, RecoversWhenDockerRestarts) {
 
 TEST_F(LogEndToEndTest, BadCommandLinesExitTwo) {
   std::string output;
-  EXPECT_EQ(testing::RunCommand(absl::StrCat(RegistratorBinaryPath(), " 2>&1"), &output), 2);
+  EXPECT_EQ(fakes::RunCommand(absl::StrCat(RegistratorBinaryPath(), " 2>&1"), &output), 2);
   EXPECT_THAT(output, ::testing::HasSubstr("Missing required argument for registry URI"));
   output.clear();
-  EXPECT_EQ(
-      testing::RunCommand(absl::StrCat(RegistratorBinaryPath(), " log:// extra 2>&1"), &output), 2);
+  EXPECT_EQ(fakes::RunCommand(absl::StrCat(RegistratorBinaryPath(), " log:// extra 2>&1"), &output),
+            2);
   EXPECT_THAT(output, ::testing::HasSubstr("Extra unparsed arguments"));
   output.clear();
-  EXPECT_EQ(testing::RunCommand(
-                absl::StrCat(RegistratorBinaryPath(), " -tags '{{.Bad' log:// 2>&1"), &output),
+  EXPECT_EQ(fakes::RunCommand(absl::StrCat(RegistratorBinaryPath(), " -tags '{{.Bad' log:// 2>&1"),
+                              &output),
             2);
   output.clear();
-  EXPECT_EQ(testing::RunCommand(absl::StrCat(RegistratorBinaryPath(), " nope://x 2>&1"), &output),
-            1);
+  EXPECT_EQ(fakes::RunCommand(absl::StrCat(RegistratorBinaryPath(), " nope://x 2>&1"), &output), 1);
   EXPECT_THAT(output, ::testing::HasSubstr("unrecognized adapter"));
 }
 

@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "testing/dockerd_fixture.h"
+#include "testing/e2e_test_base.h"
 #include "testing/process.h"
 #include "testing/registrator_process.h"
 #include "testing/zookeeper_fixture.h"
@@ -26,13 +27,13 @@
 namespace registrator {
 namespace {
 
-using testing::DockerdFixture;
-using testing::FreeLoopbackPort;
-using testing::LocalHostname;
-using testing::RegistratorProcess;
-using testing::RegistratorResyncCount;
-using testing::WaitFor;
-using testing::ZookeeperServer;
+using fakes::DockerdFixture;
+using fakes::FreeLoopbackPort;
+using fakes::LocalHostname;
+using fakes::RegistratorProcess;
+using fakes::RegistratorResyncCount;
+using fakes::WaitFor;
+using fakes::ZookeeperServer;
 
 // A plain synchronous client handle for reading back and seeding.
 class RawZk {
@@ -75,13 +76,11 @@ class RawZk {
   std::atomic<bool> connected_{false};
 };
 
-class ZookeeperEndToEndTest : public ::testing::Test {
+class ZookeeperEndToEndTest : public fakes::EndToEndTest {
  protected:
   static void SetUpTestSuite() {
     zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);  // The raw handles' connect chatter.
-    absl::StatusOr<std::unique_ptr<DockerdFixture>> docker = DockerdFixture::Start();
-    ASSERT_TRUE(docker.ok()) << docker.status();
-    docker_ = docker->release();
+    EndToEndTest::SetUpTestSuite();
     ZookeeperServer::Options options;
     // The server clamps registrator's requested 10 s session to this, so a dead registrator's
     // nodes vanish within seconds.
@@ -93,45 +92,24 @@ class ZookeeperEndToEndTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete zk_;
     zk_ = nullptr;
-    delete docker_;
-    docker_ = nullptr;
+    EndToEndTest::TearDownTestSuite();
   }
   void SetUp() override {
-    ASSERT_NE(docker_, nullptr);
+    EndToEndTest::SetUp();
     ASSERT_NE(zk_, nullptr);
-    test_name_ =
-        absl::AsciiStrToLower(::testing::UnitTest::GetInstance()->current_test_info()->name());
     base_ = absl::StrCat("/", test_name_);
     raw_ = std::make_unique<RawZk>(zk_->address());
     ASSERT_TRUE(raw_->WaitConnected());
   }
-  void TearDown() override {
-    registrator_.Stop();
-    for (const std::string& name : containers_) docker_->Docker({"rm", "-f", name});
-    if (HasFailure()) {
-      ADD_FAILURE() << "registrator output:\n" << registrator_.Output();
-    }
-  }
 
   std::string Uri() const { return absl::StrCat("zookeeper://", zk_->address(), base_); }
   void StartRegistrator(const std::vector<std::string>& flags) {
-    ASSERT_TRUE(registrator_
-                    .Start(flags, Uri(), docker_->host(),
-                           absl::StrCat(docker_->dir(), "/registrator-", test_name_, ".out"))
-                    .ok());
-    ASSERT_TRUE(registrator_.WaitForOutput("listening for Docker events")) << registrator_.Output();
+    EndToEndTest::StartRegistrator(flags, Uri());
   }
   // docker run -d --name <name> -p 127.0.0.1:<port>:80 <extra...> <image>; returns the full ID.
-  std::string RunContainer(const std::string& name, int port,
-                           const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"run", "-d", "--name",
-                                     name,  "-p", absl::StrCat("127.0.0.1:", port, ":80")};
-    args.insert(args.end(), extra.begin(), extra.end());
-    args.push_back(DockerdFixture::kImage);
-    containers_.push_back(name);
-    DockerdFixture::Result result = docker_->Docker(args);
-    EXPECT_EQ(result.exit_code, 0) << absl::StrJoin(args, " ");
-    return result.output;
+  std::string RunContainer(const std::string& name, int port, std::vector<std::string> extra) {
+    extra.insert(extra.begin(), {"-p", Publish(port)});
+    return EndToEndTest::RunContainer(name, extra);
   }
   bool WaitForNode(const std::string& path, absl::Duration timeout = absl::Seconds(20)) {
     return WaitFor([&] { return raw_->Exists(path); }, timeout, absl::Milliseconds(100));
@@ -140,16 +118,11 @@ class ZookeeperEndToEndTest : public ::testing::Test {
     return WaitFor([&] { return !raw_->Exists(path); }, timeout, absl::Milliseconds(100));
   }
 
-  static DockerdFixture* docker_;
   static ZookeeperServer* zk_;
-  std::string test_name_;
   std::string base_;
   std::unique_ptr<RawZk> raw_;
-  RegistratorProcess registrator_;
-  std::vector<std::string> containers_;
 };
 
-DockerdFixture* ZookeeperEndToEndTest::docker_ = nullptr;
 ZookeeperServer* ZookeeperEndToEndTest::zk_ = nullptr;
 
 TEST_F(ZookeeperEndToEndTest, WritesTheNodeWithItsJsonAndRemovesItWithTheEmptyParent) {

@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -17,10 +19,13 @@
 #include "docker_client/docker_client.h"
 #include "docker_client/event_stream.h"
 #include "registrator/bridge.h"
+#include "registrator/common/http_client.h"
 #include "registrator/common/log.h"
 #include "registrator/config.h"
 #include "registrator/derive.h"
+#include "registrator/model/backend_uri.h"
 #include "registrator/status_server.h"
+#include "registrator/tags_template.h"
 
 extern char** environ;
 
@@ -103,6 +108,15 @@ int Run(const Config& config) {
   const std::map<std::string, std::string> env = ProcessEnvironment();
   const std::string hostname = Hostname();
 
+  // Secrets never leave: the URI is only ever shown redacted, and the logger scrubs the
+  // operator's secrets from every line as a second wall (README "Security model").
+  const std::string shown_uri = RedactUri(config.registry_uri);
+  {
+    std::vector<std::string> secrets = {UriSecret(config.registry_uri)};
+    if (auto it = env.find("CONSUL_HTTP_TOKEN"); it != env.end()) secrets.push_back(it->second);
+    SetLogSecrets(std::move(secrets));
+  }
+
   AdapterOptions adapter_options;
   adapter_options.hostname = hostname;
   adapter_options.ttl = config.ttl;
@@ -121,14 +135,14 @@ int Run(const Config& config) {
     const absl::Status ping = (*adapter)->Ping();
     if (ping.ok()) break;
     if (config.retry_attempts != -1 && attempt >= config.retry_attempts) {
-      REG_LOG_ERROR("backend ", config.registry_uri, " unreachable: ", ping.message());
+      REG_LOG_ERROR("backend ", shown_uri, " unreachable: ", ping.message());
       return 1;
     }
-    REG_LOG_WARN("backend ", config.registry_uri, " unreachable (", ping.message(),
-                 "); retrying in ", config.retry_interval_ms, " ms");
+    REG_LOG_WARN("backend ", shown_uri, " unreachable (", ping.message(), "); retrying in ",
+                 config.retry_interval_ms, " ms");
     if (WaitForStopSignal(absl::Milliseconds(config.retry_interval_ms))) return 0;
   }
-  REG_LOG_INFO("using ", config.registry_uri);
+  REG_LOG_INFO("using ", shown_uri);
 
   absl::StatusOr<std::unique_ptr<docker::DockerClient>> docker =
       docker::DockerClient::FromEnvironment(env);
@@ -175,6 +189,8 @@ int Run(const Config& config) {
   bridge_config.refresh_interval = absl::Seconds(config.ttl_refresh);
   bridge_config.deregister_on_exit = config.deregister_on_exit;
   bridge_config.workers = config.workers;
+  // Stop() is bounded: what still runs at its deadline is aborted.
+  bridge_config.cancel_calls = [] { AbortHttpTransfers(); };
 
   Bridge bridge(docker_client, adapter->get(), std::move(derive), bridge_config);
   bridge.Start();

@@ -1,14 +1,17 @@
+// The -http status server (see status_server.h): /health, /metrics and /services over
+// cpp-httplib, reading the bridge's state only; nothing it serves is secret.
 #include "registrator/status_server.h"
 
 #include <httplib.h>
 
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "registrator/common/host_port.h"
 #include "registrator/common/log.h"
-#include "registrator/service_json.h"
+#include "registrator/model/service_json.h"
 
 namespace registrator {
 namespace {
@@ -19,9 +22,11 @@ void AppendCounter(std::string* out, const char* name, const char* help, uint64_
                   " ", value, "\n");
 }
 
+// Full precision: absl::StrCat prints doubles with 6 significant digits, which would round a
+// Unix timestamp by up to ~5,000 s.
 void AppendGauge(std::string* out, const char* name, const char* help, double value) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ", value,
-                  "\n");
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ",
+                  absl::StrFormat("%.17g", value), "\n");
 }
 
 }  // namespace
@@ -33,22 +38,24 @@ StatusServer::StatusServer(const Bridge* bridge, std::function<absl::Status()> b
 StatusServer::~StatusServer() { Stop(); }
 
 absl::Status StatusServer::Start(const std::string& address) {
-  const size_t colon = address.rfind(':');
+  std::string host;
   int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
+  if (!SplitHostPort(address, &host, &port)) {
     return absl::InvalidArgumentError(
         absl::StrCat("-http \"", address, "\" must be host:port, e.g. 127.0.0.1:9090"));
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
   }
   if (host.empty()) host = "0.0.0.0";
 
   server_ = std::make_unique<httplib::Server>();
   // Scrapers keep connections alive; a short idle timeout keeps Stop() prompt.
   server_->set_keep_alive_timeout(1);
+  // Whoever can reach the port is untrusted: only small GETs are served, a request body over
+  // 1 KiB is refused (413), and a client that sends or reads too slowly is dropped. httplib
+  // also bounds the request line and each header (8 KiB) and serves from a fixed thread pool.
+  server_->set_payload_max_length(1024);
+  server_->set_read_timeout(5, 0);
+  server_->set_write_timeout(5, 0);
+  server_->set_keep_alive_max_count(100);
   server_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     auto [status, body] = Health();
     res.status = status;
@@ -71,6 +78,10 @@ absl::Status StatusServer::Start(const std::string& address) {
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   REG_LOG_INFO("serving /health, /metrics and /services on ", host, ":", port_);
+  if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
+    REG_LOG_WARN("-http listens on ", host,
+                 ", not only loopback: anyone who can reach it sees this host's services");
+  }
   return absl::OkStatus();
 }
 
@@ -82,19 +93,32 @@ void StatusServer::Stop() {
 
 std::pair<int, std::string> StatusServer::Health() {
   const BridgeStats stats = bridge_->stats();
+  // The ping is a network call: never under mu_. One probe refreshes the cached result while
+  // concurrent probes answer from the cache instead of queueing behind a slow backend.
   absl::Status backend;
+  bool ping_now = false;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
-    if (now - last_ping_ >= ping_cache_) {
-      last_ping_status_ = backend_ping_ ? backend_ping_() : absl::OkStatus();
-      last_ping_ = now;
+    if (now - last_ping_ >= ping_cache_ && !ping_in_flight_) {
+      ping_in_flight_ = true;
+      ping_now = true;
     }
     backend = last_ping_status_;
   }
+  if (ping_now) {
+    backend = backend_ping_ ? backend_ping_() : absl::OkStatus();
+    absl::MutexLock lock(&mu_);
+    last_ping_status_ = backend;
+    last_ping_ = absl::Now();
+    ping_in_flight_ = false;
+  }
   std::string reasons;
   if (!stats.docker_connected) reasons.append("docker: event stream not connected\n");
-  if (!backend.ok()) absl::StrAppend(&reasons, "backend: ", backend.message(), "\n");
+  // An error text may quote a URI or a server's answer: never let it carry a secret.
+  if (!backend.ok()) {
+    absl::StrAppend(&reasons, "backend: ", RedactSecrets(backend.message()), "\n");
+  }
   if (reasons.empty()) return {200, "ok\n"};
   return {503, reasons};
 }
@@ -130,7 +154,9 @@ std::string StatusServer::MetricsText() const {
               s.docker_connected ? 1 : 0);
   AppendGauge(&out, "registrator_last_sync_timestamp_seconds",
               "Unix time of the last successful resync (0 = never).",
-              s.last_sync == absl::InfinitePast() ? 0 : absl::ToUnixSeconds(s.last_sync));
+              s.last_sync == absl::InfinitePast()
+                  ? 0
+                  : absl::ToDoubleSeconds(s.last_sync - absl::UnixEpoch()));
   return out;
 }
 

@@ -52,6 +52,7 @@ class StatusServer {
   absl::Mutex mu_;
   absl::Time last_ping_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_ping_status_ ABSL_GUARDED_BY(mu_);
+  bool ping_in_flight_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace registrator

@@ -2,13 +2,17 @@
 #include "registrator/status_server.h"
 
 #include <memory>
+#include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "docker_client/fake_docker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registrator/common/http_client.h"
-#include "testing/fake_adapter.h"
-#include "testing/fake_docker.h"
+#include "registrator/common/log.h"
+#include "registrator/model/fake_adapter.h"
 
 namespace registrator {
 namespace {
@@ -63,8 +67,8 @@ class StatusServerTest : public ::testing::Test {
     return response.ok() ? *response : HttpResponse{};
   }
 
-  testing::FakeDocker docker_;
-  testing::FakeAdapter adapter_;
+  fakes::FakeDocker docker_;
+  fakes::FakeAdapter adapter_;
   std::unique_ptr<Bridge> bridge_;
   std::unique_ptr<StatusServer> server_;
   std::unique_ptr<HttpClient> client_;
@@ -108,9 +112,71 @@ TEST_F(StatusServerTest, HealthNeedsDockerAndBackend) {
   EXPECT_THAT(response.body, HasSubstr("backend: connection refused"));
 }
 
+TEST_F(StatusServerTest, LastSyncTimestampHasFullPrecision) {
+  const HttpResponse response = Get("/metrics");
+  const std::string name = "registrator_last_sync_timestamp_seconds ";
+  const size_t at = response.body.find("\n" + name);
+  ASSERT_NE(at, std::string::npos) << response.body;
+  const size_t begin = at + 1 + name.size();
+  const std::string value = response.body.substr(begin, response.body.find('\n', begin) - begin);
+  double seconds = 0;
+  ASSERT_TRUE(absl::SimpleAtod(value, &seconds)) << value;
+  // Six significant digits (the old rendering, "1.79622e+09") are off by up to ~5,000 s.
+  EXPECT_NEAR(seconds, absl::ToDoubleSeconds(bridge_->stats().last_sync - absl::UnixEpoch()), 1e-3)
+      << value;
+}
+
+// A slow backend ping must not queue other /health probes behind it: one probe pings, the others
+// answer from the last result.
+TEST(StatusServerHealthTest, ProbesDoNotWaitForASlowPing) {
+  fakes::FakeDocker docker;
+  fakes::FakeAdapter adapter;
+  Bridge bridge(&docker, &adapter, OnePerPort, BridgeConfig{});
+  absl::Notification ping_entered;
+  absl::Notification release_ping;
+  StatusServer server(
+      &bridge,
+      [&] {
+        ping_entered.Notify();
+        release_ping.WaitForNotification();
+        return absl::OkStatus();
+      },
+      absl::ZeroDuration());
+  std::thread slow([&] { server.Health(); });
+  ping_entered.WaitForNotification();
+  absl::Notification second_done;
+  std::thread second([&] {
+    server.Health();
+    second_done.Notify();
+  });
+  const bool answered = second_done.WaitForNotificationWithTimeout(absl::Seconds(10));
+  release_ping.Notify();
+  slow.join();
+  second.join();
+  EXPECT_TRUE(answered) << "a second /health probe waited for the first one's backend ping";
+}
+
+TEST_F(StatusServerTest, HealthNeverShowsASecretAndBigRequestsAreRefused) {
+  SetLogSecrets({"s3cret-pass"});
+  adapter_.FailOp("ping", absl::UnavailableError("etcd://u:s3cret-pass@h unreachable"));
+  HttpResponse response = Get("/health");
+  SetLogSecrets({});
+  EXPECT_EQ(response.status, 503);
+  EXPECT_THAT(response.body, HasSubstr("backend: etcd://u:***@h unreachable"));
+  EXPECT_THAT(response.body, ::testing::Not(HasSubstr("s3cret-pass")));
+
+  HttpRequest big;
+  big.method = "PUT";
+  big.path = "/health";
+  big.body = std::string(4096, 'x');
+  absl::StatusOr<HttpResponse> refused = client_->Send(big);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 413);
+}
+
 TEST(StatusServerAddressTest, RejectsBadAddresses) {
-  testing::FakeDocker docker;
-  testing::FakeAdapter adapter;
+  fakes::FakeDocker docker;
+  fakes::FakeAdapter adapter;
   Bridge bridge(&docker, &adapter, OnePerPort, BridgeConfig{});
   for (const char* bad : {"", "9090", "127.0.0.1:x", "127.0.0.1:70000"}) {
     StatusServer server(&bridge, nullptr);

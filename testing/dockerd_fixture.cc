@@ -21,7 +21,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 namespace {
 
 constexpr char kLockPath[] = "/tmp/registrator-dockerd.lock";
@@ -293,4 +293,4 @@ DockerdFixture::~DockerdFixture() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -20,7 +20,7 @@
 #include "absl/time/time.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 class DockerdFixture {
  public:
@@ -70,6 +70,6 @@ class DockerdFixture {
   ChildProcess dockerd_;
 };
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
 #endif  // TESTING_DOCKERD_FIXTURE_H_

@@ -17,7 +17,7 @@
 #include "gtest/gtest.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 namespace {
 
 // PIDs whose command line mentions `text`.
@@ -84,4 +84,4 @@ TEST(DockerdFixture, RunsRestartsAndCleansUp) {
 }
 
 }  // namespace
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

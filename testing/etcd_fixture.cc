@@ -1,3 +1,4 @@
+// Starts and stops a real etcd on free loopback ports for integration tests.
 #include "testing/etcd_fixture.h"
 
 #include <utility>
@@ -7,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "registrator/common/http_client.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 absl::StatusOr<std::unique_ptr<EtcdFixture>> EtcdFixture::Start(EtcdFixtureOptions options) {
   absl::Status last;
@@ -150,4 +151,4 @@ int EtcdFixture::Etcdctl(const std::string& args, std::string* output) const {
       output);
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

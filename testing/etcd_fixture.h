@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 struct EtcdFixtureOptions {
   bool enable_v2 = false;  // --enable-v2=true: serve the v2 keys API as well.
@@ -66,6 +66,6 @@ class EtcdFixture {
   ChildProcess process_;
 };
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
 #endif  // TESTING_ETCD_FIXTURE_H_

@@ -1,3 +1,4 @@
+// Child processes, temp dirs, free ports and waits for tests.
 #include "testing/process.h"
 
 #include <arpa/inet.h>
@@ -19,7 +20,7 @@
 
 extern char** environ;
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 ChildProcess::~ChildProcess() { Stop(absl::Seconds(5)); }
 
@@ -191,4 +192,4 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 class ChildProcess {
  public:
@@ -74,6 +74,6 @@ int RunCommand(const std::string& command, std::string* output = nullptr);
 // Reads a whole file; "" when missing.
 std::string ReadFileOrEmpty(const std::string& path);
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
 #endif  // TESTING_PROCESS_H_

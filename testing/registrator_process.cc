@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 std::string RegistratorBinaryPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
@@ -82,4 +82,4 @@ bool RegistratorProcess::WaitForOutput(const std::string& needle, absl::Duration
                  absl::Milliseconds(50));
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -10,7 +10,7 @@
 #include "absl/time/time.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 // The binary in the test's runfiles ($TEST_SRCDIR/registrator/registrator/registrator).
 std::string RegistratorBinaryPath();
@@ -50,6 +50,6 @@ class RegistratorProcess {
   std::string log_path_;
 };
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
 #endif  // TESTING_REGISTRATOR_PROCESS_H_

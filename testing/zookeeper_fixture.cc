@@ -1,3 +1,4 @@
+// Starts and stops a real ZooKeeper (standalone, loopback) for integration tests.
 #include "testing/zookeeper_fixture.h"
 
 #include <arpa/inet.h>
@@ -13,7 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 ZookeeperServer::ZookeeperServer(const Options& options) : options_(options), dir_("zk") {}
 
@@ -162,4 +163,4 @@ std::string ZookeeperServer::Log() const {
   return ReadFileOrEmpty(absl::StrCat(dir_.path(), "/zk.log"));
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 class ZookeeperServer {
  public:
@@ -66,6 +66,6 @@ class ZookeeperServer {
   bool paused_ = false;
 };
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
 #endif  // TESTING_ZOOKEEPER_FIXTURE_H_

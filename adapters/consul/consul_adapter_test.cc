@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "adapters/backend_uri.h"
+#include "adapters/consul/consul_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 #include "testing/consul_standin/consul_standin.h"
 #include "testing/consul_standin/test_certs.h"
 #include "testing/process.h"
@@ -20,8 +22,8 @@
 namespace registrator {
 namespace {
 
-using ::registrator::testing::ConsulStandin;
-using ::registrator::testing::ConsulStandinOptions;
+using ::registrator::fakes::ConsulStandin;
+using ::registrator::fakes::ConsulStandinOptions;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -234,14 +236,6 @@ TEST_F(ConsulAdapterTest, UserCheckAndTtlCheckGoInChecksArray) {
               ElementsAre("service:host1:web:80:1", "service:host1:web:80:ttl"));
 }
 
-TEST(ConsulCheckHashTest, IsFnv1a64InHex) {
-  // The published FNV-1a 64 test vectors: a value written by one registrator version must
-  // compare equal in the next.
-  EXPECT_EQ(consul::CheckHash(""), "cbf29ce484222325");
-  EXPECT_EQ(consul::CheckHash("a"), "af63dc4c8601ec8c");
-  EXPECT_EQ(consul::CheckHash("foobar"), "85944171f73967e8");
-}
-
 // The agent's service listing has no checks; the hash in Meta makes a changed check visible,
 // so a resync or a restart rewrites it instead of keeping the old check forever.
 TEST_F(ConsulAdapterTest, ChangedCheckChangesTheListedFingerprint) {
@@ -355,7 +349,7 @@ TEST_F(ConsulAdapterTest, NoLeaderIsUnavailable) {
 }
 
 TEST(ConsulAdapterDownTest, StandinDownIsUnavailable) {
-  const int port = registrator::testing::FreeLoopbackPort();
+  const int port = registrator::fakes::FreeLoopbackPort();
   auto adapter = MakeAdapter(absl::StrCat("consul://127.0.0.1:", port));
   EXPECT_EQ(adapter->Ping().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(adapter->Register(WebService()).code(), absl::StatusCode::kUnavailable);
@@ -399,7 +393,7 @@ TEST_F(ConsulAdapterTest, ConcurrentRegistrationsFromManyThreads) {
 }
 
 TEST(ConsulAdapterEnvTest, ConsulHttpAddrMayNameAUnixSocket) {
-  registrator::testing::TempDir dir("cua");
+  registrator::fakes::TempDir dir("cua");
   const std::string socket = dir.path() + "/agent.sock";
   ConsulStandin standin;
   ASSERT_TRUE(standin.ListenUnix(socket).ok());
@@ -465,7 +459,7 @@ TEST_F(ConsulAclTest, WithoutTokenWritesArePermissionDenied) {
 }
 
 TEST(ConsulUnixSocketTest, RegistersAndListsOverUnixSocket) {
-  registrator::testing::TempDir dir("cus");
+  registrator::fakes::TempDir dir("cus");
   const std::string socket = dir.path() + "/consul.sock";
   ConsulStandin standin;
   ASSERT_TRUE(standin.ListenUnix(socket).ok());
@@ -482,7 +476,7 @@ class ConsulTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string d = dir_.path();
-    absl::Status certs = registrator::testing::MakeTestCertificates(d);
+    absl::Status certs = registrator::fakes::MakeTestCertificates(d);
     ASSERT_TRUE(certs.ok()) << certs;
     ConsulStandinOptions options;
     options.tls_cert_file = d + "/server.pem";
@@ -502,7 +496,7 @@ class ConsulTlsTest : public ::testing::Test {
     return options;
   }
 
-  registrator::testing::TempDir dir_{"ctls"};
+  registrator::fakes::TempDir dir_{"ctls"};
   std::unique_ptr<ConsulStandin> standin_;
 };
 

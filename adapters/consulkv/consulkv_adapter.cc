@@ -1,51 +1,41 @@
+// The Consul KV RegistryAdapter: one key per service under the URI's prefix.
 #include "adapters/consulkv/consulkv_adapter.h"
 
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
-#include "adapters/consul/consul_http.h"
-#include "registrator/common/host_port.h"
+#include "adapters/consul/consul_transport.h"
+#include "adapters/consulkv/consulkv_codec.h"
 #include "registrator/common/http_client.h"
-#include "simdjson.h"
 
 namespace registrator {
 namespace {
 
+// A raw value; without a type curl would label it a form and servers may parse it as one.
+constexpr char kRawValue[] = "application/octet-stream";
+
 class ConsulKvAdapter : public RegistryAdapter {
  public:
   ConsulKvAdapter(HttpEndpoint endpoint, std::string prefix, const AdapterOptions& options)
-      : client_(std::move(endpoint)),
-        prefix_(std::move(prefix)),
-        headers_(consul::TokenHeaders(options)) {}
+      : agent_(std::move(endpoint), options), prefix_(std::move(prefix)) {}
 
-  absl::Status Ping() override {
-    absl::StatusOr<HttpResponse> response = Send("GET", "/v1/status/leader", "");
-    if (!response.ok()) return response.status();
-    if (absl::Status s = consul::StatusFromResponse(*response, "consulkv ping"); !s.ok()) return s;
-    if (absl::StripAsciiWhitespace(response->body) == "\"\"") {
-      return absl::UnavailableError("consulkv ping: no leader");
-    }
-    return absl::OkStatus();
-  }
+  absl::Status Ping() override { return agent_.PingLeader("consulkv ping"); }
 
   absl::Status Register(const Service& service) override {
+    const std::string key = consulkv::ServiceKey(prefix_, service);
     absl::StatusOr<HttpResponse> response =
-        Send("PUT", KeyPath(service), JoinHostPort(service.ip, service.port));
+        agent_.Send("PUT", consulkv::KeyPath(key), consulkv::ServiceValue(service), kRawValue);
     if (!response.ok()) return response.status();
-    return consul::StatusFromResponse(*response, absl::StrCat("consulkv register ", Key(service)));
+    return consul::StatusFromResponse(*response, absl::StrCat("consulkv register ", key));
   }
 
   absl::Status Deregister(const Service& service) override {
-    absl::StatusOr<HttpResponse> response = Send("DELETE", KeyPath(service), "");
+    const std::string key = consulkv::ServiceKey(prefix_, service);
+    absl::StatusOr<HttpResponse> response = agent_.Send("DELETE", consulkv::KeyPath(key));
     if (!response.ok()) return response.status();
-    return consul::StatusFromResponse(*response,
-                                      absl::StrCat("consulkv deregister ", Key(service)));
+    return consul::StatusFromResponse(*response, absl::StrCat("consulkv deregister ", key));
   }
 
   // KV has no TTL; entries live until deregistered.
@@ -55,70 +45,20 @@ class ConsulKvAdapter : public RegistryAdapter {
   }
 
   absl::StatusOr<std::vector<RegisteredService>> Services() override {
-    const std::string base = prefix_.empty() ? "" : prefix_ + "/";
-    absl::StatusOr<HttpResponse> response =
-        Send("GET", absl::StrCat("/v1/kv/", consul::EncodePath(base), "?recurse"), "");
+    absl::StatusOr<HttpResponse> response = agent_.Send("GET", consulkv::ListingPath(prefix_));
     if (!response.ok()) return response.status();
-    std::vector<RegisteredService> result;
-    if (response->status == 404) return result;  // Nothing under the prefix yet.
+    if (response->status == 404) return std::vector<RegisteredService>();  // Nothing there yet.
     if (absl::Status s = consul::StatusFromResponse(*response, "consulkv list"); !s.ok()) return s;
-    simdjson::dom::parser parser;
-    simdjson::dom::array entries;
-    if (parser.parse(response->body).get_array().get(entries) != simdjson::SUCCESS) {
-      return absl::UnavailableError("consulkv list: the answer is not a JSON array");
-    }
-    for (auto entry : entries) {
-      std::string_view key_view, value_b64;
-      if (entry["Key"].get_string().get(key_view) != simdjson::SUCCESS) continue;
-      std::string value;
-      if (entry["Value"].get_string().get(value_b64) == simdjson::SUCCESS) {
-        if (!absl::Base64Unescape(absl::string_view(value_b64.data(), value_b64.size()), &value)) {
-          continue;
-        }
-      }
-      const std::string key(key_view);
-      absl::string_view rest = key;
-      if (!absl::ConsumePrefix(&rest, base)) continue;
-      const size_t slash = rest.find('/');
-      // Only "<Name>/<ID>" entries are ours; folders and stray keys are skipped.
-      if (slash == absl::string_view::npos || slash == 0 || slash + 1 == rest.size()) continue;
-      RegisteredService registered;
-      registered.service.name = std::string(rest.substr(0, slash));
-      registered.service.id = std::string(rest.substr(slash + 1));
-      SplitHostPort(value, &registered.service.ip, &registered.service.port);
-      registered.fingerprint = absl::StrCat(key, "=", value);
-      result.push_back(std::move(registered));
-    }
-    return result;
+    return consulkv::ParseListing(prefix_, response->body);
   }
 
   std::string Fingerprint(const Service& service) const override {
-    return absl::StrCat(Key(service), "=", JoinHostPort(service.ip, service.port));
+    return consulkv::ServiceFingerprint(prefix_, service);
   }
 
  private:
-  std::string Key(const Service& service) const {
-    return absl::StrCat(prefix_.empty() ? "" : prefix_ + "/", service.name, "/", service.id);
-  }
-  std::string KeyPath(const Service& service) const {
-    return absl::StrCat("/v1/kv/", consul::EncodePath(Key(service)));
-  }
-
-  absl::StatusOr<HttpResponse> Send(const std::string& method, const std::string& path,
-                                    std::string body) {
-    HttpRequest request;
-    request.method = method;
-    request.path = path;
-    request.body = std::move(body);
-    request.headers = headers_;
-    // A raw value; without this curl would label it a form and servers may parse it as one.
-    if (method == "PUT") request.headers.push_back("Content-Type: application/octet-stream");
-    return client_.Send(request);
-  }
-
-  HttpClient client_;
+  consul::AgentClient agent_;
   const std::string prefix_;  // Without leading or trailing "/"; may be empty.
-  const std::vector<std::string> headers_;
 };
 
 }  // namespace
@@ -143,16 +83,11 @@ absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(const Backen
     return absl::InvalidArgumentError(absl::StrCat("consulkv adapter: unsupported scheme \"",
                                                    uri.scheme, "\" (consulkv, consulkv-unix)"));
   }
-  absl::string_view prefix = path;
-  while (absl::ConsumePrefix(&prefix, "/")) {
-  }
-  while (absl::ConsumeSuffix(&prefix, "/")) {
-  }
   absl::StatusOr<HttpEndpoint> endpoint =
       consul::ResolveEndpoint(transport, uri.host, socket, options);
   if (!endpoint.ok()) return endpoint.status();
-  return std::unique_ptr<RegistryAdapter>(
-      std::make_unique<ConsulKvAdapter>(*std::move(endpoint), std::string(prefix), options));
+  return std::unique_ptr<RegistryAdapter>(std::make_unique<ConsulKvAdapter>(
+      *std::move(endpoint), consulkv::NormalizePrefix(path), options));
 }
 
 }  // namespace registrator

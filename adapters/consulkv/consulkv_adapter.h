@@ -3,15 +3,17 @@
 // written with PUT /v1/kv/... and removed with DELETE. Services() lists the prefix recursively.
 //
 // Consul KV has no TTL: with -ttl the entries stay until deregistered (Refresh is a no-op that
-// returns OK). Use the consul:// backend for -ttl (a TTL check kept passing).
+// returns OK). Use the consul:// backend for -ttl (a TTL check kept passing). Keys, values and
+// the listing are in consulkv_codec.h; the agent connection is adapters/consul/consul_transport.h.
 #ifndef ADAPTERS_CONSULKV_CONSULKV_ADAPTER_H_
 #define ADAPTERS_CONSULKV_CONSULKV_ADAPTER_H_
 
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "adapters/backend_uri.h"
-#include "adapters/registry_adapter.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
+#include "registrator/model/registry_adapter.h"
 
 namespace registrator {
 

@@ -10,11 +10,12 @@
 #include "gtest/gtest.h"
 #include "testing/consul_standin/consul_standin.h"
 #include "testing/process.h"
+#include "testing/scripted_http_server.h"
 
 namespace registrator {
 namespace {
 
-using ::registrator::testing::ConsulStandin;
+using ::registrator::fakes::ConsulStandin;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -138,7 +139,7 @@ TEST(ConsulKvAclTest, TokenIsSentAndMissingTokenIsPermissionDenied) {
 }
 
 TEST(ConsulKvUnixTest, SocketPathThenPrefix) {
-  registrator::testing::TempDir dir("ckv");
+  registrator::fakes::TempDir dir("ckv");
   const std::string socket = dir.path() + "/consul.sock";
   ConsulStandin standin;
   ASSERT_TRUE(standin.ListenUnix(socket).ok());
@@ -151,8 +152,29 @@ TEST(ConsulKvUnixTest, SocketPathThenPrefix) {
   EXPECT_EQ(listed->size(), 1u);
 }
 
+// A rate limit or a proxy's answer is retried, not taken as a rejected value (issue 12).
+TEST(ConsulKvStatusTest, OnlyA400IsPermanent) {
+  fakes::ScriptedHttpServer agent;
+  auto adapter = MakeAdapter(absl::StrCat("consulkv://", agent.address(), "/p"));
+  const Service s = MakeService("h:c:1", "svc", "1.2.3.4", 1);
+  const std::pair<int, absl::StatusCode> cases[] = {
+      {200, absl::StatusCode::kOk},
+      {400, absl::StatusCode::kInvalidArgument},
+      {403, absl::StatusCode::kPermissionDenied},
+      {404, absl::StatusCode::kUnavailable},
+      {408, absl::StatusCode::kUnavailable},
+      {413, absl::StatusCode::kUnavailable},
+      {429, absl::StatusCode::kUnavailable},
+      {500, absl::StatusCode::kUnavailable},
+  };
+  for (const auto& [http_status, code] : cases) {
+    agent.Reply("PUT /v1/kv/p/svc/h:c:1", http_status, "answer");
+    EXPECT_EQ(adapter->Register(s).code(), code) << http_status;
+  }
+}
+
 TEST(ConsulKvDownTest, UnreachableIsUnavailableAndFactoryValidates) {
-  const int port = registrator::testing::FreeLoopbackPort();
+  const int port = registrator::fakes::FreeLoopbackPort();
   auto adapter = MakeAdapter(absl::StrCat("consulkv://127.0.0.1:", port, "/p"));
   EXPECT_EQ(adapter->Ping().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(adapter->Register(MakeService("h:c:1", "svc", "1.2.3.4", 1)).code(),

@@ -13,24 +13,25 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "adapters/backend_uri.h"
 #include "adapters/etcd/etcd_codec.h"
 #include "registrator/common/http_client.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
 
 namespace registrator {
 namespace {
 
-using ::registrator::testing::EtcdFixture;
-using ::registrator::testing::WaitFor;
+using ::registrator::fakes::EtcdFixture;
+using ::registrator::fakes::WaitFor;
 
 EtcdFixture* g_etcd = nullptr;
 
 class EtcdEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
-    testing::EtcdFixtureOptions options;
+    fakes::EtcdFixtureOptions options;
     options.enable_v2 = true;
     auto started = EtcdFixture::Start(options);
     ASSERT_TRUE(started.ok()) << started.status();
@@ -314,6 +315,39 @@ TEST(EtcdV3, RevokedLeaseIsReplacedOnRefresh) {
   }
 }
 
+// Issue 12: v3 refresh only renewed the lease, so a key deleted behind registrator's back stayed
+// missing until a resync (v2 and ZooKeeper refresh restore it).
+TEST(EtcdV3, RefreshRestoresAKeyDeletedBehindItsBack) {
+  auto adapter = MakeAdapter(V3Uri("/deleted"), /*ttl=*/10);
+  const Service a = MakeService("svc", "host1:a:80", "10.0.0.5", 1000);
+  const Service b = MakeService("svc", "host1:b:80", "10.0.0.5", 1001);
+  ASSERT_TRUE(adapter->Register(a).ok());
+  ASSERT_TRUE(adapter->Register(b).ok());
+  Reader reader;
+  auto before = reader.GetV3("/deleted/svc/host1:b:80");
+  ASSERT_TRUE(before.has_value());
+  std::string out;
+  ASSERT_EQ(g_etcd->Etcdctl("del /deleted/svc/host1:a:80", &out), 0) << out;
+  ASSERT_FALSE(reader.GetV3("/deleted/svc/host1:a:80").has_value());
+
+  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  auto restored = reader.GetV3("/deleted/svc/host1:a:80");
+  ASSERT_TRUE(restored.has_value());
+  EXPECT_EQ(restored->value, "10.0.0.5:1000");
+  EXPECT_EQ(restored->lease, before->lease);  // Back on the shared lease.
+  // Overwritten without a lease by someone else: no longer ours to keep alive, so put back too.
+  reader.PutV3("/deleted/svc/host1:b:80", "10.0.0.5:1001");
+  ASSERT_EQ(reader.GetV3("/deleted/svc/host1:b:80")->lease, 0);
+  ASSERT_TRUE(adapter->Refresh({a, b}).ok());
+  EXPECT_EQ(reader.GetV3("/deleted/svc/host1:b:80")->lease, before->lease);
+  auto listed = adapter->Services();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  for (const auto& entry : *listed) {
+    EXPECT_EQ(entry.fingerprint, adapter->Fingerprint(entry.service.id == a.id ? a : b));
+  }
+}
+
 TEST(EtcdV3, RevokedLeaseFoundByRegisterRequestsAResync) {
   auto adapter = MakeAdapter(V3Uri("/revoke2"), /*ttl=*/5);
   std::atomic<int> lost{0};
@@ -467,7 +501,7 @@ TEST(EtcdV2, TtlRefreshKeepsLiveKeysAndLetsOthersExpire) {
 }
 
 TEST(EtcdEndpoints, FailsOverToTheNextEndpoint) {
-  const int dead_port = testing::FreeLoopbackPort();
+  const int dead_port = fakes::FreeLoopbackPort();
   auto adapter = MakeAdapter(
       absl::StrCat("etcd3://127.0.0.1:", dead_port, ",", g_etcd->endpoint(), "/failover"));
   ASSERT_TRUE(adapter->Ping().ok()) << adapter->Ping();
@@ -549,7 +583,7 @@ TEST(EtcdAuth, AuthenticatesAndReauthenticatesAfterRestart) {
 }
 
 TEST(EtcdTls, EtcdctlVariablesSwitchToHttpsWithClientCertificates) {
-  testing::EtcdFixtureOptions tls_options;
+  fakes::EtcdFixtureOptions tls_options;
   tls_options.tls = true;
   auto started = EtcdFixture::Start(tls_options);
   ASSERT_TRUE(started.ok()) << started.status();

@@ -1,3 +1,4 @@
+// Keys, values, request bodies and reply parsing for the etcd-family adapters (no I/O).
 #include "adapters/etcd/etcd_codec.h"
 
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "registrator/common/host_port.h"
+#include "registrator/common/http_client.h"
 #include "simdjson.h"
 
 namespace registrator::etcd {
@@ -27,7 +29,8 @@ absl::string_view View(std::string_view text) {
 // Parses `body` into `doc` with a parser owned by the caller (dom elements point into it).
 absl::Status Parse(simdjson::dom::parser& parser, absl::string_view body, absl::string_view what,
                    element* doc) {
-  if (parser.parse(body.data(), body.size()).get(*doc) != simdjson::SUCCESS) {
+  // A default-constructed string_view has a null data(), which simdjson must not be given.
+  if (parser.parse(body.empty() ? "" : body.data(), body.size()).get(*doc) != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat("etcd ", what, " reply is not JSON: \"",
                                                    absl::CEscape(body.substr(0, 200)), "\""));
   }
@@ -116,50 +119,68 @@ bool SplitServiceKey(absl::string_view prefix, absl::string_view key, std::strin
   return true;
 }
 
-absl::StatusOr<std::string> SkydnsPrefix(absl::string_view domain) {
-  absl::string_view trimmed = domain;
-  while (absl::ConsumePrefix(&trimmed, "/")) {
-  }
-  while (absl::ConsumeSuffix(&trimmed, "/") || absl::ConsumeSuffix(&trimmed, ".")) {
-  }
-  if (trimmed.empty()) {
-    return absl::InvalidArgumentError(
-        "skydns2 registry URI needs the DNS domain as its path, e.g. skydns2://127.0.0.1:2379/"
-        "skydns.local");
-  }
-  std::vector<absl::string_view> labels = absl::StrSplit(trimmed, '.');
-  for (absl::string_view label : labels) {
-    if (label.empty() || absl::StrContains(label, '/')) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("skydns2 domain \"", trimmed, "\" has an empty or invalid label"));
-    }
-  }
-  std::string out = "/skydns";
-  for (auto it = labels.rbegin(); it != labels.rend(); ++it) absl::StrAppend(&out, "/", *it);
-  return out;
-}
-
 std::string HostPortValue(const Service& service) { return JoinHostPort(service.ip, service.port); }
 
 bool ParseHostPortValue(absl::string_view value, std::string* ip, int* port) {
   return SplitHostPort(value, ip, port);
 }
 
-std::string SkydnsValue(const Service& service) {
-  return absl::StrCat("{\"host\":", JsonString(service.ip), ",\"port\":", service.port, "}");
+namespace {
+
+// etcd's JSON gateway carries keys and values as base64.
+std::string Base64(absl::string_view bytes) { return absl::Base64Escape(bytes); }
+
+}  // namespace
+
+std::string V3RangeBody(absl::string_view key, absl::string_view range_end, RangeWants wants) {
+  std::string body = absl::StrCat("{\"key\":\"", Base64(key), "\"");
+  if (!range_end.empty()) absl::StrAppend(&body, ",\"range_end\":\"", Base64(range_end), "\"");
+  if (wants == RangeWants::kKeysOnly) absl::StrAppend(&body, ",\"keys_only\":true");
+  if (wants == RangeWants::kCountOnly) absl::StrAppend(&body, ",\"count_only\":true");
+  return body + "}";
 }
 
-bool ParseSkydnsValue(absl::string_view value, std::string* ip, int* port) {
-  simdjson::dom::parser parser;
-  element doc;
-  if (parser.parse(value.data(), value.size()).get(doc) != simdjson::SUCCESS) return false;
-  std::string_view host;
-  if (doc["host"].get(host) != simdjson::SUCCESS) return false;
-  int64_t number = 0;
-  if (doc["port"].get(number) != simdjson::SUCCESS || number < 0 || number > 65535) return false;
-  *ip = std::string(View(host));
-  *port = static_cast<int>(number);
-  return true;
+std::string V3PutBody(absl::string_view key, absl::string_view value, int64_t lease) {
+  std::string body =
+      absl::StrCat("{\"key\":\"", Base64(key), "\",\"value\":\"", Base64(value), "\"");
+  if (lease != 0) absl::StrAppend(&body, ",\"lease\":\"", lease, "\"");
+  return body + "}";
+}
+
+std::string V3DeleteBody(absl::string_view key) {
+  return absl::StrCat("{\"key\":\"", Base64(key), "\"}");
+}
+
+std::string V3MoveToLeaseBody(absl::string_view key, absl::string_view value, int64_t lease) {
+  return absl::StrCat("{\"compare\":[{\"key\":\"", Base64(key),
+                      "\",\"target\":\"VALUE\",\"result\":\"EQUAL\",\"value\":\"", Base64(value),
+                      "\"}],\"success\":[{\"request_put\":", V3PutBody(key, value, lease), "}]}");
+}
+
+std::string V3LeaseGrantBody(int ttl_seconds) {
+  return absl::StrCat("{\"TTL\":", ttl_seconds, "}");
+}
+
+std::string V3LeaseIdBody(int64_t lease) { return absl::StrCat("{\"ID\":\"", lease, "\"}"); }
+
+std::string V3AuthenticateBody(absl::string_view user, absl::string_view password) {
+  return absl::StrCat("{\"name\":", JsonString(user), ",\"password\":", JsonString(password), "}");
+}
+
+std::string V2KeyPath(absl::string_view key) {
+  std::vector<std::string> segments;
+  for (absl::string_view segment : absl::StrSplit(key, '/')) segments.push_back(UrlEncode(segment));
+  return absl::StrCat("/v2/keys", absl::StrJoin(segments, "/"));
+}
+
+std::string V2PutForm(absl::string_view value, int ttl_seconds) {
+  std::string form = absl::StrCat("value=", UrlEncode(value));
+  if (ttl_seconds > 0) absl::StrAppend(&form, "&ttl=", ttl_seconds);
+  return form;
+}
+
+std::string V2RefreshForm(int ttl_seconds) {
+  return absl::StrCat("refresh=true&prevExist=true&ttl=", ttl_seconds);
 }
 
 std::string V3BasePathForVersion(absl::string_view version) {
@@ -279,8 +300,8 @@ absl::Status ErrorFromReply(long http_status, absl::string_view body, absl::stri
     simdjson::dom::parser parser;
     element doc;
     std::string_view text;
-    if (parser.parse(body.data(), body.size()).get(doc) == simdjson::SUCCESS && doc.is_object() &&
-        doc["message"].get(text) == simdjson::SUCCESS) {
+    if (parser.parse(body.empty() ? "" : body.data(), body.size()).get(doc) == simdjson::SUCCESS &&
+        doc.is_object() && doc["message"].get(text) == simdjson::SUCCESS) {
       message = std::string(View(text));
       std::string_view cause;
       if (doc["cause"].get(cause) == simdjson::SUCCESS && !cause.empty()) {
@@ -303,8 +324,10 @@ absl::Status ErrorFromReply(long http_status, absl::string_view body, absl::stri
     case 409:
     case 412:
       return absl::FailedPreconditionError(text);
-    case 429:
-      return absl::ResourceExhaustedError(text);
+    case 408:  // A proxy's timeout,
+    case 413:  // a proxy's body limit (etcd's own "request is too large" is a 400),
+    case 429:  // a rate limit: all pass, so retry with backoff.
+      return absl::UnavailableError(text);
     default:
       if (http_status >= 500) return absl::UnavailableError(text);
       return absl::UnknownError(text);

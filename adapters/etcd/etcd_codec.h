@@ -1,6 +1,7 @@
 // Pure encoding and decoding for the etcd-family adapters (etcd, skydns2): key layout, the values
-// we store, and parsing of etcd's v2 and v3 (JSON gateway) replies. No I/O, so every rule here is
-// unit-tested without a server.
+// etcd:// stores, the v2 and v3 (JSON gateway) request bodies, and parsing of etcd's replies. No
+// I/O, so every rule here is unit-tested without a server. skydns2's values and domain prefix are
+// in adapters/skydns2/skydns2_codec.h.
 #ifndef ADAPTERS_ETCD_ETCD_CODEC_H_
 #define ADAPTERS_ETCD_ETCD_CODEC_H_
 
@@ -12,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "registrator/common/json.h"
-#include "registrator/service.h"
+#include "registrator/model/service.h"
 
 namespace registrator::etcd {
 
@@ -31,18 +32,36 @@ std::string PrefixRangeEnd(absl::string_view key_prefix);
 bool SplitServiceKey(absl::string_view prefix, absl::string_view key, std::string* name,
                      std::string* id);
 
-// skydns2: "/skydns/<domain labels reversed, joined by '/'>" ("skydns.local" ->
-// "/skydns/local/skydns"). `domain` is the URI path with or without its leading "/".
-absl::StatusOr<std::string> SkydnsPrefix(absl::string_view domain);
-
 // ---- Values -----------------------------------------------------------------------------------
 
 // "ip:port", or "[ip]:port" for IPv6 (like upstream's net.JoinHostPort).
 std::string HostPortValue(const Service& service);
 bool ParseHostPortValue(absl::string_view value, std::string* ip, int* port);
-// skydns2: {"host":"<ip>","port":<port>} (exactly upstream's json.Marshal output).
-std::string SkydnsValue(const Service& service);
-bool ParseSkydnsValue(absl::string_view value, std::string* ip, int* port);
+
+// ---- Requests ---------------------------------------------------------------------------------
+
+// What a v3 range returns of each key.
+enum class RangeWants { kKeysAndValues, kKeysOnly, kCountOnly };
+// POST /v3/kv/range over [key, range_end) ("" range_end: the one key).
+std::string V3RangeBody(absl::string_view key, absl::string_view range_end, RangeWants wants);
+// POST /v3/kv/put; lease 0 = none.
+std::string V3PutBody(absl::string_view key, absl::string_view value, int64_t lease);
+// POST /v3/kv/deleterange of one key.
+std::string V3DeleteBody(absl::string_view key);
+// POST /v3/kv/txn: puts key=value on `lease` only if the key still holds `value`.
+std::string V3MoveToLeaseBody(absl::string_view key, absl::string_view value, int64_t lease);
+// POST /v3/lease/grant.
+std::string V3LeaseGrantBody(int ttl_seconds);
+// POST /v3/lease/keepalive (and anything else that names one lease).
+std::string V3LeaseIdBody(int64_t lease);
+// POST /v3/auth/authenticate.
+std::string V3AuthenticateBody(absl::string_view user, absl::string_view password);
+// "/v2/keys/a/b%20c" for key "/a/b c": each path segment percent-encoded.
+std::string V2KeyPath(absl::string_view key);
+// The form of a v2 PUT: the value, and with ttl_seconds > 0 its ttl.
+std::string V2PutForm(absl::string_view value, int ttl_seconds);
+// The form of a v2 PUT that only renews the ttl of an existing key (no change event).
+std::string V2RefreshForm(int ttl_seconds);
 
 // ---- Replies ----------------------------------------------------------------------------------
 
@@ -66,7 +85,7 @@ absl::StatusOr<int64_t> ParseV3LeaseGrant(absl::string_view body);
 // POST /v3/lease/keepalive ({"result":{...,"ID":..,"TTL":..}}): the new TTL; 0 when the lease
 // does not exist any more (etcd answers 200 without a TTL then).
 absl::StatusOr<int64_t> ParseV3KeepAlive(absl::string_view body);
-// POST /v3/kv/txn: whether the compare held.
+// POST /v3/kv/txn: whether the compare held (false: the failure branch ran instead).
 absl::StatusOr<bool> ParseV3TxnSucceeded(absl::string_view body);
 // POST /v3/auth/authenticate: the token.
 absl::StatusOr<std::string> ParseV3AuthToken(absl::string_view body);
@@ -75,8 +94,10 @@ absl::StatusOr<std::vector<KeyValue>> ParseV2Listing(absl::string_view body);
 
 // Maps a non-2xx reply to a Status carrying etcd's own message (v3 {"error","message","code"},
 // v2 {"errorCode","message","cause"}, or the raw text): 400 -> INVALID_ARGUMENT, 401 ->
-// UNAUTHENTICATED, 403 -> PERMISSION_DENIED, 404 -> NOT_FOUND, 412 -> FAILED_PRECONDITION,
-// 5xx -> UNAVAILABLE. `what` names the request ("put /services/web/h:c:80").
+// UNAUTHENTICATED, 403 -> PERMISSION_DENIED, 404 -> NOT_FOUND, 409/412 -> FAILED_PRECONDITION,
+// 408/413/429 and 5xx -> UNAVAILABLE, other codes -> UNKNOWN. Only INVALID_ARGUMENT makes the
+// bridge stop retrying a registration (until the service changes), so only etcd's own
+// validation errors (400) map to it. `what` names the request ("put /services/web/h:c:80").
 absl::Status ErrorFromReply(long http_status, absl::string_view body, absl::string_view what);
 // True for the v3 error "etcdserver: requested lease not found".
 bool IsLeaseNotFound(const absl::Status& status);

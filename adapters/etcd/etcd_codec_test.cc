@@ -1,11 +1,9 @@
-// Unit tests (no server) for the etcd-family key/value layout, reply parsing and URI checks.
+// Unit tests (no server) for the etcd-family key/value layout, request bodies and reply parsing.
 #include "adapters/etcd/etcd_codec.h"
 
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
-#include "adapters/backend_uri.h"
-#include "adapters/etcd/etcd_adapter.h"
 
 namespace registrator::etcd {
 namespace {
@@ -69,31 +67,6 @@ TEST(EtcdValues, HostPort) {
                           "[fd00::5]80", "[fd00::5]:", "a:-1", "a:+80"}) {
     EXPECT_FALSE(ParseHostPortValue(bad, &ip, &port)) << bad;
   }
-}
-
-TEST(SkydnsValues, ExactJsonAndParse) {
-  EXPECT_EQ(SkydnsValue(MakeService("a", "b", "10.0.0.5", 80)), R"({"host":"10.0.0.5","port":80})");
-  EXPECT_EQ(SkydnsValue(MakeService("a", "b", "fd00::5", 53)), R"({"host":"fd00::5","port":53})");
-  EXPECT_EQ(SkydnsValue(MakeService("a", "b", "a\"b\\", 1)), R"({"host":"a\"b\\","port":1})");
-  std::string ip;
-  int port = 0;
-  ASSERT_TRUE(ParseSkydnsValue(R"({"host":"10.0.0.5","port":80,"ttl":30})", &ip, &port));
-  EXPECT_EQ(ip, "10.0.0.5");
-  EXPECT_EQ(port, 80);
-  for (const char* bad : {"", "{", "[]", R"({"host":1,"port":2})", R"({"host":"a"})",
-                          R"({"host":"a","port":"80"})", R"({"host":"a","port":99999})"}) {
-    EXPECT_FALSE(ParseSkydnsValue(bad, &ip, &port)) << bad;
-  }
-}
-
-TEST(SkydnsKeys, DomainReversed) {
-  EXPECT_EQ(*SkydnsPrefix("/skydns.local"), "/skydns/local/skydns");
-  EXPECT_EQ(*SkydnsPrefix("skydns.local."), "/skydns/local/skydns");
-  EXPECT_EQ(*SkydnsPrefix("/a.b.example.com"), "/skydns/com/example/b/a");
-  EXPECT_FALSE(SkydnsPrefix("").ok());
-  EXPECT_FALSE(SkydnsPrefix("/").ok());
-  EXPECT_FALSE(SkydnsPrefix("/a..b").ok());
-  EXPECT_FALSE(SkydnsPrefix("/a/b").ok());
 }
 
 TEST(EtcdReplies, Version) {
@@ -195,55 +168,40 @@ TEST(EtcdReplies, ErrorsCarryEtcdsMessage) {
   EXPECT_NE(ErrorFromReply(418, "teapot", "x").message().find("teapot"), std::string::npos);
 }
 
-// ---- Factories: URI validation, no network -----------------------------------------------------
-
-absl::StatusOr<std::unique_ptr<RegistryAdapter>> Make(const std::string& text,
-                                                      AdapterOptions options = {}) {
-  absl::StatusOr<BackendUri> uri = ParseBackendUri(text);
-  if (!uri.ok()) return uri.status();
-  return NewEtcdAdapter(*uri, options);
-}
-
-TEST(EtcdFactory, AcceptsSchemesAndHosts) {
-  for (const char* ok : {"etcd://127.0.0.1:2379", "etcd3://127.0.0.1:2379/services",
-                         "etcd2://localhost", "etcd://a:1,b:2/p", "etcd://[::1]:2379",
-                         "etcd://user:pw@127.0.0.1:2379", "etcd:///prefix"}) {
-    EXPECT_TRUE(Make(ok).ok()) << ok << ": " << Make(ok).status();
+TEST(EtcdReplies, OnlyA400IsARejection) {
+  // The bridge never retries INVALID_ARGUMENT until the service changes: a proxy's or a rate
+  // limiter's answer must not look like one.
+  for (long status : {404L, 408L, 409L, 412L, 413L, 429L, 500L, 502L, 503L}) {
+    EXPECT_FALSE(absl::IsInvalidArgument(ErrorFromReply(status, "busy", "put /a"))) << status;
   }
+  EXPECT_TRUE(absl::IsUnavailable(ErrorFromReply(429, "", "x")));
+  EXPECT_TRUE(absl::IsUnavailable(ErrorFromReply(408, "", "x")));
 }
 
-TEST(EtcdFactory, RejectsBadUris) {
-  for (const char* bad :
-       {"consul://127.0.0.1:8500", "etcd://127.0.0.1:x", "etcd://::1:2379", "etcd://[::1",
-        "etcd://a:0", "etcd://a:70000", "etcd://:pw@a:1", "etcd://a:1/p//q"}) {
-    EXPECT_FALSE(Make(bad).ok()) << bad;
-  }
-  AdapterOptions options;
-  options.env["ETCDCTL_CERT"] = "/c.pem";  // Without ETCDCTL_KEY.
-  EXPECT_FALSE(Make("etcd://a:1", options).ok());
-  options.ttl = -1;
-  options.env.clear();
-  EXPECT_FALSE(Make("etcd://a:1", options).ok());
+TEST(EtcdRequests, V3Bodies) {
+  // "/a" = L2E=, "/b" = L2I=, "1:2" = MToy.
+  EXPECT_EQ(V3RangeBody("/a", "", RangeWants::kKeysAndValues), R"({"key":"L2E="})");
+  EXPECT_EQ(V3RangeBody("/a", "/b", RangeWants::kKeysOnly),
+            R"({"key":"L2E=","range_end":"L2I=","keys_only":true})");
+  EXPECT_EQ(V3RangeBody("/a", "/b", RangeWants::kCountOnly),
+            R"({"key":"L2E=","range_end":"L2I=","count_only":true})");
+  EXPECT_EQ(V3PutBody("/a", "1:2", 0), R"({"key":"L2E=","value":"MToy"})");
+  EXPECT_EQ(V3PutBody("/a", "1:2", 7), R"({"key":"L2E=","value":"MToy","lease":"7"})");
+  EXPECT_EQ(V3DeleteBody("/a"), R"({"key":"L2E="})");
+  EXPECT_EQ(V3MoveToLeaseBody("/a", "1:2", 9),
+            R"({"compare":[{"key":"L2E=","target":"VALUE","result":"EQUAL","value":"MToy"}],)"
+            R"("success":[{"request_put":{"key":"L2E=","value":"MToy","lease":"9"}}]})");
+  EXPECT_EQ(V3LeaseGrantBody(5), R"({"TTL":5})");
+  EXPECT_EQ(V3LeaseIdBody(4111120278227860230), R"({"ID":"4111120278227860230"})");
+  EXPECT_EQ(V3AuthenticateBody("u\"", "p"), R"({"name":"u\"","password":"p"})");
 }
 
-TEST(EtcdFactory, FingerprintIsKeyAndValue) {
-  auto adapter = Make("etcd3://127.0.0.1:2379/services");
-  ASSERT_TRUE(adapter.ok());
-  Service s = MakeService("web", "h:c:80", "10.0.0.5", 80);
-  EXPECT_EQ((*adapter)->Fingerprint(s), "/services/web/h:c:80=10.0.0.5:80");
-  Service changed = s;
-  changed.port = 81;
-  EXPECT_NE((*adapter)->Fingerprint(s), (*adapter)->Fingerprint(changed));
-}
-
-TEST(EtcdFactory, UnreachableEndpointIsUnavailable) {
-  // Port 1 on loopback: connection refused at once, no server needed.
-  auto adapter = Make("etcd3://127.0.0.1:1");
-  ASSERT_TRUE(adapter.ok());
-  absl::Status status = (*adapter)->Ping();
-  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
-  status = (*adapter)->Register(MakeService("web", "h:c:80", "10.0.0.5", 80));
-  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+TEST(EtcdRequests, V2PathsAndForms) {
+  EXPECT_EQ(V2KeyPath("/a/b c/h:c:80"), "/v2/keys/a/b%20c/h%3Ac%3A80");
+  EXPECT_EQ(V2KeyPath(""), "/v2/keys");
+  EXPECT_EQ(V2PutForm("10.0.0.5:80", 0), "value=10.0.0.5%3A80");
+  EXPECT_EQ(V2PutForm("[::1]:80", 30), "value=%5B%3A%3A1%5D%3A80&ttl=30");
+  EXPECT_EQ(V2RefreshForm(30), "refresh=true&prevExist=true&ttl=30");
 }
 
 }  // namespace

@@ -23,10 +23,10 @@ Service MakeService() {
 
 TEST(LogAdapterTest, PrintsOneJsonLinePerWrite) {
   std::vector<std::string> lines;
-  LogAdapter adapter([&](const std::string& line) { lines.push_back(line); });
+  auto adapter = NewLogAdapterForTesting([&](const std::string& line) { lines.push_back(line); });
   const Service s = MakeService();
-  ASSERT_TRUE(adapter.Register(s).ok());
-  ASSERT_TRUE(adapter.Deregister(s).ok());
+  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_TRUE(adapter->Deregister(s).ok());
   EXPECT_THAT(
       lines,
       ElementsAre(
@@ -38,20 +38,29 @@ TEST(LogAdapterTest, PrintsOneJsonLinePerWrite) {
           "\"region\":\"eu\"},\"container\":\"d7fc15186570\"}"));
 }
 
+TEST(LogAdapterTest, FactoryIgnoresTheRestOfTheUri) {
+  absl::StatusOr<BackendUri> uri = ParseBackendUri("log://anything/here");
+  ASSERT_TRUE(uri.ok());
+  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = NewLogAdapter(*uri, {});
+  ASSERT_TRUE(adapter.ok());
+  EXPECT_TRUE((*adapter)->Ping().ok());
+  EXPECT_TRUE((*adapter)->Services()->empty());
+}
+
 TEST(LogAdapterTest, ListsWhatIsRegisteredWithMatchingFingerprints) {
-  LogAdapter adapter([](const std::string&) {});
+  auto adapter = NewLogAdapterForTesting([](const std::string&) {});
   Service s = MakeService();
-  ASSERT_TRUE(adapter.Register(s).ok());
-  absl::StatusOr<std::vector<RegisteredService>> held = adapter.Services();
+  ASSERT_TRUE(adapter->Register(s).ok());
+  absl::StatusOr<std::vector<RegisteredService>> held = adapter->Services();
   ASSERT_TRUE(held.ok());
   ASSERT_EQ(held->size(), 1u);
   EXPECT_EQ((*held)[0].service.id, "host1:web:80");
-  EXPECT_EQ((*held)[0].fingerprint, adapter.Fingerprint(s));
+  EXPECT_EQ((*held)[0].fingerprint, adapter->Fingerprint(s));
   Service changed = s;
   changed.port = 9090;
-  EXPECT_NE(adapter.Fingerprint(changed), (*held)[0].fingerprint);
-  ASSERT_TRUE(adapter.Deregister(s).ok());
-  EXPECT_TRUE(adapter.Services()->empty());
+  EXPECT_NE(adapter->Fingerprint(changed), (*held)[0].fingerprint);
+  ASSERT_TRUE(adapter->Deregister(s).ok());
+  EXPECT_TRUE(adapter->Services()->empty());
 }
 
 }  // namespace

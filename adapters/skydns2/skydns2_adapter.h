@@ -1,7 +1,7 @@
 // skydns2://host:port/<domain>: registers services as SkyDNS records in etcd, readable by
 // CoreDNS's etcd plugin (and SkyDNS itself): key "/skydns/<domain labels reversed>/<Name>/<ID>",
-// value {"host":"<ip>","port":<port>}. Built on the etcd adapter library (adapters/etcd), so
-// endpoints, TLS, auth, -ttl leases and the /version probe (v3 for a 3.x server, v2 otherwise)
+// value {"host":"<ip>","port":<port>} (skydns2_codec.h). Built on the etcd adapter (adapters/etcd),
+// so endpoints, TLS, auth, -ttl leases and the /version probe (v3 for a 3.x server, v2 otherwise)
 // work exactly as for etcd://.
 #ifndef ADAPTERS_SKYDNS2_SKYDNS2_ADAPTER_H_
 #define ADAPTERS_SKYDNS2_SKYDNS2_ADAPTER_H_
@@ -9,8 +9,9 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "adapters/backend_uri.h"
-#include "adapters/registry_adapter.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
+#include "registrator/model/registry_adapter.h"
 
 namespace registrator {
 

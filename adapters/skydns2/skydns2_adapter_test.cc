@@ -5,15 +5,16 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "adapters/backend_uri.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 #include "testing/etcd_fixture.h"
 #include "testing/process.h"
 
 namespace registrator {
 namespace {
 
-using ::registrator::testing::EtcdFixture;
-using ::registrator::testing::WaitFor;
+using ::registrator::fakes::EtcdFixture;
+using ::registrator::fakes::WaitFor;
 
 class Skydns2Test : public ::testing::Test {
  protected:

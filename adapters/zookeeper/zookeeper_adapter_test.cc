@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -15,18 +16,25 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "adapters/backend_uri.h"
+#include "adapters/zookeeper/zookeeper_adapter_testing.h"
+#include "adapters/zookeeper/zookeeper_session.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "registrator/model/adapter_options.h"
+#include "registrator/model/backend_uri.h"
 #include "testing/process.h"
 #include "testing/zookeeper_fixture.h"
 
 namespace registrator {
 namespace {
 
-using ::registrator::testing::WaitFor;
-using ::registrator::testing::ZookeeperServer;
+using ::registrator::fakes::WaitFor;
+using ::registrator::zookeeper::AdapterForTesting;
+using ::registrator::zookeeper::NewZookeeperAdapterForTesting;
+using ZookeeperSettings = ::registrator::zookeeper::SessionSettings;
+using ::registrator::fakes::ZookeeperServer;
 using ::testing::UnorderedElementsAre;
 
 // A plain synchronous client handle, for reading back and for meddling behind the adapter's back.
@@ -131,14 +139,32 @@ class ZookeeperAdapterTest : public ::testing::Test {
     EXPECT_TRUE(uri.ok()) << uri.status();
     AdapterOptions options;
     options.hostname = "host1";
-    absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-        NewZookeeperAdapterWithSettings(*uri, options, settings);
+    absl::StatusOr<AdapterForTesting> adapter =
+        NewZookeeperAdapterForTesting(*uri, options, settings, before_session_open_);
     EXPECT_TRUE(adapter.ok()) << adapter.status();
-    return adapter.ok() ? std::move(*adapter) : nullptr;
+    if (!adapter.ok()) return nullptr;
+    session_credentials_ = std::move(adapter->session_credentials);
+    return std::move(adapter->adapter);
+  }
+
+  // Ends the session of the adapter MakeAdapter made last: takes it over with a second handle
+  // and closes that, so the server expires it.
+  void ExpireSession() {
+    absl::StatusOr<std::pair<int64_t, std::string>> id = session_credentials_();
+    ASSERT_TRUE(id.ok()) << id.status();
+    clientid_t client{};
+    client.client_id = id->first;
+    memcpy(client.passwd, id->second.data(), sizeof(client.passwd));
+    RawZk thief(server_->address(), &client, 2000);
+    ASSERT_TRUE(thief.WaitConnected());
   }
 
   static ZookeeperServer* server_;
   std::unique_ptr<RawZk> raw_;
+  // Of the adapter MakeAdapter made last.
+  std::function<absl::StatusOr<std::pair<int64_t, std::string>>()> session_credentials_;
+  // Passed to the next MakeAdapter.
+  std::function<void()> before_session_open_;
 };
 
 ZookeeperServer* ZookeeperAdapterTest::server_ = nullptr;
@@ -349,16 +375,7 @@ TEST_F(ZookeeperAdapterTest, SessionExpiryCallsStateLostAndReRegisterRestores) {
   Stat first{};
   ASSERT_TRUE(raw_->Get("/expiry/web/10.0.4.1:80", &first).has_value());
 
-  // Take the session over with a second handle and close it: the server ends the session.
-  absl::StatusOr<std::pair<int64_t, std::string>> id = ZookeeperSessionForTesting(*adapter);
-  ASSERT_TRUE(id.ok()) << id.status();
-  clientid_t client{};
-  client.client_id = id->first;
-  memcpy(client.passwd, id->second.data(), sizeof(client.passwd));
-  {
-    RawZk thief(server_->address(), &client, 2000);
-    ASSERT_TRUE(thief.WaitConnected());
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpireSession());
   ASSERT_TRUE(WaitFor([&] { return lost.load() > 0; }, absl::Seconds(15)))
       << "state-lost callback not called";
   EXPECT_EQ(lost.load(), 1);
@@ -399,6 +416,191 @@ TEST_F(ZookeeperAdapterTest, ConcurrentRegisterAndDeregisterUnderOneName) {
   EXPECT_THAT(
       raw_->Children("/concurrent/shared"),
       UnorderedElementsAre("10.0.8.1:1000", "10.0.8.1:1001", "10.0.8.1:1002", "10.0.8.1:1003"));
+}
+
+// Issue 12 defect 2: the node path holds no service ID. A container renamed (or re-created with
+// a new ID, same name/IP/port) is registered anew, then its old service deregistered: that
+// Deregister must not delete the node the new registration now owns.
+TEST_F(ZookeeperAdapterTest, DeregisterLeavesTheNodeToTheServiceThatTookItOver) {
+  auto adapter = MakeAdapter("/rename");
+  Service old_service = MakeService("web", "10.0.9.2", 80);
+  old_service.id = "host1:web-old:80";
+  Service new_service = old_service;
+  new_service.id = "host1:web-new:80";
+  new_service.container_id = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+  const std::string path = "/rename/web/10.0.9.2:80";
+  ASSERT_TRUE(adapter->Register(old_service).ok());
+  ASSERT_TRUE(adapter->Register(new_service).ok());
+
+  ASSERT_TRUE(adapter->Deregister(old_service).ok());
+  std::optional<std::string> data = raw_->Get(path);
+  ASSERT_TRUE(data.has_value()) << "deregistering the old service deleted the new one's node";
+  EXPECT_EQ(*data, adapter->Fingerprint(new_service));
+
+  // The new service's own Deregister still removes the node and the then empty Name node.
+  ASSERT_TRUE(adapter->Deregister(new_service).ok());
+  EXPECT_FALSE(raw_->Exists(path));
+  EXPECT_FALSE(raw_->Exists("/rename/web"));
+}
+
+// The same with both writes at once (two workers: the old container's and the new one's): the
+// Deregister deletes only the version it read and found its own, so a Register in between wins.
+TEST_F(ZookeeperAdapterTest, ConcurrentRenameKeepsTheNewNode) {
+  auto adapter = MakeAdapter("/rename-race");
+  Service old_service = MakeService("web", "10.0.9.5", 80);
+  old_service.id = "host1:web-old:80";
+  Service new_service = old_service;
+  new_service.id = "host1:web-new:80";
+  const std::string path = "/rename-race/web/10.0.9.5:80";
+  for (int round = 0; round < 40; ++round) {
+    ASSERT_TRUE(adapter->Register(old_service).ok());
+    absl::Status deregistered;
+    std::thread old_worker([&] { deregistered = adapter->Deregister(old_service); });
+    const absl::Status registered = adapter->Register(new_service);
+    old_worker.join();
+    ASSERT_TRUE(registered.ok()) << registered;
+    ASSERT_TRUE(deregistered.ok()) << deregistered;
+    std::optional<std::string> data = raw_->Get(path);
+    ASSERT_TRUE(data.has_value()) << "round " << round << ": the new service's node was deleted";
+    ASSERT_EQ(*data, adapter->Fingerprint(new_service)) << "round " << round;
+  }
+}
+
+TEST_F(ZookeeperAdapterTest, DeregisterLeavesANodeWithoutOurId) {
+  auto adapter = MakeAdapter("/notours");
+  const Service s = MakeService("web", "10.0.9.3", 80);
+  // What upstream registrator writes (no "ID") at the very path of our service.
+  ASSERT_EQ(raw_->Create("/notours", ""), ZOK);
+  ASSERT_EQ(raw_->Create("/notours/web", ""), ZOK);
+  const std::string upstream = R"({"Name":"web","IP":"10.0.9.3","PublicPort":80})";
+  ASSERT_EQ(raw_->Create("/notours/web/10.0.9.3:80", upstream), ZOK);
+  ASSERT_TRUE(adapter->Deregister(s).ok());
+  EXPECT_EQ(raw_->Get("/notours/web/10.0.9.3:80"), upstream);
+}
+
+// A Refresh after someone removed the node and its Name node (an operator cleaning up, say):
+// every missing level comes back.
+TEST_F(ZookeeperAdapterTest, RefreshRecreatesTheNameNodeToo) {
+  auto adapter = MakeAdapter("/refresh-parent");
+  const Service s = MakeService("svc", "10.0.2.9", 1000);
+  ASSERT_TRUE(adapter->Register(s).ok());
+  ASSERT_EQ(raw_->Delete("/refresh-parent/svc/10.0.2.9:1000"), ZOK);
+  ASSERT_EQ(raw_->Delete("/refresh-parent/svc"), ZOK);
+  ASSERT_EQ(raw_->Delete("/refresh-parent"), ZOK);
+  ASSERT_TRUE(adapter->Refresh({s}).ok());
+  Stat stat{};
+  std::optional<std::string> data = raw_->Get("/refresh-parent/svc/10.0.2.9:1000", &stat);
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(*data, adapter->Fingerprint(s));
+  EXPECT_NE(stat.ephemeralOwner, 0);
+}
+
+// A second registrator (e.g. the restarted process, while the old session still lives) takes
+// the node over, so the old session's end does not take the registration along.
+TEST_F(ZookeeperAdapterTest, TakeoverFromAnotherSessionSurvivesThatSession) {
+  auto previous = MakeAdapter("/takeover");
+  auto current = MakeAdapter("/takeover");
+  const Service s = MakeService("web", "10.0.9.4", 80);
+  const std::string path = "/takeover/web/10.0.9.4:80";
+  ASSERT_TRUE(previous->Register(s).ok());
+  Stat before{};
+  ASSERT_TRUE(raw_->Get(path, &before).has_value());
+  // The listing tells the bridge the node is not what it would write, so it registers again.
+  absl::StatusOr<std::vector<RegisteredService>> listed = current->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_NE((*listed)[0].fingerprint, current->Fingerprint(s));
+  ASSERT_TRUE(current->Refresh({s}).ok());
+  Stat after{};
+  ASSERT_TRUE(raw_->Get(path, &after).has_value());
+  EXPECT_NE(after.ephemeralOwner, before.ephemeralOwner);
+  previous.reset();  // Its session ends.
+  EXPECT_TRUE(raw_->Exists(path));
+  listed = current->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].fingerprint, current->Fingerprint(s));
+}
+
+// Issue 12 defect 10: opening a session (zookeeper_init: DNS, two threads) must not happen under
+// the adapter's lock, or every other call waits for it without bound. Here the opening is held
+// up by the test hook; another call meanwhile gives up after its connect timeout.
+TEST_F(ZookeeperAdapterTest, ASlowSessionOpenDoesNotBlockOtherCalls) {
+  absl::Notification opening;
+  absl::Notification release;
+  std::atomic<int> opens{0};
+  before_session_open_ = [&] {
+    if (opens++ > 0) return;
+    opening.Notify();
+    release.WaitForNotificationWithTimeout(absl::Seconds(30));
+  };
+  ZookeeperSettings settings;
+  settings.connect_timeout = absl::Seconds(1);
+  auto adapter = MakeAdapter("/slowopen", settings);
+  absl::Status first;
+  std::thread opener([&] { first = adapter->Ping(); });
+  ASSERT_TRUE(opening.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Status second;
+  absl::Notification second_done;
+  std::thread other([&] {
+    second = adapter->Ping();
+    second_done.Notify();
+  });
+  const bool returned = second_done.WaitForNotificationWithTimeout(absl::Seconds(10));
+  release.Notify();
+  opener.join();
+  other.join();
+  EXPECT_TRUE(returned) << "a call waited for another thread's session open";
+  EXPECT_EQ(second.code(), absl::StatusCode::kUnavailable) << second;
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_TRUE(adapter->Ping().ok());
+  EXPECT_EQ(opens.load(), 1) << "the waiting call opened a second session";
+}
+
+// Issue 12 defect 10 (lifetime): the bridge clears its callback in Stop and is then destroyed
+// while the adapter lives on. A callback already running when SetStateLostCallback(nullptr) is
+// called must have finished when it returns; and an expiry after that calls nothing.
+TEST_F(ZookeeperAdapterTest, ClearingTheStateLostCallbackWaitsForARunningOne) {
+  ZookeeperSettings settings;
+  settings.session_timeout = absl::Seconds(2);
+  auto adapter = MakeAdapter("/lifetime", settings);
+  const Service s = MakeService("web", "10.0.4.2", 80);
+  ASSERT_TRUE(adapter->Register(s).ok());
+  std::atomic<int> calls{0};
+  std::atomic<bool> owner_alive{true};  // Stands for the Bridge the callback points into.
+  std::atomic<bool> used_after_clear{false};
+  absl::Notification entered;
+  absl::Notification left;
+  adapter->SetStateLostCallback([&] {
+    ++calls;
+    entered.Notify();
+    // Stay inside until the owner is gone (the defect), or long enough that a clear which does
+    // not wait has surely returned.
+    WaitFor([&] { return !owner_alive.load(); }, absl::Seconds(2));
+    if (!owner_alive.load()) used_after_clear = true;  // A real owner would be freed memory.
+    left.Notify();
+  });
+  ASSERT_NO_FATAL_FAILURE(ExpireSession());
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(15)));
+  adapter->SetStateLostCallback(nullptr);  // What Bridge::Stop does...
+  owner_alive = false;                     // ...before the Bridge is destroyed.
+  ASSERT_TRUE(left.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_FALSE(used_after_clear.load()) << "the callback ran on after it was cleared";
+
+  // A new session, expired again: the cleared callback is not called.
+  ASSERT_TRUE(WaitFor([&] { return adapter->Register(s).ok(); }, absl::Seconds(15)));
+  Stat stat{};
+  ASSERT_TRUE(raw_->Get("/lifetime/web/10.0.4.2:80", &stat).has_value());
+  ASSERT_NO_FATAL_FAILURE(ExpireSession());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Stat now{};
+        return adapter->Register(s).ok() &&
+               raw_->Get("/lifetime/web/10.0.4.2:80", &now).has_value() &&
+               now.ephemeralOwner != stat.ephemeralOwner;
+      },
+      absl::Seconds(15)));
+  EXPECT_EQ(calls.load(), 1);
 }
 
 class ZookeeperRestartTest : public ZookeeperAdapterTest,
@@ -473,22 +675,64 @@ TEST_F(ZookeeperAdapterTest, DigestAuthCreatesNodesOnlyItsUserCanRead) {
 
 TEST(ZookeeperUnreachableTest, NoServerMeansUnavailableNotAHang) {
   zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
-  const int port = testing::FreeLoopbackPort();  // Nobody listens there.
+  const int port = fakes::FreeLoopbackPort();  // Nobody listens there.
   absl::StatusOr<BackendUri> uri =
       ParseBackendUri(absl::StrCat("zookeeper://127.0.0.1:", port, "/base"));
   ASSERT_TRUE(uri.ok());
   ZookeeperSettings settings;
   settings.connect_timeout = absl::Seconds(1);
-  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-      NewZookeeperAdapterWithSettings(*uri, AdapterOptions(), settings);
-  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  absl::StatusOr<AdapterForTesting> made =
+      NewZookeeperAdapterForTesting(*uri, AdapterOptions(), settings);
+  ASSERT_TRUE(made.ok()) << made.status();
+  RegistryAdapter& adapter = *made->adapter;
   const absl::Time start = absl::Now();
-  const absl::Status ping = (*adapter)->Ping();
+  const absl::Status ping = adapter.Ping();
   EXPECT_EQ(ping.code(), absl::StatusCode::kUnavailable) << ping;
-  EXPECT_EQ((*adapter)->Register(MakeService("web", "10.0.0.1", 80)).code(),
+  EXPECT_EQ(adapter.Register(MakeService("web", "10.0.0.1", 80)).code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ((*adapter)->Services().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(adapter.Services().status().code(), absl::StatusCode::kUnavailable);
   std::cout << "three calls against a dead server took " << absl::Now() - start << "\n";
+}
+
+// The factory and the fingerprint need no server (the factory must not touch the network, so an
+// address nobody listens on is fine).
+TEST(ZookeeperFactoryTest, FactoryValidatesWithoutConnecting) {
+  absl::StatusOr<BackendUri> uri = ParseBackendUri("zookeeper://127.0.0.1:1/base");
+  ASSERT_TRUE(uri.ok());
+  // Usable as a plain (uri, options) factory, as the bridge registers them by scheme.
+  std::function<absl::StatusOr<std::unique_ptr<RegistryAdapter>>(const BackendUri&,
+                                                                 const AdapterOptions&)>
+      factory = &NewZookeeperAdapter;
+  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = factory(*uri, AdapterOptions());
+  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  absl::StatusOr<BackendUri> bad = ParseBackendUri("zookeeper://127.0.0.1:1/a//b");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(NewZookeeperAdapter(*bad, AdapterOptions()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ZookeeperFactoryTest, FingerprintIsTheNodeDataAndFollowsTheService) {
+  absl::StatusOr<BackendUri> uri = ParseBackendUri("zookeeper://127.0.0.1:1/base");
+  ASSERT_TRUE(uri.ok());
+  auto adapter = NewZookeeperAdapter(*uri, AdapterOptions());
+  ASSERT_TRUE(adapter.ok());
+  Service s;
+  s.id = "h:c:80";
+  s.name = "web";
+  s.ip = "1.2.3.4";
+  s.port = 8080;
+  s.exposed_port = 80;
+  const std::string fp = (*adapter)->Fingerprint(s);
+  EXPECT_EQ(fp, (*adapter)->Fingerprint(s));
+  EXPECT_EQ(fp,
+            R"({"Name":"web","IP":"1.2.3.4","PublicPort":8080,"PrivatePort":80,"ContainerID":"",)"
+            R"("Tags":[],"Attrs":{},"ID":"h:c:80"})");
+  Service changed = s;
+  changed.tags = {"x"};
+  EXPECT_NE((*adapter)->Fingerprint(changed), fp);
+  changed = s;
+  changed.port = 8081;
+  EXPECT_NE((*adapter)->Fingerprint(changed), fp);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Unit tests for the small shared pieces: JSON string escaping, log levels, backoff.
+// Unit tests for the small shared pieces: JSON string escaping, log levels, backoff, host:port.
 #include "gtest/gtest.h"
 #include "registrator/common/backoff.h"
 #include "registrator/common/host_port.h"
@@ -83,6 +83,43 @@ TEST(HostPortTest, JoinsWithBracketsForIpv6AndSplitsBack) {
         "[fd00::5]80", "[fd00::5]:", "a:-1", "a:+80", "a:99999999999999999999"}) {
     EXPECT_FALSE(SplitHostPort(bad, &ip, &port)) << bad;
   }
+}
+
+TEST(HostPortTest, EndpointWithDefaultPort) {
+  using Parsed = absl::StatusOr<HostPort>;
+  EXPECT_EQ(*SplitHostPort("etcd1:2380", 2379), (HostPort{"etcd1", 2380}));
+  EXPECT_EQ(*SplitHostPort("etcd1", 2379), (HostPort{"etcd1", 2379}));
+  EXPECT_EQ(*SplitHostPort("10.0.0.5:1", 2379), (HostPort{"10.0.0.5", 1}));
+  EXPECT_EQ(*SplitHostPort("[::1]:2380", 2379), (HostPort{"::1", 2380}));
+  EXPECT_EQ(*SplitHostPort("[fd00::5]", 2181), (HostPort{"fd00::5", 2181}));
+  EXPECT_EQ(SplitHostPort("[fd00::5]", 2181)->ToString(), "[fd00::5]:2181");
+  EXPECT_EQ(SplitHostPort("a", 80)->ToString(), "a:80");
+  // default_port 0: the port is required.
+  EXPECT_EQ(*SplitHostPort("a:9090", 0), (HostPort{"a", 9090}));
+  Parsed no_port = SplitHostPort("a", 0);
+  EXPECT_TRUE(absl::IsInvalidArgument(no_port.status())) << no_port.status();
+  for (const char* bad : {"",      ":2379",      "[]:1",       "a:",     "a:x",
+                          "a:0",   "a:65536",    "a:+80",      "a:-1",   "a:99999999999999999999",
+                          "::1",   "fd00::5:80", "[::1",       "[::1]x", "[::1]:",
+                          "a b:1", "a:1 ",       "http://a:1", "a/b",    "u:p@a:1"}) {
+    Parsed parsed = SplitHostPort(bad, 2379);
+    EXPECT_FALSE(parsed.ok()) << bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(parsed.status())) << bad;
+    if (!parsed.ok()) {
+      EXPECT_NE(parsed.status().message().find(bad), std::string::npos) << bad;
+    }
+  }
+}
+
+TEST(LogSecretsTest, EverySecretIsScrubbedShortOnesAreIgnored) {
+  SetLogSecrets({"hunter22", "tok-123456", "pw", ""});
+  EXPECT_EQ(RedactSecrets("auth hunter22 failed; token tok-123456; pw stays"),
+            "auth *** failed; token ***; pw stays");
+  // The longest secret first: one that contains another is replaced whole.
+  SetLogSecrets({"abcd", "abcdefgh"});
+  EXPECT_EQ(RedactSecrets("x abcdefgh y abcd"), "x *** y ***");
+  SetLogSecrets({});
+  EXPECT_EQ(RedactSecrets("hunter22"), "hunter22");
 }
 
 }  // namespace

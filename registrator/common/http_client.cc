@@ -1,11 +1,17 @@
+// HttpClient over libcurl (see http_client.h): pooled easy handles for requests, a multi handle
+// per stream so another thread can cancel it promptly.
 #include "registrator/common/http_client.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace registrator {
@@ -29,8 +35,19 @@ struct MultiDeleter {
 };
 using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
 
+struct BoundedBody {
+  std::string* body;
+  size_t limit;
+  bool exceeded = false;
+};
+
 size_t AppendToString(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
+  auto* out = static_cast<BoundedBody*>(user);
+  if (out->body->size() + size * count > out->limit) {
+    out->exceeded = true;
+    return CURL_WRITEFUNC_ERROR;
+  }
+  out->body->append(data, size * count);
   return size * count;
 }
 
@@ -42,7 +59,45 @@ absl::Status TransportError(CURLcode code, const char* error_buffer, const HttpR
   return absl::UnavailableError(detail);
 }
 
+// AbortHttpTransfers(): Sends started before the generation changed give up. Their sockets are
+// tracked from creation to close (curl keeps the close callback with the connection), so a
+// shutdown never hits a descriptor that was closed and reused.
+std::atomic<uint64_t> g_abort_generation{0};
+absl::Mutex g_sockets_mu;
+absl::flat_hash_set<curl_socket_t>& Sockets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_sockets_mu) {
+  static auto* sockets = new absl::flat_hash_set<curl_socket_t>();
+  return *sockets;
+}
+
+curl_socket_t OpenSocket(void*, curlsocktype, curl_sockaddr* address) {
+  const curl_socket_t fd = ::socket(address->family, address->socktype, address->protocol);
+  if (fd != CURL_SOCKET_BAD) {
+    absl::MutexLock lock(&g_sockets_mu);
+    Sockets().insert(fd);
+  }
+  return fd;
+}
+
+int CloseSocket(void*, curl_socket_t fd) {
+  absl::MutexLock lock(&g_sockets_mu);
+  Sockets().erase(fd);
+  return ::close(fd);
+}
+
+// Called by curl at least once a second while a transfer runs: non-zero aborts it.
+int AbortCheck(void* started_generation, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return g_abort_generation.load() != *static_cast<uint64_t*>(started_generation) ? 1 : 0;
+}
+
 }  // namespace
+
+void AbortHttpTransfers() {
+  ++g_abort_generation;
+  absl::MutexLock lock(&g_sockets_mu);
+  // Wakes every poll on these sockets at once; idle pooled connections die too (curl notices
+  // a dead connection before reusing it).
+  for (curl_socket_t fd : Sockets()) ::shutdown(fd, SHUT_RDWR);
+}
 
 void StreamCancel::Cancel() {
   absl::MutexLock lock(&mu_);
@@ -97,6 +152,10 @@ void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** h
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(endpoint_.connect_timeout)));
+  // Send the path exactly as built: libcurl would otherwise resolve "." and ".." segments, and a
+  // key segment of ".." would move the request to another endpoint of the server (a second
+  // wall behind ValidateServiceKeys; see README "Security model").
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
   // Never follow redirects or use a proxy from the environment: we only talk to the one server.
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_PROXY, "");
@@ -141,13 +200,28 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   HttpResponse response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  BoundedBody body{&response.body, request.max_body_bytes};
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  uint64_t generation = g_abort_generation.load();
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &AbortCheck);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &generation);
   const CURLcode code = curl_easy_perform(curl);
+  if (g_abort_generation.load() != generation) {
+    curl_easy_cleanup(curl);
+    return absl::CancelledError(absl::StrCat(request.method, " ", request.path, ": aborted"));
+  }
   if (code != CURLE_OK) {
-    absl::Status status = TransportError(code, error_buffer, request);
+    absl::Status status = body.exceeded
+                              ? absl::ResourceExhaustedError(absl::StrCat(
+                                    request.method, " ", request.path, ": response body over ",
+                                    request.max_body_bytes, " bytes; refused"))
+                              : TransportError(code, error_buffer, request);
     // A failed handle may hold a broken connection; do not pool it.
     curl_easy_cleanup(curl);
     return status;

@@ -43,6 +43,9 @@ struct HttpRequest {
   std::vector<std::string> headers;
   // Whole-request timeout; ignored by Stream (streams last until cancelled or closed).
   absl::Duration timeout = absl::Seconds(10);
+  // Send fails (RESOURCE_EXHAUSTED) rather than hold a bigger body: a Docker inspect carries
+  // whatever labels a container's author wrote. Ignored by Stream (it hands data on as it comes).
+  size_t max_body_bytes = 64 << 20;
 };
 
 struct HttpResponse {
@@ -75,7 +78,8 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends one request and returns the status and body. Transport failures (refused, timeout,
-  // TLS) are UNAVAILABLE or DEADLINE_EXCEEDED; any HTTP status is returned as a response.
+  // TLS) are UNAVAILABLE or DEADLINE_EXCEEDED, a body over max_body_bytes RESOURCE_EXHAUSTED;
+  // any HTTP status is returned as a response. The path is sent as is (no dot-segment removal).
   // Thread-safe: handles (and their kept-alive connections) are pooled.
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request);
 
@@ -98,6 +102,11 @@ class HttpClient {
   absl::Mutex mu_;
   std::vector<void*> idle_handles_ ABSL_GUARDED_BY(mu_);
 };
+
+// Aborts every HttpClient::Send in flight in this process, promptly: their sockets are shut
+// down (waking a blocked poll) and their progress callbacks fail; they return CANCELLED. Sends
+// started afterwards run normally. For a bounded shutdown (Bridge::Stop's deadline).
+void AbortHttpTransfers();
 
 // Percent-encodes `text` for use in a URL path segment or query value.
 std::string UrlEncode(absl::string_view text);

@@ -1,3 +1,4 @@
+// JSON text we write: Go-compatible string escaping that always yields valid JSON.
 #include "registrator/common/json.h"
 
 #include <cstdint>

@@ -1,12 +1,19 @@
+// The daemon's logger (see log.h): level filter, text or JSON lines, secrets scrubbed.
 #include "registrator/common/log.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "registrator/common/json.h"
@@ -16,6 +23,9 @@ namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 std::atomic<bool> g_json{false};
+
+absl::Mutex g_secrets_mu(absl::kConstInit);
+std::vector<std::string>* g_secrets ABSL_GUARDED_BY(g_secrets_mu) = nullptr;
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -53,7 +63,30 @@ void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 void SetLogJson(bool json) { g_json.store(json); }
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 
-void LogLine(LogLevel level, absl::string_view message) {
+void SetLogSecrets(std::vector<std::string> secrets) {
+  std::vector<std::string> kept;
+  for (std::string& secret : secrets) {
+    if (secret.size() >= kMinScrubbedSecret) kept.push_back(std::move(secret));
+  }
+  // Longest first, so a secret that contains another is replaced whole.
+  std::sort(kept.begin(), kept.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  absl::MutexLock lock(&g_secrets_mu);
+  delete g_secrets;
+  g_secrets = kept.empty() ? nullptr : new std::vector<std::string>(std::move(kept));
+}
+
+std::string RedactSecrets(absl::string_view text) {
+  std::string out(text);
+  absl::MutexLock lock(&g_secrets_mu);
+  if (g_secrets == nullptr) return out;
+  for (const std::string& secret : *g_secrets) absl::StrReplaceAll({{secret, "***"}}, &out);
+  return out;
+}
+
+void LogLine(LogLevel level, absl::string_view raw_message) {
+  const std::string scrubbed = RedactSecrets(raw_message);
+  const absl::string_view message = scrubbed;
   const absl::Time now = absl::Now();
   std::string line;
   if (g_json.load()) {

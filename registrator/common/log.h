@@ -4,6 +4,7 @@
 #define REGISTRATOR_COMMON_LOG_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -19,6 +20,15 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level);
 void SetLogLevel(LogLevel level);
 void SetLogJson(bool json);
 LogLevel GetLogLevel();
+
+// The operator's secrets (registry password, CONSUL_HTTP_TOKEN...): every log line, at every
+// level, has each occurrence replaced by "***" before it is written. A second wall behind code
+// that never formats a secret; set from main before threads start. Secrets shorter than
+// kMinScrubbedSecret bytes are ignored (scrubbing "pw" would mangle every line).
+inline constexpr size_t kMinScrubbedSecret = 4;
+void SetLogSecrets(std::vector<std::string> secrets);
+// `text` with the log secrets replaced by "***", for other outputs (the /health reasons).
+std::string RedactSecrets(absl::string_view text);
 
 // Writes one line to stderr atomically (a single write call), so lines of different threads
 // never interleave.

@@ -21,7 +21,7 @@
 #include "registrator/common/json.h"
 #include "simdjson.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 namespace {
 
 constexpr char kNode[] = "standin";
@@ -1094,4 +1094,4 @@ std::vector<std::string> ConsulStandin::BodiesOf(const std::string& method,
   return bodies;
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -23,7 +23,7 @@ namespace httplib {
 class Server;
 }
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 struct ConsulStandinOptions {
   // When set, ACLs are on: writes need this token (X-Consul-Token, "Authorization: Bearer" or
@@ -113,6 +113,6 @@ class ConsulStandin {
 // "1.5h", "0"). Rejects negatives and infinities.
 bool ParseGoDuration(const std::string& text, absl::Duration* out);
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
 #endif  // TESTING_CONSUL_STANDIN_CONSUL_STANDIN_H_

@@ -11,7 +11,7 @@
 #include "registrator/common/http_client.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 namespace {
 
 using ::testing::ElementsAre;
@@ -317,4 +317,4 @@ TEST(StandinHttpTest, ServesOverTcpAndCountsWrites) {
 }
 
 }  // namespace
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -45,13 +45,13 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  registrator::testing::ConsulStandinOptions options;
+  registrator::fakes::ConsulStandinOptions options;
   options.acl_token = absl::GetFlag(FLAGS_acl_token);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_ca);
   options.leader = absl::GetFlag(FLAGS_leader);
-  registrator::testing::ConsulStandin standin(options);
+  registrator::fakes::ConsulStandin standin(options);
 
   absl::Status status;
   std::string where;

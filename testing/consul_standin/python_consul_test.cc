@@ -11,7 +11,7 @@
 #include "testing/consul_standin/test_certs.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 namespace {
 
 // Starts the binary on a port it picks itself (no race for a "free" port) and returns that
@@ -97,4 +97,4 @@ TEST(PythonConsulTest, ThirdPartyClientOverTlsWithClientCertificate) {
 }
 
 }  // namespace
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -1,9 +1,10 @@
+// Throwaway CA, server and client certificates (made with openssl) for TLS tests.
 #include "testing/consul_standin/test_certs.h"
 
 #include "absl/strings/str_cat.h"
 #include "testing/process.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 absl::Status MakeTestCertificates(const std::string& dir) {
   // EC keys: generated in milliseconds, unlike RSA.
@@ -26,4 +27,4 @@ absl::Status MakeTestCertificates(const std::string& dir) {
   return absl::OkStatus();
 }
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes

@@ -8,11 +8,11 @@
 
 #include "absl/status/status.h"
 
-namespace registrator::testing {
+namespace registrator::fakes {
 
 // Writes ca.pem, server.pem, server.key, client.pem, client.key into `dir`.
 absl::Status MakeTestCertificates(const std::string& dir);
 
-}  // namespace registrator::testing
+}  // namespace registrator::fakes
 
 #endif  // TESTING_CONSUL_STANDIN_TEST_CERTS_H_

@@ -1,0 +1,261 @@
+// An in-memory backend for the bridge's unit tests and benchmarks: holds entries by ID,
+// counts every write, and can fail, hang, be slow or lose its state on demand.
+#ifndef REGISTRATOR_MODEL_FAKE_ADAPTER_H_
+#define REGISTRATOR_MODEL_FAKE_ADAPTER_H_
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "registrator/model/registry_adapter.h"
+
+namespace registrator::fakes {
+
+class FakeAdapter : public RegistryAdapter {
+ public:
+  absl::Status Ping() override { return Fail("ping"); }
+  absl::Status Register(const Service& service) override {
+    Delay();
+    absl::MutexLock lock(&mu_);
+    ++registers_;
+    Concurrency busy(this, "register");
+    if (std::optional<absl::Status> s = HangLocked("register", service.id)) {
+      if (apply_hung_) entries_[service.id] = service;
+      return *s;
+    }
+    if (absl::Status s = FailLocked("register", service.id); !s.ok()) return s;
+    entries_[service.id] = service;
+    return absl::OkStatus();
+  }
+  absl::Status Deregister(const Service& service) override {
+    Delay();
+    absl::MutexLock lock(&mu_);
+    ++deregisters_;
+    Concurrency busy(this, "deregister");
+    if (std::optional<absl::Status> s = HangLocked("deregister", service.id)) {
+      if (apply_hung_) entries_.erase(service.id);
+      return *s;
+    }
+    if (absl::Status s = FailLocked("deregister", service.id); !s.ok()) return s;
+    entries_.erase(service.id);
+    return absl::OkStatus();
+  }
+  // Renews TTLs; with SetRefreshRecreates, also re-creates missing entries, as ZooKeeper's
+  // refresh re-creates deleted ephemeral nodes and an etcd keepalive re-puts lost keys.
+  absl::Status Refresh(const std::vector<Service>& services) override {
+    Delay();
+    absl::MutexLock lock(&mu_);
+    ++refreshes_;
+    last_refresh_.clear();
+    for (const Service& s : services) last_refresh_.push_back(s.id);
+    std::optional<absl::Status> hung = HangLocked("refresh", "");
+    if (hung && !apply_hung_) return *hung;
+    if (absl::Status s = FailLocked("refresh", ""); !s.ok()) return s;
+    if (refresh_recreates_) {
+      for (const Service& s : services) entries_.try_emplace(s.id, s);
+    }
+    return hung ? *hung : absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<RegisteredService>> Services() override {
+    Delay();
+    absl::MutexLock lock(&mu_);
+    ++lists_;
+    if (!can_list_) return absl::UnimplementedError("no listing");
+    if (absl::Status s = FailLocked("services", ""); !s.ok()) return s;
+    std::vector<RegisteredService> result;
+    for (const auto& [id, service] : entries_) {
+      result.push_back({service, FingerprintOf(service)});
+    }
+    return result;
+  }
+  std::string Fingerprint(const Service& service) const override { return FingerprintOf(service); }
+  void SetStateLostCallback(std::function<void()> callback) override {
+    absl::MutexLock lock(&mu_);
+    state_lost_ = std::move(callback);
+  }
+
+  static std::string FingerprintOf(const Service& s) {
+    return absl::StrCat(s.id, "|", s.name, "|", s.ip, "|", s.port, "|", absl::StrJoin(s.tags, ","));
+  }
+
+  // Test controls.
+  // Fails every call of `op` ("register", "deregister", "refresh", "services", "ping") with
+  // `status` until cleared (OkStatus). `id` restricts it to one service ID when non-empty.
+  void FailOp(const std::string& op, absl::Status status, const std::string& id = "") {
+    absl::MutexLock lock(&mu_);
+    failures_[op + "|" + id] = std::move(status);
+  }
+  // Calls of `op` (all ops when empty; one service ID when `id` is set) block from now on until
+  // ReleaseHung, which ends every blocked call with `result` (applied to the backend when
+  // `apply`, like a timeout after the server did the work) and stops hanging new ones.
+  void Hang(const std::string& op, const std::string& id = "") {
+    absl::MutexLock lock(&mu_);
+    hang_.insert(op + "|" + id);
+  }
+  void ReleaseHung(absl::Status result, bool apply) {
+    absl::MutexLock lock(&mu_);
+    hang_.clear();
+    hang_result_ = std::move(result);
+    apply_hung_ = apply;
+    ++release_generation_;
+    hang_cv_.SignalAll();
+  }
+  // What a bridge's cancel_calls does to this backend: every blocked call returns CANCELLED.
+  void AbortCalls() { ReleaseHung(absl::CancelledError("aborted"), /*apply=*/false); }
+  // Calls blocked in Hang right now.
+  int hung() const {
+    absl::MutexLock lock(&mu_);
+    return hung_;
+  }
+  // The most calls of `op` that ran at once.
+  int max_concurrent(const std::string& op) const {
+    absl::MutexLock lock(&mu_);
+    auto it = max_concurrent_.find(op);
+    return it == max_concurrent_.end() ? 0 : it->second;
+  }
+  // Every call sleeps this long first (real time), to let other threads interleave.
+  void SetLatency(absl::Duration latency) {
+    absl::MutexLock lock(&mu_);
+    latency_ = latency;
+  }
+  void SetRefreshRecreates(bool recreates) {
+    absl::MutexLock lock(&mu_);
+    refresh_recreates_ = recreates;
+  }
+  bool has_state_lost_callback() const {
+    absl::MutexLock lock(&mu_);
+    return static_cast<bool>(state_lost_);
+  }
+  void SetCanList(bool can_list) {
+    absl::MutexLock lock(&mu_);
+    can_list_ = can_list;
+  }
+  // Changes the backend behind the bridge's back (drift, another host's entry).
+  void Seed(const Service& service) {
+    absl::MutexLock lock(&mu_);
+    entries_[service.id] = service;
+  }
+  void Drop(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    entries_.erase(id);
+  }
+  void LoseState() {
+    std::function<void()> callback;
+    {
+      absl::MutexLock lock(&mu_);
+      entries_.clear();
+      callback = state_lost_;
+    }
+    if (callback) callback();
+  }
+  std::map<std::string, Service> entries() const {
+    absl::MutexLock lock(&mu_);
+    return entries_;
+  }
+  int registers() const {
+    absl::MutexLock lock(&mu_);
+    return registers_;
+  }
+  int deregisters() const {
+    absl::MutexLock lock(&mu_);
+    return deregisters_;
+  }
+  int writes() const {
+    absl::MutexLock lock(&mu_);
+    return registers_ + deregisters_;
+  }
+  int refreshes() const {
+    absl::MutexLock lock(&mu_);
+    return refreshes_;
+  }
+  std::vector<std::string> last_refresh() const {
+    absl::MutexLock lock(&mu_);
+    return last_refresh_;
+  }
+
+ private:
+  // Counts calls of one op running at once (hung ones included).
+  class Concurrency {
+   public:
+    Concurrency(FakeAdapter* fake, std::string op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fake->mu_)
+        : fake_(fake), op_(std::move(op)) {
+      int& now = fake_->concurrent_[op_];
+      ++now;
+      int& max = fake_->max_concurrent_[op_];
+      max = std::max(max, now);
+    }
+    ~Concurrency() { --fake_->concurrent_[op_]; }  // Runs with mu_ still held.
+
+   private:
+    FakeAdapter* fake_;
+    std::string op_;
+  };
+
+  void Delay() {
+    absl::Duration latency;
+    {
+      absl::MutexLock lock(&mu_);
+      latency = latency_;
+    }
+    if (latency > absl::ZeroDuration()) absl::SleepFor(latency);
+  }
+  // Blocks while `op` hangs; then the result ReleaseHung chose. nullopt: not hanging.
+  std::optional<absl::Status> HangLocked(const std::string& op, const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!hang_.contains(op + "|" + id) && !hang_.contains(op + "|") && !hang_.contains("|")) {
+      return std::nullopt;
+    }
+    const uint64_t generation = release_generation_;
+    ++hung_;
+    while (release_generation_ == generation) hang_cv_.Wait(&mu_);
+    --hung_;
+    return hang_result_;
+  }
+  absl::Status Fail(const std::string& op) {
+    absl::MutexLock lock(&mu_);
+    return FailLocked(op, "");
+  }
+  absl::Status FailLocked(const std::string& op, const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = failures_.find(op + "|" + id);
+    if (it != failures_.end() && !it->second.ok()) return it->second;
+    it = failures_.find(op + "|");
+    if (it != failures_.end() && !it->second.ok()) return it->second;
+    return absl::OkStatus();
+  }
+
+  mutable absl::Mutex mu_;
+  absl::CondVar hang_cv_;
+  absl::flat_hash_set<std::string> hang_ ABSL_GUARDED_BY(mu_);
+  uint64_t release_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status hang_result_ ABSL_GUARDED_BY(mu_);
+  bool apply_hung_ ABSL_GUARDED_BY(mu_) = false;
+  int hung_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int> concurrent_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> max_concurrent_ ABSL_GUARDED_BY(mu_);
+  absl::Duration latency_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  bool refresh_recreates_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, Service> entries_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> state_lost_ ABSL_GUARDED_BY(mu_);
+  bool can_list_ ABSL_GUARDED_BY(mu_) = true;
+  int registers_ ABSL_GUARDED_BY(mu_) = 0;
+  int deregisters_ ABSL_GUARDED_BY(mu_) = 0;
+  int refreshes_ ABSL_GUARDED_BY(mu_) = 0;
+  int lists_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> last_refresh_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace registrator::fakes
+
+#endif  // REGISTRATOR_MODEL_FAKE_ADAPTER_H_

@@ -1,0 +1,55 @@
+// The one interface every backend implements. The bridge calls it from worker threads, never
+// while holding its own locks; implementations must be thread-safe.
+#ifndef REGISTRATOR_MODEL_REGISTRY_ADAPTER_H_
+#define REGISTRATOR_MODEL_REGISTRY_ADAPTER_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "registrator/model/service.h"
+
+namespace registrator {
+
+// One service as the backend holds it.
+struct RegisteredService {
+  // At least id and name; and ip/port where the backend stores them. Enough to Deregister it.
+  Service service;
+  // A canonical summary of what the backend holds for this entry. It equals
+  // RegistryAdapter::Fingerprint(s) exactly when the backend holds what Register(s) writes,
+  // which is how a resync of an unchanged host makes no writes.
+  std::string fingerprint;
+};
+
+class RegistryAdapter {
+ public:
+  virtual ~RegistryAdapter() = default;
+
+  // Is the backend reachable and usable?
+  virtual absl::Status Ping() = 0;
+  // Creates or replaces the entry for `service` (idempotent).
+  virtual absl::Status Register(const Service& service) = 0;
+  // Removes the entry; an entry that is already gone is success. Only id, name, ip and port of
+  // `service` are guaranteed to be set (it may come from Services()).
+  virtual absl::Status Deregister(const Service& service) = 0;
+  // Renews the TTL of every live service of this host (called every -ttl-refresh). Services
+  // not in the list must be left to expire.
+  virtual absl::Status Refresh(const std::vector<Service>& services) = 0;
+  // Every entry under this adapter's prefix (the bridge keeps only this host's IDs).
+  // UNIMPLEMENTED when the backend cannot list.
+  virtual absl::StatusOr<std::vector<RegisteredService>> Services() = 0;
+  // See RegisteredService::fingerprint.
+  virtual std::string Fingerprint(const Service& service) const = 0;
+  // The backend may have lost this host's entries (ZooKeeper session expired, etcd lease lost):
+  // the adapter calls `request` from any thread, and the bridge rewrites what is missing.
+  // Passing nullptr clears it: once this returns, the old callback is not called again (calls
+  // already in progress may still finish). Implementations keep it in a StateLostNotifier
+  // (registrator/model/state_lost_notifier.h).
+  virtual void SetStateLostCallback(std::function<void()> request) { (void)request; }
+};
+
+}  // namespace registrator
+
+#endif  // REGISTRATOR_MODEL_REGISTRY_ADAPTER_H_
