@@ -24,16 +24,16 @@
 namespace registrator {
 namespace {
 
-using testing::ConsulStandin;
-using testing::ConsulStandinOptions;
-using testing::DockerdFixture;
-using testing::EtcdFixture;
-using testing::EtcdFixtureOptions;
-using testing::FreeLoopbackPort;
-using testing::LocalHostname;
-using testing::RegistratorProcess;
-using testing::TempDir;
-using testing::WaitFor;
+using fakes::ConsulStandin;
+using fakes::ConsulStandinOptions;
+using fakes::DockerdFixture;
+using fakes::EtcdFixture;
+using fakes::EtcdFixtureOptions;
+using fakes::FreeLoopbackPort;
+using fakes::LocalHostname;
+using fakes::RegistratorProcess;
+using fakes::TempDir;
+using fakes::WaitFor;
 
 class TlsEndToEndTest : public ::testing::Test {
  protected:
@@ -48,7 +48,7 @@ class TlsEndToEndTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_NE(docker_, nullptr);
-    ASSERT_TRUE(testing::MakeTestCertificates(certs_.path()).ok());
+    ASSERT_TRUE(fakes::MakeTestCertificates(certs_.path()).ok());
   }
   void TearDown() override {
     registrator_.Stop();
@@ -107,7 +107,7 @@ TEST_F(TlsEndToEndTest, ConsulTlsWithClientCertificate) {
 
 TEST_F(TlsEndToEndTest, ConsulTlsRefusesServerFromAnotherCa) {
   TempDir other("regtls");
-  ASSERT_TRUE(testing::MakeTestCertificates(other.path()).ok());
+  ASSERT_TRUE(fakes::MakeTestCertificates(other.path()).ok());
   ConsulStandinOptions options;
   options.tls_cert_file = Cert("server.pem");
   options.tls_key_file = Cert("server.key");

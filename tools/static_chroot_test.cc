@@ -40,13 +40,13 @@
 namespace registrator {
 namespace {
 
-using testing::ChildProcess;
-using testing::DockerdFixture;
-using testing::LocalHostname;
-using testing::ReadFileOrEmpty;
-using testing::RegistratorBinaryPath;
-using testing::RunCommand;
-using testing::TempDir;
+using fakes::ChildProcess;
+using fakes::DockerdFixture;
+using fakes::LocalHostname;
+using fakes::ReadFileOrEmpty;
+using fakes::RegistratorBinaryPath;
+using fakes::RunCommand;
+using fakes::TempDir;
 
 constexpr char kChroot[] = "/usr/sbin/chroot";
 constexpr char kDnsAddress[] = "127.0.0.153";
@@ -289,12 +289,12 @@ TEST(StaticChrootTest, LogBackendAgainstBindMountedDockerSocket) {
       {kChroot, root, "/registrator", "log://"}, log, {"DOCKER_HOST=unix:///tmp/docker.sock"});
   ASSERT_TRUE(child.ok()) << child.status();
   const auto wait_for = [&](const std::string& needle) {
-    return testing::WaitFor([&] { return absl::StrContains(ReadFileOrEmpty(log), needle); },
-                            absl::Seconds(20), absl::Milliseconds(50));
+    return fakes::WaitFor([&] { return absl::StrContains(ReadFileOrEmpty(log), needle); },
+                          absl::Seconds(20), absl::Milliseconds(50));
   };
   ASSERT_TRUE(wait_for("listening for Docker events")) << ReadFileOrEmpty(log);
 
-  const int port = testing::FreeLoopbackPort();
+  const int port = fakes::FreeLoopbackPort();
   DockerdFixture::Result run = (*docker)->Docker(
       {"run", "-d", "--name", "chroot-web", "-p", absl::StrCat("127.0.0.1:", port, ":80"), "-e",
        "SERVICE_NAME=chroot-web", DockerdFixture::kImage});
