@@ -1,6 +1,6 @@
-# Registrator image: a Debian bookworm build stage runs the release build (tools/build-static),
-# and the runtime stage is FROM scratch holding only the binary, the shared libraries `ldd` lists,
-# the loader, the CA bundle and /etc/nsswitch.conf (+ /etc/services).
+# Registrator image: a Debian bookworm build stage makes the fully static release binary
+# (tools/setup --build-only, then tools/build-static), and the runtime stage is FROM scratch
+# holding only that binary, the CA bundle, /etc/nsswitch.conf and /etc/services.
 #
 #   docker build -t registrator .
 #   docker run -d --name=registrator --net=host \
@@ -12,18 +12,15 @@
 
 FROM debian:bookworm AS build
 
-# Only what `bazel build //registrator:registrator` needs. tools/setup would also install the test
-# servers, clang and the test libraries (docker.io, etcd, zookeeper with a second JDK's worth of
-# jars, ...): several hundred MB more to download and unpack for nothing the binary uses.
-# netbase provides /etc/services for the runtime image; ca-certificates the CA bundle.
-RUN apt-get update -q \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      bazel-bootstrap g++ \
-      libabsl-dev libcurl4-openssl-dev libsimdjson-dev libcpp-httplib-dev libzookeeper-mt-dev \
-      ca-certificates netbase \
- && rm -rf /var/lib/apt/lists/*
-
+# The same pieces a developer machine runs: tools/setup --build-only installs only the packages
+# the release build needs (not the test servers, clang or test libraries), enables deb-src,
+# fetches Debian's source packages of libcurl, simdjson and cpp-httplib and builds the minimal
+# static libcurl (tools/static-deps). Copied alone first so this slow layer is cached across
+# source changes.
 WORKDIR /src
+COPY tools/setup tools/static-deps /src/tools/
+RUN tools/setup --build-only && rm -rf /var/lib/apt/lists/*
+
 COPY . .
 # --batch: no Bazel server may outlive this step. --spawn_strategy=local: Bazel's linux-sandbox
 # needs namespaces that an unprivileged build container does not get.

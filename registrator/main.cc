@@ -21,6 +21,7 @@
 #include "registrator/bridge.h"
 #include "registrator/common/http_client.h"
 #include "registrator/common/log.h"
+#include "registrator/common/startup_pages.h"
 #include "registrator/config.h"
 #include "registrator/derive.h"
 #include "registrator/model/backend_uri.h"
@@ -212,7 +213,19 @@ int Run(const Config& config) {
     return 1;
   }
 
-  WaitForStopSignal(absl::InfiniteDuration());
+  // Once idle -- the first sync has run and no work is left, or after a minute whatever state a
+  // slow or failing start is in -- hand back the memory only start-up needed (most of the
+  // binary's code is resident after start-up; idle needs a small part of it).
+  const absl::Time settle_deadline = absl::Now() + absl::Minutes(1);
+  bool stopped = false;
+  while (!(stopped = WaitForStopSignal(absl::Milliseconds(200)))) {
+    if (absl::Now() > settle_deadline || (bridge.stats().last_sync != absl::InfinitePast() &&
+                                          bridge.WaitIdle(absl::ZeroDuration()))) {
+      ReleaseStartupPages();
+      break;
+    }
+  }
+  if (!stopped) WaitForStopSignal(absl::InfiniteDuration());
   events.Stop();
   status_server.Stop();
   bridge.Stop();
