@@ -54,6 +54,9 @@ struct BridgeConfig {
   // a long resync never delays a refresh.
   absl::Duration resync_interval = absl::ZeroDuration();
   absl::Duration refresh_interval = absl::ZeroDuration();
+  // -require-healthy: a container with a Docker healthcheck has services only while Docker
+  // reports it "healthy" ("starting" and "unhealthy" deregister them).
+  bool require_healthy = false;
   // Remove every registered service when the bridge stops (-deregister-on-exit).
   bool deregister_on_exit = false;
   // Parallel workers for inspects and backend writes (and for -deregister-on-exit).
@@ -85,6 +88,8 @@ struct BridgeStats {
   uint64_t write_failures = 0;  // register_failures + deregister_failures
   uint64_t register_failures = 0;
   uint64_t deregister_failures = 0;
+  uint64_t health_updates = 0;          // Docker health written on its own (SetHealth)
+  uint64_t health_update_failures = 0;  // not counted in write_failures
   uint64_t retries = 0;
   uint64_t resyncs = 0;
   uint64_t refreshes = 0;
@@ -142,6 +147,7 @@ class Bridge : public docker::EventSink {
     std::string container_id;
     Service service;
     std::string fingerprint;
+    std::string health_fingerprint;  // adapter_->HealthFingerprint(service); "" = none.
     absl::Time created = absl::InfinitePast();
     bool kept = false;  // Exited non-zero under on-success: leave its entry, do not refresh it.
   };
@@ -153,6 +159,8 @@ class Bridge : public docker::EventSink {
     // raced a write): then any wanted state needs a write.
     std::optional<Service> held;
     std::string held_fingerprint;
+    // The HealthFingerprint of the Docker health the backend holds; "" when unknown or none.
+    std::string held_health;
     bool managed = false;  // Claimed in this process: once nobody claims it, deregister it.
     bool doomed = false;   // -cleanup found it dangling: deregister it unless claimed.
     std::string rejected;  // Fingerprint the backend rejected as invalid: not retried.
@@ -173,7 +181,15 @@ class Bridge : public docker::EventSink {
     int failures = 0;
     absl::Time due = absl::InfiniteFuture();
   };
-  enum class Action { kNone, kRegister, kDeregister };
+  // kHealth: the registration is what the owner wants, its Docker health is not.
+  enum class Action { kNone, kRegister, kDeregister, kHealth };
+  // Writes that happened while one refresh ran (see refreshes_).
+  struct RefreshWatch {
+    // Service ID -> the fingerprint written ("" = deregistered).
+    absl::flat_hash_map<std::string, std::string> written;
+    // IDs whose Docker health was written (a register writes it too).
+    absl::flat_hash_set<std::string> health_written;
+  };
   enum class Kind { kContainer, kSlot };
 
   void WorkerLoop();
@@ -186,6 +202,8 @@ class Bridge : public docker::EventSink {
   void MarkSlotDirtyLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProcessContainer(const std::string& id);
   void ProcessSlot(const std::string& id);
+  // Writes `service`'s Docker health (Action::kHealth) for slot `id`, which the caller holds busy.
+  void ProcessHealth(const std::string& id, Service service);
 
   // Replaces the claims of container `id` by `wanted` (running).
   void ClaimServices(const std::string& id, const docker::Container& container,
@@ -254,10 +272,10 @@ class Bridge : public docker::EventSink {
   uint64_t write_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int listings_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, uint64_t> erased_at_ ABSL_GUARDED_BY(mu_);
-  // Per refresh in progress: the IDs written since it took its snapshot, with the fingerprint
-  // written ("" = deregistered). Refresh re-creates missing entries (ZooKeeper, etcd), so an ID
-  // removed or replaced meanwhile is written again after the refresh.
-  std::list<absl::flat_hash_map<std::string, std::string>> refreshes_ ABSL_GUARDED_BY(mu_);
+  // Per refresh in progress: the IDs written since it took its snapshot. Refresh re-creates
+  // missing entries (ZooKeeper, etcd) and re-asserts Docker health (Consul), so an ID removed or
+  // replaced meanwhile is written again after the refresh, and so is a health written meanwhile.
+  std::list<RefreshWatch> refreshes_ ABSL_GUARDED_BY(mu_);
   // Containers whose inspect failed (Docker unreachable): retried with backoff.
   absl::flat_hash_map<std::string, InspectRetry> inspect_retry_ ABSL_GUARDED_BY(mu_);
   // Names of the running containers at the last listing (for -cleanup's guard).
