@@ -114,7 +114,15 @@ TEST_F(HealthEndToEndTest, RequireHealthyRegistersOnlyWhileHealthy) {
   StartRegistrator({"-require-healthy"}, Uri());
   RunFlippable("e2e-h-gate", FreeLoopbackPort());
   const std::string id = Id("e2e-h-gate");
-  ASSERT_TRUE(registrator_.WaitForOutput("(e2e-h-gate) is starting; not registering"));
+  // "starting" until the first probe fails, then "unhealthy": either keeps it out.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string out = registrator_.Output();
+        return absl::StrContains(out, "(e2e-h-gate) is starting; not registering") ||
+               absl::StrContains(out, "(e2e-h-gate) is unhealthy; not registering");
+      },
+      absl::Seconds(30), absl::Milliseconds(50)))
+      << registrator_.Output();
   // A container without a healthcheck is registered as ever.
   RunContainer("e2e-h-nocheck", {"-p", Publish(FreeLoopbackPort()), "-e", "SERVICE_NAME=nc"});
   ASSERT_TRUE(WaitForService(Id("e2e-h-nocheck"), true));
