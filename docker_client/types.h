@@ -82,14 +82,14 @@ struct ContainerSummary {
   std::string id;
   std::string name;  // First of Names, without "/".
   std::string image;
-  std::string state;  // "running", "exited", ...
-  // The Docker health the Status text ends with ("Up 2 minutes (healthy)", "(unhealthy)",
-  // "(health: starting)"): "healthy", "unhealthy", "starting", or "" when it shows none.
-  std::string health;
+  std::string state;                                        // "running", "exited", ...
   std::string network_mode;                                 // HostConfig.NetworkMode
   std::vector<std::pair<std::string, std::string>> labels;  // Sorted by key.
   std::vector<SummaryPort> ports;
   std::vector<NetworkEndpoint> networks;  // NetworkSettings.Networks, sorted by name.
+  // The Docker health the Status text ends with ("Up 2 minutes (healthy)", "(unhealthy)",
+  // "(health: starting)"): "healthy", "unhealthy", "starting", or "" when it shows none.
+  std::string health;
   bool operator==(const ContainerSummary&) const = default;
 };
 
