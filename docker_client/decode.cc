@@ -102,6 +102,15 @@ std::optional<int64_t> IntField(const object& obj, absl::string_view key) {
   return result;
 }
 
+// The health suffix Docker's list puts on a running container's Status (State.String() in the
+// engine: " (healthy)", " (unhealthy)", " (health: starting)"); "" when there is none.
+std::string HealthFromStatusText(absl::string_view text) {
+  if (absl::EndsWith(text, "(healthy)")) return "healthy";
+  if (absl::EndsWith(text, "(unhealthy)")) return "unhealthy";
+  if (absl::EndsWith(text, "(health: starting)")) return "starting";
+  return "";
+}
+
 std::string StripSlash(std::string name) {
   if (!name.empty() && name[0] == '/') name.erase(0, 1);
   return name;
@@ -181,6 +190,13 @@ void DecodeState(const object& state, ContainerState& s) {
   s.exit_code = IntField(state, "ExitCode").value_or(0);
   if (std::optional<object> health = ObjectField(state, "Health")) {
     s.health = StringField(*health, "Status");
+    // Docker appends each probe to Log (the last 5 are kept, oldest first).
+    if (std::optional<array> log = ArrayField(*health, "Log")) {
+      for (element entry : *log) {
+        object probe;
+        if (entry.get(probe) == simdjson::SUCCESS) s.health_output = StringField(probe, "Output");
+      }
+    }
   }
 }
 
@@ -257,6 +273,7 @@ absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::strin
     }
     summary.image = StringField(obj, "Image");
     summary.state = StringField(obj, "State");
+    summary.health = HealthFromStatusText(StringField(obj, "Status"));
     if (std::optional<object> host_config = ObjectField(obj, "HostConfig")) {
       summary.network_mode = StringField(*host_config, "NetworkMode");
     }

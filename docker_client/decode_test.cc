@@ -170,6 +170,70 @@ TEST(ParseContainerJson, Health) {
   EXPECT_EQ(bad.ip_address, "172.17.0.3");
 }
 
+// Docker health from a real dockerd (testdata/docker/README.md, "Docker health"): the status
+// and the last probe's output, in each of the three states.
+TEST(ParseContainerJson, HealthStatusAndLastProbeOutput) {
+  Container starting = Inspect("inspect-health-starting.json");
+  EXPECT_EQ(starting.name, "health-flip");
+  EXPECT_EQ(starting.state.health, "starting");
+  EXPECT_EQ(starting.state.health_output, "");  // No probe has run yet.
+  Container healthy = Inspect("inspect-health-healthy.json");
+  EXPECT_EQ(healthy.state.health, "healthy");
+  // Log holds a failed probe, then the passing one: the last one counts.
+  EXPECT_EQ(healthy.state.health_output, "/tmp/ok present\n");
+  Container unhealthy = Inspect("inspect-health-unhealthy.json");
+  EXPECT_EQ(unhealthy.state.health, "unhealthy");
+  EXPECT_EQ(unhealthy.state.health_output, "/tmp/ok missing\n");
+  EXPECT_EQ(unhealthy.id, healthy.id);
+  // A container without a healthcheck has neither.
+  Container plain = Inspect("inspect-a-user-network.json");
+  EXPECT_EQ(plain.state.health, "");
+  EXPECT_EQ(plain.state.health_output, "");
+}
+
+TEST(ParseContainerListJson, HealthFromTheStatusText) {
+  std::map<std::string, std::string> health;
+  for (const char* file :
+       {"containers-json-health-healthy.json", "containers-json-health-unhealthy.json",
+        "containers-json-health-starting.json"}) {
+    absl::StatusOr<std::vector<ContainerSummary>> list = ParseContainerListJson(ReadTestdata(file));
+    ASSERT_TRUE(list.ok()) << list.status();
+    for (const ContainerSummary& s : *list) health[absl::StrCat(file, " ", s.name)] = s.health;
+  }
+  EXPECT_EQ(health["containers-json-health-healthy.json health-flip"], "healthy");
+  EXPECT_EQ(health["containers-json-health-unhealthy.json health-flip"], "unhealthy");
+  EXPECT_EQ(health["containers-json-health-starting.json health-starting"], "starting");
+  // Paused ("Up 8 seconds (Paused)") and plain running containers show none.
+  absl::StatusOr<std::vector<ContainerSummary>> more =
+      ParseContainerListJson(ReadTestdata("containers-json-all-more.json"));
+  ASSERT_TRUE(more.ok());
+  for (const ContainerSummary& s : *more) {
+    if (s.name == "health-ok") {
+      EXPECT_EQ(s.health, "healthy");
+    } else if (s.name == "health-fail") {
+      EXPECT_EQ(s.health, "unhealthy");
+    } else if (s.name == "paused-g" || s.name == "web-a") {
+      EXPECT_EQ(s.health, "") << s.name;
+    }
+  }
+}
+
+// A missed health_status event is found by a resync: the list entry's fingerprint follows the
+// health, and agrees with the inspect of the same moment.
+TEST(StateFingerprint, FollowsDockerHealth) {
+  for (const auto& [list_file, inspect_file] : std::vector<std::pair<std::string, std::string>>{
+           {"containers-json-health-healthy.json", "inspect-health-healthy.json"},
+           {"containers-json-health-unhealthy.json", "inspect-health-unhealthy.json"}}) {
+    absl::StatusOr<std::vector<ContainerSummary>> list =
+        ParseContainerListJson(ReadTestdata(list_file));
+    ASSERT_TRUE(list.ok());
+    ASSERT_EQ(list->size(), 1u);
+    EXPECT_EQ(StateFingerprint((*list)[0]), StateFingerprint(Inspect(inspect_file))) << list_file;
+  }
+  EXPECT_NE(StateFingerprint(Inspect("inspect-health-healthy.json")),
+            StateFingerprint(Inspect("inspect-health-unhealthy.json")));
+}
+
 TEST(ParseContainerJson, TwoNetworks) {
   Container c = Inspect("inspect-d-two-networks.json");
   EXPECT_EQ(c.network_mode, "appnet");
@@ -508,6 +572,15 @@ TEST(ParseEventJson, ContainerFilteredStream) {
             1795774258,
             1795774258290859223};
   EXPECT_THAT(events, ::testing::Contains(die));
+}
+
+TEST(ParseEventJson, HealthStatusEvents) {
+  std::vector<Event> events = ParseLines("events-health-status.jsonl");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].action, "health_status: healthy");
+  EXPECT_EQ(events[1].action, "health_status: unhealthy");
+  EXPECT_EQ(events[0].name, "health-flip");
+  EXPECT_EQ(events[0].id, Inspect("inspect-health-healthy.json").id);
 }
 
 TEST(ParseEventJson, LegacyFieldsAndFallbacks) {

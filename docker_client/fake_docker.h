@@ -59,6 +59,8 @@ class FakeDocker : public docker::DockerApi {
   // The list entry Docker would show for `c`.
   static docker::ContainerSummary SummaryOf(const docker::Container& c) {
     docker::ContainerSummary s{c.id, c.name, c.image, c.state.status};
+    // Docker's list shows health only for a running container (not paused, not restarting).
+    if (c.state.status == "running") s.health = c.state.health;
     s.network_mode = c.network_mode;
     s.labels = c.labels;
     s.networks = c.networks;

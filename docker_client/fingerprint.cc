@@ -28,13 +28,14 @@ void Add(std::string* out, absl::string_view piece) {
   absl::StrAppend(out, piece.size(), ":", piece, ";");
 }
 
-std::string Canonical(absl::string_view name, absl::string_view state,
+std::string Canonical(absl::string_view name, absl::string_view state, absl::string_view health,
                       absl::string_view network_mode,
                       const std::vector<std::pair<std::string, std::string>>& labels,
                       std::vector<Port> ports, const std::vector<NetworkEndpoint>& networks) {
   std::string out;
   Add(&out, name);
   Add(&out, state);
+  Add(&out, health);
   Add(&out, network_mode);
   absl::StrAppend(&out, "L", labels.size(), "|");
   for (const auto& [key, value] : labels) {
@@ -77,7 +78,10 @@ std::string StateFingerprint(const Container& c) {
       ports.push_back({private_port, type, binding.host_ip, public_port});
     }
   }
-  return Canonical(c.name, c.state.status, c.network_mode, c.labels, std::move(ports), c.networks);
+  // The list shows health only for a running container that is neither paused nor restarting.
+  const std::string health = c.state.status == "running" ? c.state.health : "";
+  return Canonical(c.name, c.state.status, health, c.network_mode, c.labels, std::move(ports),
+                   c.networks);
 }
 
 std::string StateFingerprint(const ContainerSummary& s) {
@@ -86,7 +90,8 @@ std::string StateFingerprint(const ContainerSummary& s) {
   for (const SummaryPort& port : s.ports) {
     ports.push_back({port.private_port, port.type, port.ip, port.public_port});
   }
-  return Canonical(s.name, s.state, s.network_mode, s.labels, std::move(ports), s.networks);
+  return Canonical(s.name, s.state, s.health, s.network_mode, s.labels, std::move(ports),
+                   s.networks);
 }
 
 }  // namespace registrator::docker

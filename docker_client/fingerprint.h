@@ -4,7 +4,8 @@
 // last inspect: `docker network connect`, `docker rename`, a restart that moved a published
 // port, missed events — without one inspect per container on every resync.
 //
-// What it covers: name, state ("running", "paused", "restarting"...), network mode, labels,
+// What it covers: name, state ("running", "paused", "restarting"...), Docker health ("healthy",
+// "unhealthy", "starting": a missed health_status event is found too), network mode, labels,
 // published ports (private port, protocol, host IP, host port) and every network with its IPv4
 // and IPv6 address. What it leaves out never changes while a container exists (image, env,
 // exposed ports, hostname) or does not matter to services (Status text, Created).

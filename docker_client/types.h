@@ -34,6 +34,9 @@ struct ContainerState {
   bool dead = false;
   int64_t exit_code = 0;
   std::string health;  // State.Health.Status: "", "starting", "healthy", "unhealthy".
+  // State.Health.Log's last entry's Output: what Docker's last probe printed (Docker keeps at
+  // most 4 KiB of it); "" when there is no probe result yet.
+  std::string health_output;
   bool operator==(const ContainerState&) const = default;
 };
 
@@ -84,6 +87,9 @@ struct ContainerSummary {
   std::vector<std::pair<std::string, std::string>> labels;  // Sorted by key.
   std::vector<SummaryPort> ports;
   std::vector<NetworkEndpoint> networks;  // NetworkSettings.Networks, sorted by name.
+  // The Docker health the Status text ends with ("Up 2 minutes (healthy)", "(unhealthy)",
+  // "(health: starting)"): "healthy", "unhealthy", "starting", or "" when it shows none.
+  std::string health;
   bool operator==(const ContainerSummary&) const = default;
 };
 

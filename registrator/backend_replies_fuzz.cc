@@ -252,6 +252,10 @@ void FuzzConsul(int which, absl::string_view text) {
       for (const RegisteredService& entry : *listed) Check(!entry.fingerprint.empty());
     }
     (void)consul::ParseLeader(text);
+    // The Docker health checks of /v1/agent/checks.
+    if (auto health = consul::ParseDockerHealthChecks(text); health.ok()) {
+      for (const auto& [service_id, fingerprint] : *health) Check(!fingerprint.empty());
+    }
     return;
   }
   // What Register sends for any service is JSON; the fingerprint is stable.
@@ -265,6 +269,15 @@ void FuzzConsul(int which, absl::string_view text) {
   Check(consul::CheckHash(text).size() == 16);
   Check(IsEncodedPath(consul::EncodePath(text)));
   (void)consul::TtlCheckId(s.id);
+  // Docker health: any output makes JSON bodies, and a health change is no definition change.
+  Service healthy = s;
+  healthy.docker_health = {"healthy", std::string(text)};
+  Service unhealthy = s;
+  unhealthy.docker_health = {"unhealthy", std::string(text.substr(0, text.size() / 2))};
+  Check(IsJson(consul::RegisterBody(healthy, 30)));
+  Check(IsJson(consul::CheckUpdateBody(healthy)));
+  Check(consul::ServiceFingerprint(healthy, 30) == consul::ServiceFingerprint(unhealthy, 30));
+  Check(consul::DockerHealthFingerprint(healthy) != consul::DockerHealthFingerprint(unhealthy));
 }
 
 void FuzzConsulKv(int which, absl::string_view text) {

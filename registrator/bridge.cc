@@ -19,11 +19,12 @@ namespace registrator {
 namespace {
 
 // Actions after which a container's services may have changed. Others (exec_*, attach, top,
-// health_status, kill, stop...) are followed by one of these when they matter; what has no
-// event at all (network connect/disconnect) is found by the resync's fingerprints.
+// kill, stop...) are followed by one of these when they matter; what has no event at all
+// (network connect/disconnect) is found by the resync's fingerprints. "health_status: <status>"
+// changes the services' Docker health (and, with -require-healthy, whether they exist).
 bool IsRelevantAction(absl::string_view action) {
   return action == "start" || action == "restart" || action == "unpause" || action == "die" ||
-         action == "destroy" || action == "rename";
+         action == "destroy" || action == "rename" || absl::StartsWith(action, "health_status");
 }
 
 std::string ShortId(absl::string_view id) { return std::string(id.substr(0, 12)); }
@@ -60,6 +61,7 @@ Bridge::Bridge(docker::DockerApi* docker, RegistryAdapter* adapter, ServiceDeriv
       // Some entries may have survived (a Consul agent restores its services): whatever the
       // backend holds now is unknown, so every slot writes what its owner wants once more.
       slot.held_fingerprint.clear();
+      slot.held_health.clear();
       slot.failures = 0;
       MarkSlotDirtyLocked(service_id);
     }
@@ -310,6 +312,14 @@ void Bridge::ProcessContainer(const std::string& id) {
   const docker::ContainerState& state = container->state;
   // A restarting container's process is dead (Docker still reports Running); treat it as a die.
   if (state.running && !state.restarting) {
+    if (config_.require_healthy && !state.health.empty() && state.health != "healthy") {
+      // Tracked as running, claiming nothing: what it had registered is deregistered.
+      REG_LOG_INFO("container ", ShortId(id), " (", container->name, ") is ", state.health,
+                   "; not registering its services until Docker reports it healthy "
+                   "(-require-healthy)");
+      ClaimServices(id, *container, {});
+      return;
+    }
     std::vector<Service> wanted = derive_(*container);
     if (wanted.empty()) {
       REG_LOG_DEBUG("container ", ShortId(id), " (", container->name, ") has no services");
@@ -332,8 +342,13 @@ void Bridge::ClaimServices(const std::string& id, const docker::Container& conta
                            std::vector<Service> wanted) {
   // Fingerprints are pure; compute them before taking the lock.
   std::vector<std::string> fingerprints;
+  std::vector<std::string> health_fingerprints;
   fingerprints.reserve(wanted.size());
-  for (const Service& service : wanted) fingerprints.push_back(adapter_->Fingerprint(service));
+  health_fingerprints.reserve(wanted.size());
+  for (const Service& service : wanted) {
+    fingerprints.push_back(adapter_->Fingerprint(service));
+    health_fingerprints.push_back(adapter_->HealthFingerprint(service));
+  }
   const absl::Time created = ParseCreated(container.created);
   std::string state_fingerprint = docker::StateFingerprint(container);
 
@@ -369,6 +384,7 @@ void Bridge::ClaimServices(const std::string& id, const docker::Container& conta
     claim->kept = false;
     claim->created = created;
     claim->fingerprint = fingerprints[i];
+    claim->health_fingerprint = std::move(health_fingerprints[i]);
     claim->service = std::move(service);
     MarkSlotDirtyLocked(claim->service.id);
   }
@@ -443,7 +459,13 @@ Bridge::Action Bridge::Decide(const Slot& slot, const Service** service) const {
     return Action::kDeregisterMoved;
   };
   if (const Claim* owner = Owner(slot)) {
-    if (slot.held && slot.held_fingerprint == owner->fingerprint) return moved();
+    if (slot.held && slot.held_fingerprint == owner->fingerprint) {
+      if (!owner->health_fingerprint.empty() && slot.held_health != owner->health_fingerprint) {
+        *service = &owner->service;
+        return Action::kHealth;
+      }
+      return moved();
+    }
     if (slot.rejected == owner->fingerprint) return Action::kNone;
     *service = &owner->service;
     return Action::kRegister;
@@ -485,6 +507,7 @@ Bridge::Slot& Bridge::SlotLocked(const std::string& service_id) {
       // identical registration needs no write.
       it->second.held = std::move(snap->second.service);
       it->second.held_fingerprint = std::move(snap->second.fingerprint);
+      it->second.held_health = std::move(snap->second.health_fingerprint);
       backend_snapshot_.erase(snap);
     }
   }
@@ -534,14 +557,23 @@ void Bridge::ProcessSlot(const std::string& id) {
     ProcessMoved(id, service);
     return;
   }
+  if (action == Action::kHealth) {
+    ProcessHealth(id, std::move(service));
+    return;
+  }
   const bool is_register = action == Action::kRegister;
   const std::string fingerprint = is_register ? adapter_->Fingerprint(service) : "";
   {
     absl::MutexLock lock(&mu_);
     // A refresh running now may re-create what this write replaces or removes: note what we
     // write, so the refresh can tell whether to write again after it.
-    for (auto& touched : refreshes_) touched[id] = fingerprint;
+    for (RefreshWatch& touched : refreshes_) {
+      touched.written[id] = fingerprint;
+      if (is_register) touched.health_written.insert(id);
+    }
   }
+  // What a register writes of the Docker health (Register writes it with the entry).
+  const std::string health = is_register ? adapter_->HealthFingerprint(service) : "";
   const absl::Status status =
       is_register ? adapter_->Register(service) : adapter_->Deregister(service);
 
@@ -561,6 +593,7 @@ void Bridge::ProcessSlot(const std::string& id) {
       ++stats_.registers;
       slot.held = std::move(service);
       slot.held_fingerprint = fingerprint;
+      slot.held_health = health;
       slot.rejected.clear();
     } else {
       REG_LOG_INFO("deregistered ", id, " (", service.name, ") of container ",
@@ -569,6 +602,7 @@ void Bridge::ProcessSlot(const std::string& id) {
       ++stats_.deregisters;
       slot.held.reset();
       slot.held_fingerprint.clear();
+      slot.held_health.clear();
     }
     return;
   }
@@ -595,6 +629,7 @@ void Bridge::ProcessSlot(const std::string& id) {
   // A failed call may still have been applied: the backend holds this, or what it had.
   slot.held = std::move(service);
   slot.held_fingerprint.clear();
+  slot.held_health.clear();
   if (is_register && absl::IsInvalidArgument(status)) {
     // The backend will reject this exact body again; wait for the service to change.
     slot.rejected = fingerprint;
@@ -633,6 +668,50 @@ void Bridge::ProcessMoved(const std::string& id, const Service& old) {
   ScheduleRetryLocked(slot.next_retry);
   REG_LOG_ERROR("deregister ", id, " failed: ", status.message(), " (its old entry ", old.name, " ",
                 old.ip, ":", old.port, "); retrying in ", absl::FormatDuration(delay));
+}
+
+void Bridge::ProcessHealth(const std::string& id, Service service) {
+  const std::string health = adapter_->HealthFingerprint(service);
+  {
+    absl::MutexLock lock(&mu_);
+    for (RefreshWatch& touched : refreshes_) touched.health_written.insert(id);
+  }
+  const absl::Status status = adapter_->SetHealth(service);
+
+  absl::MutexLock lock(&mu_);
+  ++write_seq_;
+  Slot& slot = slots_[id];  // Never erased while busy.
+  slot.last_write = write_seq_;
+  if (status.ok()) {
+    REG_LOG_INFO("Docker health of ", id, ": ", service.docker_health.status, " (container ",
+                 ShortId(service.container_id), " (", service.container_name, "))");
+    ++stats_.health_updates;
+    slot.failures = 0;
+    slot.next_retry = absl::InfinitePast();
+    slot.held_health = health;
+    if (slot.held) slot.held->docker_health = std::move(service.docker_health);
+    return;
+  }
+  slot.held_health.clear();
+  if (stopping_ && absl::IsCancelled(status)) {
+    REG_LOG_WARN("stopping: Docker health update of ", id, " abandoned: ", status.message());
+    return;
+  }
+  if (absl::IsNotFound(status)) {
+    // The backend lost the entry's health check: register the entry again, which writes it.
+    REG_LOG_WARN("Docker health of ", id, ": ", status.message(), "; registering it again");
+    slot.held_fingerprint.clear();
+    MarkSlotDirtyLocked(id);
+    return;
+  }
+  ++stats_.health_update_failures;
+  ++slot.failures;
+  const absl::Duration delay = NextDelayLocked(slot.failures);
+  slot.next_retry = Now() + delay;
+  ScheduleRetryLocked(slot.next_retry);
+  REG_LOG_ERROR("Docker health update of ", id, " failed: ", status.message(), " (container ",
+                ShortId(service.container_id), " (", service.container_name, ")); retrying in ",
+                absl::FormatDuration(delay));
 }
 
 void Bridge::RetryDueNow() {
@@ -721,9 +800,15 @@ absl::Status Bridge::RunResync() {
         if (entry == listed.end()) {
           slot.held.reset();
           slot.held_fingerprint.clear();
-        } else if (!slot.held || slot.held_fingerprint != entry->second.fingerprint) {
-          slot.held = entry->second.service;
-          slot.held_fingerprint = entry->second.fingerprint;
+          slot.held_health.clear();
+        } else {
+          if (!slot.held || slot.held_fingerprint != entry->second.fingerprint) {
+            slot.held = entry->second.service;
+            slot.held_fingerprint = entry->second.fingerprint;
+          }
+          // Docker health is re-asserted where the backend's differs (set behind our back, or
+          // a write lost).
+          slot.held_health = entry->second.health_fingerprint;
         }
         // A write still waiting out its backoff is tried now too: the listing just succeeded,
         // so the backend answers again (after an outage the backoff may have grown towards
@@ -822,7 +907,7 @@ absl::Status Bridge::SyncNow(absl::Duration timeout) {
 
 absl::Status Bridge::RefreshNow() {
   std::vector<Service> live;
-  std::list<absl::flat_hash_map<std::string, std::string>>::iterator touched;
+  std::list<RefreshWatch>::iterator touched;
   {
     absl::MutexLock lock(&mu_);
     live.reserve(slots_.size());
@@ -835,6 +920,8 @@ absl::Status Bridge::RefreshNow() {
         continue;
       }
       live.push_back(*slot.held);
+      // Re-asserts the Docker health Docker reports now (also after a failed health write).
+      live.back().docker_health = owner->service.docker_health;
     }
     touched = refreshes_.emplace(refreshes_.end());
   }
@@ -844,10 +931,20 @@ absl::Status Bridge::RefreshNow() {
   absl::MutexLock lock(&mu_);
   ++stats_.refreshes;
   for (const Service& service : live) {
-    auto written = touched->find(service.id);
+    if (touched->health_written.contains(service.id) && !service.docker_health.status.empty()) {
+      // The refresh may have put back an older Docker health: write the current one again.
+      auto slot = slots_.find(service.id);
+      if (slot != slots_.end()) {
+        slot->second.held_health.clear();
+        MarkSlotDirtyLocked(service.id);
+      }
+    }
+    auto written = touched->written.find(service.id);
     // Written while this refresh ran: unless that write put back the very entry the refresh
     // renewed, the refresh may have re-created a removed or replaced entry.
-    if (written == touched->end() || written->second == adapter_->Fingerprint(service)) continue;
+    if (written == touched->written.end() || written->second == adapter_->Fingerprint(service)) {
+      continue;
+    }
     Slot& slot = SlotLocked(service.id);
     if (!slot.held) {
       slot.held = service;

@@ -54,6 +54,9 @@ struct BridgeConfig {
   // a long resync never delays a refresh.
   absl::Duration resync_interval = absl::ZeroDuration();
   absl::Duration refresh_interval = absl::ZeroDuration();
+  // -require-healthy: a container with a Docker healthcheck has services only while Docker
+  // reports it "healthy" ("starting" and "unhealthy" deregister them).
+  bool require_healthy = false;
   // Remove every registered service when the bridge stops (-deregister-on-exit).
   bool deregister_on_exit = false;
   // Parallel workers for inspects and backend writes (and for -deregister-on-exit).
@@ -86,6 +89,8 @@ struct BridgeStats {
   uint64_t write_failures = 0;  // register_failures + deregister_failures
   uint64_t register_failures = 0;
   uint64_t deregister_failures = 0;
+  uint64_t health_updates = 0;          // Docker health written on its own (SetHealth)
+  uint64_t health_update_failures = 0;  // not counted in write_failures
   uint64_t retries = 0;
   uint64_t resyncs = 0;
   uint64_t refreshes = 0;
@@ -143,6 +148,7 @@ class Bridge : public docker::EventSink {
     std::string container_id;
     Service service;
     std::string fingerprint;
+    std::string health_fingerprint;  // adapter_->HealthFingerprint(service); "" = none.
     absl::Time created = absl::InfinitePast();
     bool kept = false;  // Exited non-zero under on-success: leave its entry, do not refresh it.
   };
@@ -158,6 +164,8 @@ class Bridge : public docker::EventSink {
     // backend held before the service's name or IP changed. Deregistered once the current
     // entry is written (a key-by-ID backend never has any).
     std::vector<Service> moved_from;
+    // The HealthFingerprint of the Docker health the backend holds; "" when unknown or none.
+    std::string held_health;
     bool managed = false;  // Claimed in this process: once nobody claims it, deregister it.
     bool doomed = false;   // -cleanup found it dangling: deregister it unless claimed.
     std::string rejected;  // Fingerprint the backend rejected as invalid: not retried.
@@ -178,8 +186,16 @@ class Bridge : public docker::EventSink {
     int failures = 0;
     absl::Time due = absl::InfiniteFuture();
   };
-  // kDeregisterMoved: remove an entry of moved_from (the slot's current entry stays).
-  enum class Action { kNone, kRegister, kDeregister, kDeregisterMoved };
+  // kDeregisterMoved: remove an entry of moved_from (the slot's current entry stays). kHealth:
+  // the registration is what the owner wants, its Docker health is not.
+  enum class Action { kNone, kRegister, kDeregister, kDeregisterMoved, kHealth };
+  // Writes that happened while one refresh ran (see refreshes_).
+  struct RefreshWatch {
+    // Service ID -> the fingerprint written ("" = deregistered).
+    absl::flat_hash_map<std::string, std::string> written;
+    // IDs whose Docker health was written (a register writes it too).
+    absl::flat_hash_set<std::string> health_written;
+  };
   enum class Kind { kContainer, kSlot };
 
   void WorkerLoop();
@@ -199,6 +215,8 @@ class Bridge : public docker::EventSink {
   void NoteMoveLocked(Slot& slot, const Service& target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds `old` to moved_from unless an entry at its key is already there.
   void AddMovedLocked(Slot& slot, const Service& old) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `service`'s Docker health (Action::kHealth) for slot `id`, which the caller holds busy.
+  void ProcessHealth(const std::string& id, Service service);
 
   // Replaces the claims of container `id` by `wanted` (running).
   void ClaimServices(const std::string& id, const docker::Container& container,
@@ -267,10 +285,10 @@ class Bridge : public docker::EventSink {
   uint64_t write_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int listings_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, uint64_t> erased_at_ ABSL_GUARDED_BY(mu_);
-  // Per refresh in progress: the IDs written since it took its snapshot, with the fingerprint
-  // written ("" = deregistered). Refresh re-creates missing entries (ZooKeeper, etcd), so an ID
-  // removed or replaced meanwhile is written again after the refresh.
-  std::list<absl::flat_hash_map<std::string, std::string>> refreshes_ ABSL_GUARDED_BY(mu_);
+  // Per refresh in progress: the IDs written since it took its snapshot. Refresh re-creates
+  // missing entries (ZooKeeper, etcd) and re-asserts Docker health (Consul), so an ID removed or
+  // replaced meanwhile is written again after the refresh, and so is a health written meanwhile.
+  std::list<RefreshWatch> refreshes_ ABSL_GUARDED_BY(mu_);
   // Containers whose inspect failed (Docker unreachable): retried with backoff.
   absl::flat_hash_map<std::string, InspectRetry> inspect_retry_ ABSL_GUARDED_BY(mu_);
   // Names of the running containers at the last listing (for -cleanup's guard).

@@ -61,6 +61,7 @@ std::vector<Service> SimpleDerive(const docker::Container& c) {
     s.exposed_port = p;
     s.container_id = c.id;
     s.container_name = c.name;
+    s.docker_health = {c.state.health, c.state.health_output};
     for (const std::string& env : c.env) {
       if (absl::StartsWith(env, "SERVICE_ID=")) {
         s.id = env.substr(11);
@@ -184,7 +185,7 @@ TEST_F(BridgeTest, IrrelevantEventsDoNothing) {
   StartBridge();
   docker_.Put(MakeContainer("aaa", "web", {80}));
   Event("aaa", "exec_die");
-  Event("aaa", "health_status: healthy");
+  Event("aaa", "exec_start: /bin/sh -c test -f /tmp/ok");
   Event("aaa", "attach");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
   EXPECT_EQ(docker_.inspects(), 0);
@@ -1043,6 +1044,159 @@ TEST_F(BridgeTest, RetriesOfServicesThatFailedTogetherSpreadOut) {
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
   EXPECT_GT(adapter_.registers(), 40);
   EXPECT_LT(adapter_.registers(), 80);
+}
+
+}  // namespace
+}  // namespace registrator
+
+namespace registrator {
+namespace {
+
+// --- Docker health (issue 15) ---
+
+docker::Container WithHealth(docker::Container c, const std::string& health,
+                             const std::string& output = "") {
+  c.state.health = health;
+  c.state.health_output = output;
+  return c;
+}
+
+// A health_status event is followed at once: the entry's health is updated on its own, with no
+// re-registration (Consul would otherwise see every health change as a definition change).
+TEST_F(BridgeTest, HealthStatusEventUpdatesTheHealthWithoutReRegistering) {
+  StartBridge();
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "starting"));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  EXPECT_EQ(adapter_.health("host1:web:80")->status, "starting");
+  EXPECT_EQ(adapter_.registers(), 1);
+  EXPECT_EQ(adapter_.health_writes(), 0);  // Register wrote it.
+
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "healthy", "ok\n"));
+  Event("aaa", "health_status: healthy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.health("host1:web:80"), (DockerHealth{"healthy", "ok\n"}));
+  EXPECT_EQ(adapter_.registers(), 1);
+  EXPECT_EQ(adapter_.health_writes(), 1);
+  EXPECT_EQ(bridge_->stats().health_updates, 1u);
+
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "unhealthy", "down"));
+  Event("aaa", "health_status: unhealthy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.health("host1:web:80"), (DockerHealth{"unhealthy", "down"}));
+  EXPECT_EQ(adapter_.registers(), 1);
+  EXPECT_EQ(adapter_.health_writes(), 2);
+  // Same health again (an event replayed after a reconnect): nothing to write.
+  Event("aaa", "health_status: unhealthy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.writes() + adapter_.health_writes(), 3);
+}
+
+TEST_F(BridgeTest, RequireHealthyRegistersOnlyWhileHealthy) {
+  BridgeConfig config;
+  config.require_healthy = true;
+  StartBridge(config);
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "starting"));
+  docker_.Put(MakeContainer("bbb", "plain", {81}));  // No healthcheck: unaffected.
+  Event("aaa", "start");
+  Event("bbb", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:plain:81"));
+
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "healthy"));
+  Event("aaa", "health_status: healthy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:plain:81", "host1:web:80"));
+
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "unhealthy"));
+  Event("aaa", "health_status: unhealthy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:plain:81"));
+  EXPECT_EQ(adapter_.deregisters(), 1);
+
+  // Healthy again: back; a resync of that state writes nothing.
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "healthy"));
+  Event("aaa", "health_status: healthy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:plain:81", "host1:web:80"));
+  const int writes = adapter_.writes() + adapter_.health_writes();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.writes() + adapter_.health_writes(), writes);
+}
+
+// Without -require-healthy an unhealthy container stays registered (its health says so).
+TEST_F(BridgeTest, WithoutRequireHealthyUnhealthyContainersStayRegistered) {
+  StartBridge();
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "unhealthy", "boom"));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  EXPECT_EQ(adapter_.health("host1:web:80"), (DockerHealth{"unhealthy", "boom"}));
+}
+
+// A resync finds a health change whose event was missed (the list entry's fingerprint carries
+// the health), and re-asserts a health the backend lost or that was changed behind our back;
+// an unchanged host still makes zero writes.
+TEST_F(BridgeTest, ResyncReassertsHealthAndFindsMissedHealthChanges) {
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "healthy", "ok"));
+  StartBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  ASSERT_EQ(adapter_.health("host1:web:80"), (DockerHealth{"healthy", "ok"}));
+  const int inspects = docker_.inspects();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.writes() + adapter_.health_writes(), 1);
+  EXPECT_EQ(docker_.inspects(), inspects);
+
+  adapter_.SeedHealth("host1:web:80", {"unhealthy", "forged"});
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.health("host1:web:80"), (DockerHealth{"healthy", "ok"}));
+  EXPECT_EQ(adapter_.registers(), 1);
+  EXPECT_EQ(adapter_.health_writes(), 1);
+
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "unhealthy", "bad"));  // No event.
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(adapter_.health("host1:web:80"), (DockerHealth{"unhealthy", "bad"}));
+  EXPECT_EQ(adapter_.registers(), 1);
+  EXPECT_EQ(adapter_.health_writes(), 2);
+}
+
+TEST_F(BridgeTest, RefreshReassertsTheHealthDockerReports) {
+  BridgeConfig config;
+  StartBridge(config);
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "healthy", "ok"));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  adapter_.SeedHealth("host1:web:80", {"unhealthy", "forged"});
+  ASSERT_TRUE(bridge_->RefreshNow().ok());
+  EXPECT_EQ(adapter_.health("host1:web:80"), (DockerHealth{"healthy", "ok"}));
+}
+
+// A failed health write is retried with backoff; a backend that lost the check gets the entry
+// registered again.
+TEST_F(BridgeTest, FailedHealthWritesAreRetriedAndALostCheckIsReRegistered) {
+  StartBridge();
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "starting"));
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  adapter_.FailOp("health", absl::UnavailableError("agent down"));
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "healthy"));
+  Event("aaa", "health_status: healthy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.health("host1:web:80")->status, "starting");
+  EXPECT_EQ(bridge_->stats().health_update_failures, 1u);
+  adapter_.FailOp("health", absl::OkStatus());
+  clock_.Advance(absl::Minutes(2));
+  bridge_->RetryDueNow();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.health("host1:web:80")->status, "healthy");
+
+  adapter_.Drop("host1:web:80");  // SetHealth now answers NOT_FOUND.
+  docker_.Put(WithHealth(MakeContainer("aaa", "web", {80}), "unhealthy"));
+  Event("aaa", "health_status: unhealthy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.health("host1:web:80")->status, "unhealthy");
+  EXPECT_EQ(adapter_.registers(), 2);
 }
 
 }  // namespace

@@ -38,6 +38,9 @@ ABSL_FLAG(int, retry_interval, 2000, "Interval (in millisecond) between retry-at
 ABSL_FLAG(bool, cleanup, false, "Remove dangling services");
 ABSL_FLAG(bool, deregister_on_exit, false,
           "Deregister every service of this host when registrator stops (SIGTERM/SIGINT)");
+ABSL_FLAG(bool, require_healthy, false,
+          "Register a container that has a Docker HEALTHCHECK only while Docker reports it "
+          "healthy");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn, error");
 ABSL_FLAG(bool, log_json, false, "Log JSON lines instead of plain text");
 ABSL_FLAG(std::string, http, "",
@@ -244,6 +247,7 @@ ParseOutcome ParseCommandLine(int argc, char** argv) {
   c.retry_interval_ms = absl::GetFlag(FLAGS_retry_interval);
   c.cleanup = absl::GetFlag(FLAGS_cleanup);
   c.deregister_on_exit = absl::GetFlag(FLAGS_deregister_on_exit);
+  c.require_healthy = absl::GetFlag(FLAGS_require_healthy);
   c.log_level = absl::GetFlag(FLAGS_log_level);
   c.log_json = absl::GetFlag(FLAGS_log_json);
   c.http_addr = absl::GetFlag(FLAGS_http);

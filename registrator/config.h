@@ -26,6 +26,7 @@ struct Config {
   bool cleanup = false;                // -cleanup
   // Ours.
   bool deregister_on_exit = false;  // -deregister-on-exit
+  bool require_healthy = false;     // -require-healthy
   std::string log_level = "info";   // -log-level
   bool log_json = false;            // -log-json
   std::string http_addr;            // -http: address of the health/metrics endpoint ("" = off)

@@ -102,6 +102,16 @@ TEST(ParseCommandLineTest, GoStyleFlagsAndPositionalUri) {
   EXPECT_THAT(o.message, HasSubstr("registrator"));
 }
 
+TEST(ParseCommandLineTest, RequireHealthy) {
+  // Flags keep their values from one parse to the next: reset what earlier tests set.
+  ParseOutcome o = Parse({"-ttl=0", "-ttl-refresh=0", "-require-healthy", "log://"});
+  ASSERT_TRUE(o.run) << o.message;
+  EXPECT_TRUE(o.config.require_healthy);
+  o = Parse({"-ttl=0", "-ttl-refresh=0", "--require-healthy=false", "log://"});
+  ASSERT_TRUE(o.run) << o.message;
+  EXPECT_FALSE(o.config.require_healthy);
+}
+
 // The usage text comes from the flags themselves: every flag, Go-style names, types, defaults.
 TEST(UsageTest, ListsEveryFlagFromItsDefinition) {
   const std::string usage = UsageText();
@@ -109,6 +119,8 @@ TEST(UsageTest, ListsEveryFlagFromItsDefinition) {
            "  -cleanup                 Remove dangling services\n",
            "  -deregister string       Deregister exited services \"always\" or \"on-success\" "
            "(default \"always\")\n",
+           "  -require-healthy         Register a container that has a Docker HEALTHCHECK only "
+           "while Docker reports it healthy\n",
            "  -retry-interval int      Interval (in millisecond) between retry-attempts. (default "
            "2000)\n",
            "  -ttl-refresh int         Frequency with which service TTLs are refreshed\n",

@@ -20,6 +20,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "registrator/common/host_port.h"
+#include "registrator/common/log.h"
 #include "registrator/model/service_validation.h"
 #include "registrator/shell_split.h"
 #include "registrator/tags_template.h"
@@ -131,6 +132,23 @@ int ProtocolRank(absl::string_view proto) {
 }
 
 bool IsIpv6(absl::string_view ip) { return ip.find(':') != absl::string_view::npos; }
+
+// The container's Docker health as every one of its services carries it: the probe output cut
+// to kMaxDockerHealthOutput bytes (on a UTF-8 character boundary) and, since it is sent to the
+// backend, with the operator's secrets redacted like every log line.
+DockerHealth DockerHealthOf(const docker::Container& c) {
+  DockerHealth health;
+  health.status = c.state.health;
+  if (health.status.empty()) return health;
+  std::string output = RedactSecrets(c.state.health_output);
+  if (output.size() > kMaxDockerHealthOutput) {
+    size_t cut = kMaxDockerHealthOutput;
+    while (cut > 0 && (static_cast<unsigned char>(output[cut]) & 0xC0) == 0x80) --cut;
+    output.resize(cut);
+  }
+  health.output = std::move(output);
+  return health;
+}
 
 struct PortEntry {
   int port = 0;
@@ -711,6 +729,7 @@ DeriveResult Deriver::Run() {
       ++failed_;
       continue;
     }
+    s->docker_health = DockerHealthOf(container_);
     result_.services.push_back(*std::move(s));
   }
   if (result_.services.empty()) {

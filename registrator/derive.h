@@ -36,6 +36,8 @@
 //   interval falls back to "10s"; an invalid check_ttl drops the check). check_script is split
 //   like a shell command line with $SERVICE_IP / $SERVICE_PORT (or ${...}) substituted.
 //   IPv6 addresses are bracketed in the check's URL / address.
+// - Docker health: every service carries the container's State.Health status and its last probe
+//   output (at most 4 KiB, operator secrets redacted); "" status when it has no healthcheck.
 // - Every service passes ValidateServiceKeys (registrator/model/service_validation.h): a name,
 //   ID or IP that is not one safe key segment ("/", "." or "..", control characters, over 512
 //   bytes...) skips that service with a warning; the container's other services stay.

@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "registrator/common/log.h"
 
 namespace registrator {
 namespace {
@@ -986,6 +987,47 @@ TEST(DeriveHostileTest, ThousandsOfBadKeysCostAFewWarningLines) {
   EXPECT_THAT(r.services, SizeIs(1));
   ASSERT_THAT(r.warnings, SizeIs(33));
   EXPECT_THAT(r.warnings.back(), HasSubstr("4968 more warnings not shown"));
+}
+
+}  // namespace
+}  // namespace registrator
+
+namespace registrator {
+namespace {
+
+// --- Docker health -----------------------------------------------------------------------------
+
+TEST(DeriveDockerHealthTest, EveryServiceCarriesTheContainersHealth) {
+  docker::Container c = Web();
+  c.exposed_ports.push_back("81/tcp");
+  c.ports["81/tcp"] = {{"0.0.0.0", "8081"}};
+  c.state.health = "unhealthy";
+  c.state.health_output = "connection refused\n";
+  DeriveResult r = DeriveServices(c, Config());
+  ASSERT_THAT(r.services, SizeIs(2));
+  for (const Service& s : r.services) {
+    EXPECT_EQ(s.docker_health, (DockerHealth{"unhealthy", "connection refused\n"})) << s.id;
+  }
+  // No healthcheck: nothing, whatever stray output.
+  c.state.health = "";
+  EXPECT_EQ(DeriveServices(c, Config()).services[0].docker_health, DockerHealth{});
+}
+
+// The output goes to the backend: bounded like Consul's OutputMaxSize, cut on a UTF-8 character
+// boundary, and with the operator's secrets redacted as in every log line.
+TEST(DeriveDockerHealthTest, OutputIsBoundedAndRedacted) {
+  docker::Container c = Web();
+  c.state.health = "healthy";
+  // "é" is two bytes; placed so that byte 4096 is its second half.
+  c.state.health_output = std::string(kMaxDockerHealthOutput - 1, 'a') + "\xC3\xA9" + "tail";
+  Service s = Only(DeriveServices(c, Config()));
+  EXPECT_EQ(s.docker_health.output, std::string(kMaxDockerHealthOutput - 1, 'a'));
+
+  SetLogSecrets({"hunter2-token"});
+  c.state.health_output = "token=hunter2-token ok";
+  s = Only(DeriveServices(c, Config()));
+  SetLogSecrets({});
+  EXPECT_EQ(s.docker_health.output, "token=*** ok");
 }
 
 }  // namespace

@@ -81,6 +81,10 @@ std::string Render(const Service& s) {
   } else if (!(s.check == ServiceCheck{})) {
     absl::StrAppend(&out, "  check fields set but has_check false\n");
   }
+  if (!s.docker_health.status.empty() || !s.docker_health.output.empty()) {
+    absl::StrAppend(&out, "  health ", s.docker_health.status, " output ",
+                    Quoted(s.docker_health.output), "\n");
+  }
   if (s.ttl != 0) absl::StrAppend(&out, "  ttl ", s.ttl, "\n");
   absl::StrAppend(&out, "  origin ", s.container_id, " name ", Quoted(s.container_name),
                   " hostname ", s.container_hostname, " exposed ", s.exposed_port, "/", s.protocol,

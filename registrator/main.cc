@@ -189,6 +189,7 @@ int Run(const Config& config) {
   bridge_config.resync_interval = absl::Seconds(config.resync);
   bridge_config.refresh_interval = absl::Seconds(config.ttl_refresh);
   bridge_config.deregister_on_exit = config.deregister_on_exit;
+  bridge_config.require_healthy = config.require_healthy;
   bridge_config.workers = config.workers;
   // Stop() is bounded: what still runs at its deadline is aborted.
   bridge_config.cancel_calls = [] { AbortHttpTransfers(); };

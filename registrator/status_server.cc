@@ -142,6 +142,11 @@ std::string StatusServer::MetricsText() const {
                   s.deregisters, "\n");
   absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"deregister\",result=\"error\"} ",
                   s.deregister_failures, "\n");
+  // Docker health written on its own (Consul's "Docker health" check updates).
+  absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"health\",result=\"ok\"} ",
+                  s.health_updates, "\n");
+  absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"health\",result=\"error\"} ",
+                  s.health_update_failures, "\n");
   AppendCounter(&out, "registrator_retries_total", "Retries of failed writes and inspects.",
                 s.retries);
   AppendCounter(&out, "registrator_resyncs_total", "Full resyncs.", s.resyncs);

@@ -1,6 +1,7 @@
 // The Consul agent RegistryAdapter: register/deregister/list through /v1/agent, TTL check refresh.
 #include "adapters/consul/consul_adapter.h"
 
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -28,7 +29,28 @@ class ConsulAdapter : public RegistryAdapter {
     absl::StatusOr<HttpResponse> response = agent_.Send("PUT", "/v1/agent/service/register",
                                                         RegisterBody(service, options_.ttl), kJson);
     if (!response.ok()) return response.status();
-    return StatusFromResponse(*response, absl::StrCat("consul register service ", service.id));
+    absl::Status status =
+        StatusFromResponse(*response, absl::StrCat("consul register service ", service.id));
+    if (!status.ok() || service.docker_health.status.empty()) return status;
+    // The register body sets the check's status; only the update endpoint sets its Output.
+    return SetHealth(service);
+  }
+
+  absl::Status SetHealth(const Service& service) override {
+    const std::string check_id = DockerHealthCheckId(service.id);
+    absl::StatusOr<HttpResponse> response =
+        agent_.Send("PUT", absl::StrCat("/v1/agent/check/update/", UrlEncode(check_id)),
+                    CheckUpdateBody(service), kJson);
+    if (!response.ok()) return response.status();
+    const std::string what = absl::StrCat("consul update check ", check_id);
+    if (response->status == 404) {
+      return absl::NotFoundError(absl::StrCat(what, ": the agent does not know the check"));
+    }
+    return StatusFromResponse(*response, what);
+  }
+
+  std::string HealthFingerprint(const Service& service) const override {
+    return DockerHealthFingerprint(service);
   }
 
   absl::Status Deregister(const Service& service) override {
@@ -56,6 +78,11 @@ class ConsulAdapter : public RegistryAdapter {
         lost = true;
         status = absl::NotFoundError(absl::StrCat(what, ": the agent does not know the check"));
       }
+      // Every refresh also re-asserts the Docker health check's status and output.
+      if (status.ok() && !service.docker_health.status.empty()) {
+        status = SetHealth(service);
+        if (absl::IsNotFound(status)) lost = true;
+      }
       if (!status.ok() && first_error.ok()) first_error = status;
     }
     if (lost) {
@@ -69,7 +96,25 @@ class ConsulAdapter : public RegistryAdapter {
     absl::StatusOr<HttpResponse> response = agent_.Send("GET", "/v1/agent/services");
     if (!response.ok()) return response.status();
     if (absl::Status s = StatusFromResponse(*response, "consul list services"); !s.ok()) return s;
-    return ParseAgentServices(response->body);
+    absl::StatusOr<std::vector<RegisteredService>> services = ParseAgentServices(response->body);
+    if (!services.ok()) return services;
+    // The Docker health checks' status and output, so a resync re-asserts what differs.
+    bool any_health = false;
+    for (const RegisteredService& entry : *services) {
+      for (const auto& [key, value] : entry.service.meta) any_health |= key == kCheckHashMetaKey;
+    }
+    if (!any_health) return services;
+    absl::StatusOr<HttpResponse> checks = agent_.Send("GET", "/v1/agent/checks");
+    if (!checks.ok()) return checks.status();
+    if (absl::Status s = StatusFromResponse(*checks, "consul list checks"); !s.ok()) return s;
+    absl::StatusOr<std::map<std::string, std::string>> health =
+        ParseDockerHealthChecks(checks->body);
+    if (!health.ok()) return health.status();
+    for (RegisteredService& entry : *services) {
+      auto it = health->find(entry.service.id);
+      if (it != health->end()) entry.health_fingerprint = it->second;
+    }
+    return services;
   }
 
   std::string Fingerprint(const Service& service) const override {

@@ -258,6 +258,92 @@ TEST_F(ConsulAdapterTest, ChangedCheckChangesTheListedFingerprint) {
   EXPECT_NE((*listed)[0].fingerprint, adapter->Fingerprint(without));
 }
 
+// Docker health: one more TTL check per service, registered with the current status, its
+// Output set through the documented update endpoint, and a health change is no definition
+// change (same fingerprint, no re-registration).
+TEST_F(ConsulAdapterTest, DockerHealthIsATtlCheckSetThroughTheUpdateEndpoint) {
+  AdapterOptions options;
+  options.ttl = 30;
+  auto adapter = MakeAdapter(Uri(), options);
+  Service s = WebService();
+  s.has_check = true;
+  s.check = Tcp();
+  s.docker_health = {"starting", ""};
+  ASSERT_TRUE(adapter->Register(s).ok());
+  EXPECT_THAT(LastRegisterBody(),
+              HasSubstr(R"(,{"CheckID":"service:host1:web:80:docker-health",)"
+                        R"("Name":"Docker health","Notes":"Docker HEALTHCHECK status, set by )"
+                        R"(registrator","TTL":"876000h","Status":"critical"}]})"));
+  EXPECT_THAT(standin_.CheckIds(),
+              ElementsAre("service:host1:web:80:1", "service:host1:web:80:docker-health",
+                          "service:host1:web:80:ttl"));
+  EXPECT_EQ(standin_.CheckStatus("service:host1:web:80:docker-health"), "critical");
+  EXPECT_THAT(standin_.BodiesOf("PUT", "/v1/agent/check/update/service:host1:web:80:docker-health"),
+              ElementsAre(R"({"Status":"critical","Output":""})"));
+
+  Service healthy = s;
+  healthy.docker_health = {"healthy", "ok \"quoted\"\n"};
+  EXPECT_EQ(adapter->Fingerprint(healthy), adapter->Fingerprint(s));
+  EXPECT_NE(adapter->HealthFingerprint(healthy), adapter->HealthFingerprint(s));
+  standin_.ClearLog();
+  ASSERT_TRUE(adapter->SetHealth(healthy).ok());
+  ASSERT_EQ(standin_.requests().size(), 1u);
+  EXPECT_EQ(standin_.requests()[0].method, "PUT");
+  EXPECT_EQ(standin_.requests()[0].body, R"({"Status":"passing","Output":"ok \"quoted\"\n"})");
+  EXPECT_EQ(standin_.CheckStatus("service:host1:web:80:docker-health"), "passing");
+
+  // The listing reports what the check holds, as HealthFingerprint computes it.
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].fingerprint, adapter->Fingerprint(healthy));
+  EXPECT_EQ((*listed)[0].health_fingerprint, adapter->HealthFingerprint(healthy));
+
+  // Something else fails the check; a refresh re-asserts Docker's status with the TTL pass.
+  auto reply =
+      standin_.Handle("PUT", "/v1/agent/check/fail/service:host1:web:80:docker-health", {}, "", {});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  listed = adapter->Services();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_NE((*listed)[0].health_fingerprint, adapter->HealthFingerprint(healthy));
+  ASSERT_TRUE(adapter->Refresh({healthy}).ok());
+  EXPECT_EQ(standin_.CheckStatus("service:host1:web:80:docker-health"), "passing");
+  EXPECT_EQ(standin_.CheckStatus("service:host1:web:80:ttl"), "passing");
+
+  // Unhealthy is critical too.
+  Service unhealthy = s;
+  unhealthy.docker_health = {"unhealthy", "probe failed"};
+  ASSERT_TRUE(adapter->SetHealth(unhealthy).ok());
+  EXPECT_EQ(standin_.CheckStatus("service:host1:web:80:docker-health"), "critical");
+}
+
+TEST_F(ConsulAdapterTest, DockerHealthOfAnUnknownCheckIsNotFound) {
+  auto adapter = MakeAdapter(Uri());
+  Service s = WebService();
+  s.docker_health = {"healthy", "ok"};
+  absl::Status status = adapter->SetHealth(s);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  // Without Docker health nothing changes: no check, no update, no extra listing request.
+  ASSERT_TRUE(adapter->Register(WebService()).ok());
+  EXPECT_THAT(standin_.CheckIds(), IsEmpty());
+  EXPECT_EQ(adapter->HealthFingerprint(WebService()), "");
+  standin_.ClearLog();
+  ASSERT_TRUE(adapter->Services().ok());
+  EXPECT_EQ(standin_.requests().size(), 1u);
+}
+
+// Our output bound is Consul's: 4096 bytes come back whole.
+TEST_F(ConsulAdapterTest, DockerHealthOutputOfTheMaximumSizeIsKeptWhole) {
+  auto adapter = MakeAdapter(Uri());
+  Service s = WebService();
+  s.docker_health = {"unhealthy", std::string(kMaxDockerHealthOutput, 'x')};
+  ASSERT_TRUE(adapter->Register(s).ok());
+  absl::StatusOr<std::vector<RegisteredService>> listed = adapter->Services();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].health_fingerprint, adapter->HealthFingerprint(s));
+}
+
 TEST_F(ConsulAdapterTest, RefreshWithoutTtlWritesNothing) {
   auto adapter = MakeAdapter(Uri());
   ASSERT_THAT(adapter->Register(WebService()), IsOk());

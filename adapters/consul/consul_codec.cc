@@ -73,17 +73,30 @@ std::string TtlCheckObject(const Service& service, int ttl_seconds) {
                       std::max(ttl_seconds, 60), "s\"}");
 }
 
-// `,"Check":{...}`, `,"Checks":[...]` or "" (the part of the register body that CheckHash hashes).
-std::string ChecksJson(const Service& service, int ttl_seconds) {
-  const bool user_check = service.has_check;
-  const bool ttl_check = ttl_seconds > 0;
-  if (user_check && ttl_check) {
-    return absl::StrCat(",\"Checks\":[", CheckObject(service.check), ",",
-                        TtlCheckObject(service, ttl_seconds), "]");
+// The "Docker health" check; `with_status` false for the hash (see CheckHash).
+std::string DockerHealthCheckObject(const Service& service, bool with_status) {
+  std::string out = absl::StrCat("{\"CheckID\":", JsonString(DockerHealthCheckId(service.id)),
+                                 ",\"Name\":\"", kDockerHealthCheckName,
+                                 "\",\"Notes\":\"Docker HEALTHCHECK status, set by registrator\"",
+                                 ",\"TTL\":\"", kDockerHealthTtl, "\"");
+  // Registered with its current status, so a healthy container's service is never shown
+  // critical between the register and the check update that follows it.
+  if (with_status) absl::StrAppend(&out, ",\"Status\":\"", DockerHealthConsulStatus(service), "\"");
+  return out + "}";
+}
+
+// `,"Check":{...}`, `,"Checks":[...]` or "" (the part of the register body that CheckHash hashes,
+// there with `with_health_status` false).
+std::string ChecksJson(const Service& service, int ttl_seconds, bool with_health_status = true) {
+  std::vector<std::string> checks;
+  if (service.has_check) checks.push_back(CheckObject(service.check));
+  if (ttl_seconds > 0) checks.push_back(TtlCheckObject(service, ttl_seconds));
+  if (!service.docker_health.status.empty()) {
+    checks.push_back(DockerHealthCheckObject(service, with_health_status));
   }
-  if (user_check) return absl::StrCat(",\"Check\":", CheckObject(service.check));
-  if (ttl_check) return absl::StrCat(",\"Check\":", TtlCheckObject(service, ttl_seconds));
-  return "";
+  if (checks.empty()) return "";
+  if (checks.size() == 1) return absl::StrCat(",\"Check\":", checks[0]);
+  return absl::StrCat(",\"Checks\":[", absl::StrJoin(checks, ","), "]");
 }
 
 // One line per field, values JSON-quoted, so no value can fake another field.
@@ -105,7 +118,7 @@ std::string TtlCheckId(const std::string& service_id) {
 std::vector<std::pair<std::string, std::string>> MetaWithCheckHash(const Service& service,
                                                                    int ttl_seconds) {
   std::vector<std::pair<std::string, std::string>> meta = service.meta;
-  const std::string checks = ChecksJson(service, ttl_seconds);
+  const std::string checks = ChecksJson(service, ttl_seconds, /*with_health_status=*/false);
   if (checks.empty()) return meta;
   meta.emplace_back(kCheckHashMetaKey, CheckHash(checks));
   std::sort(meta.begin(), meta.end());
@@ -176,6 +189,56 @@ absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(absl::string_v
     registered.fingerprint = FingerprintOf(s, s.meta);
     registered.service = std::move(s);
     result.push_back(std::move(registered));
+  }
+  return result;
+}
+
+std::string DockerHealthCheckId(const std::string& service_id) {
+  return absl::StrCat("service:", service_id, ":docker-health");
+}
+
+std::string DockerHealthConsulStatus(const Service& service) {
+  return service.docker_health.status == "healthy" ? "passing" : "critical";
+}
+
+std::string CheckUpdateBody(const Service& service) {
+  return absl::StrCat("{\"Status\":\"", DockerHealthConsulStatus(service),
+                      "\",\"Output\":", JsonString(service.docker_health.output), "}");
+}
+
+namespace {
+std::string HealthFingerprintOf(absl::string_view status, absl::string_view output) {
+  return absl::StrCat("status=", JsonString(status), "\noutput=", JsonString(output));
+}
+}  // namespace
+
+std::string DockerHealthFingerprint(const Service& service) {
+  if (service.docker_health.status.empty()) return "";
+  return HealthFingerprintOf(DockerHealthConsulStatus(service), service.docker_health.output);
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseDockerHealthChecks(absl::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object checks;
+  if (parser.parse(body.empty() ? "" : body.data(), body.size()).get_object().get(checks) !=
+      simdjson::SUCCESS) {
+    return absl::UnavailableError("consul list checks: /v1/agent/checks is not an object");
+  }
+  std::map<std::string, std::string> result;
+  for (auto entry : checks) {
+    simdjson::dom::object object;
+    if (entry.value.get_object().get(object) != simdjson::SUCCESS) continue;
+    std::string_view text;
+    std::string check_id = ToString(entry.key);
+    if (object["CheckID"].get_string().get(text) == simdjson::SUCCESS) check_id = ToString(text);
+    if (object["ServiceID"].get_string().get(text) != simdjson::SUCCESS) continue;
+    std::string service_id = ToString(text);
+    if (service_id.empty() || check_id != DockerHealthCheckId(service_id)) continue;
+    std::string_view status;
+    std::string_view output;
+    if (object["Status"].get_string().get(status) != simdjson::SUCCESS) status = "";
+    if (object["Output"].get_string().get(output) != simdjson::SUCCESS) output = "";
+    result[std::move(service_id)] = HealthFingerprintOf(ToString(status), ToString(output));
   }
   return result;
 }

@@ -10,6 +10,7 @@
 #ifndef ADAPTERS_CONSUL_CONSUL_CODEC_H_
 #define ADAPTERS_CONSUL_CONSUL_CODEC_H_
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,16 +26,38 @@ namespace registrator::consul {
 inline constexpr char kCheckHashMetaKey[] = "registrator-check";
 
 // The JSON body of PUT /v1/agent/service/register for `service`; with ttl_seconds > 0 it carries
-// the TTL check registrator keeps passing (besides the user's check, if any).
+// the TTL check registrator keeps passing, and with Docker health the "Docker health" check
+// (besides the user's check, if any; in that order, "Checks" when there are several).
 std::string RegisterBody(const Service& service, int ttl_seconds);
 // The hash stored under kCheckHashMetaKey: 16 hex digits of the 64-bit FNV-1a of the checks'
-// part of the register body (`,"Check":{...}` or `,"Checks":[...]`).
+// part of the register body (`,"Check":{...}` or `,"Checks":[...]`), where the "Docker health"
+// check is hashed without its Status (a health change is no definition change).
 std::string CheckHash(absl::string_view checks_json);
 // service.meta plus, when the service has checks, kCheckHashMetaKey; sorted by key.
 std::vector<std::pair<std::string, std::string>> MetaWithCheckHash(const Service& service,
                                                                    int ttl_seconds);
 // The id of the TTL check registrator adds with -ttl.
 std::string TtlCheckId(const std::string& service_id);
+
+// Docker health: a service whose container has a Docker HEALTHCHECK (service.docker_health
+// status not "") gets one more check, a TTL check named "Docker health" whose status
+// registrator sets from Docker's (healthy -> passing; starting, unhealthy -> critical) with the
+// last probe's output. Its TTL is kDockerHealthTtl: registrator re-asserts the status on every
+// change, refresh and differing resync but does not renew it on a timer, so the TTL must not
+// expire while registrator runs (whether registrator itself is alive is -ttl's job).
+inline constexpr char kDockerHealthTtl[] = "876000h";  // 100 years.
+inline constexpr char kDockerHealthCheckName[] = "Docker health";
+std::string DockerHealthCheckId(const std::string& service_id);
+// "passing" for Docker's "healthy", else "critical".
+std::string DockerHealthConsulStatus(const Service& service);
+// The JSON body of PUT /v1/agent/check/update/<DockerHealthCheckId>: {"Status","Output"}.
+std::string CheckUpdateBody(const Service& service);
+// What the agent lists for the service's Docker health check once CheckUpdateBody is applied;
+// "" when the service has no Docker health.
+std::string DockerHealthFingerprint(const Service& service);
+// GET /v1/agent/checks: service ID -> DockerHealthFingerprint of what its "Docker health" check
+// holds (only services that have one). UNAVAILABLE when the reply is not a JSON object.
+absl::StatusOr<std::map<std::string, std::string>> ParseDockerHealthChecks(absl::string_view body);
 
 // What the agent lists for `service` once RegisterBody(service, ttl_seconds) is accepted.
 std::string ServiceFingerprint(const Service& service, int ttl_seconds);

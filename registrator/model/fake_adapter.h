@@ -50,8 +50,9 @@ class FakeAdapter : public RegistryAdapter {
     entries_.erase(KeyLocked(service));
     return absl::OkStatus();
   }
-  // Renews TTLs; with SetRefreshRecreates, also re-creates missing entries, as ZooKeeper's
-  // refresh re-creates deleted ephemeral nodes and an etcd keepalive re-puts lost keys.
+  // Renews TTLs and re-asserts Docker health; with SetRefreshRecreates, also re-creates missing
+  // entries, as ZooKeeper's refresh re-creates deleted ephemeral nodes and an etcd keepalive
+  // re-puts lost keys.
   absl::Status Refresh(const std::vector<Service>& services) override {
     Delay();
     absl::MutexLock lock(&mu_);
@@ -64,6 +65,11 @@ class FakeAdapter : public RegistryAdapter {
     if (refresh_recreates_) {
       for (const Service& s : services) entries_.try_emplace(KeyLocked(s), s);
     }
+    // Like Consul's adapter, a refresh re-asserts each entry's Docker health.
+    for (const Service& s : services) {
+      auto it = entries_.find(KeyLocked(s));
+      if (it != entries_.end()) it->second.docker_health = s.docker_health;
+    }
     return hung ? *hung : absl::OkStatus();
   }
   absl::StatusOr<std::vector<RegisteredService>> Services() override {
@@ -74,7 +80,7 @@ class FakeAdapter : public RegistryAdapter {
     if (absl::Status s = FailLocked("services", ""); !s.ok()) return s;
     std::vector<RegisteredService> result;
     for (const auto& [id, service] : entries_) {
-      result.push_back({service, FingerprintOf(service)});
+      result.push_back({service, FingerprintOf(service), HealthOf(service)});
     }
     return result;
   }
@@ -82,6 +88,22 @@ class FakeAdapter : public RegistryAdapter {
   std::string EntryKey(const Service& service) const override {
     absl::MutexLock lock(&mu_);
     return KeyLocked(service);
+  }
+  // Like Consul: an entry keeps its Docker health; Register writes it, SetHealth updates it.
+  absl::Status SetHealth(const Service& service) override {
+    Delay();
+    absl::MutexLock lock(&mu_);
+    ++health_writes_;
+    if (absl::Status s = FailLocked("health", service.id); !s.ok()) return s;
+    auto it = entries_.find(KeyLocked(service));
+    if (it == entries_.end()) return absl::NotFoundError("no such entry");
+    it->second.docker_health = service.docker_health;
+    return absl::OkStatus();
+  }
+  std::string HealthFingerprint(const Service& service) const override { return HealthOf(service); }
+  static std::string HealthOf(const Service& s) {
+    if (s.docker_health.status.empty()) return "";
+    return absl::StrCat(s.docker_health.status, "|", s.docker_health.output);
   }
   void SetStateLostCallback(std::function<void()> callback) override {
     absl::MutexLock lock(&mu_);
@@ -93,8 +115,8 @@ class FakeAdapter : public RegistryAdapter {
   }
 
   // Test controls.
-  // Fails every call of `op` ("register", "deregister", "refresh", "services", "ping") with
-  // `status` until cleared (OkStatus). `id` restricts it to one service ID when non-empty.
+  // Fails every call of `op` ("register", "deregister", "health", "refresh", "services", "ping")
+  // with `status` until cleared (OkStatus). `id` restricts it to one service ID when non-empty.
   void FailOp(const std::string& op, absl::Status status, const std::string& id = "") {
     absl::MutexLock lock(&mu_);
     failures_[op + "|" + id] = std::move(status);
@@ -213,6 +235,23 @@ class FakeAdapter : public RegistryAdapter {
     absl::MutexLock lock(&mu_);
     return refreshes_;
   }
+  int health_writes() const {
+    absl::MutexLock lock(&mu_);
+    return health_writes_;
+  }
+  // The Docker health the backend holds for `id` (nullopt: no such entry).
+  std::optional<DockerHealth> health(const std::string& id) const {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return std::nullopt;
+    return it->second.docker_health;
+  }
+  // Changes an entry's health behind the bridge's back.
+  void SeedHealth(const std::string& id, DockerHealth health) {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(id);
+    if (it != entries_.end()) it->second.docker_health = std::move(health);
+  }
   std::vector<std::string> last_refresh() const {
     absl::MutexLock lock(&mu_);
     return last_refresh_;
@@ -293,6 +332,7 @@ class FakeAdapter : public RegistryAdapter {
   int registers_ ABSL_GUARDED_BY(mu_) = 0;
   int deregisters_ ABSL_GUARDED_BY(mu_) = 0;
   int refreshes_ ABSL_GUARDED_BY(mu_) = 0;
+  int health_writes_ ABSL_GUARDED_BY(mu_) = 0;
   int lists_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> last_refresh_ ABSL_GUARDED_BY(mu_);
 };

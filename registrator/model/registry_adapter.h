@@ -21,6 +21,9 @@ struct RegisteredService {
   // RegistryAdapter::Fingerprint(s) exactly when the backend holds what Register(s) writes,
   // which is how a resync of an unchanged host makes no writes.
   std::string fingerprint;
+  // RegistryAdapter::HealthFingerprint of the Docker health the backend holds for this entry;
+  // "" when it holds none (or keeps no health at all).
+  std::string health_fingerprint;
 };
 
 class RegistryAdapter {
@@ -49,6 +52,22 @@ class RegistryAdapter {
   // old entry after registering the new one, or it would stay behind. Pure and cheap (the
   // bridge calls it under its lock). Default: one entry per ID.
   virtual std::string EntryKey(const Service& service) const { return service.id; }
+
+  // Docker health (service.docker_health), for backends that keep a health status per entry
+  // (Consul's "Docker health" check). Register writes it too; SetHealth updates only it, for an
+  // entry whose registration is unchanged. NOT_FOUND: the backend lacks the entry's health
+  // check (the entry must be registered again). The defaults are for backends without one.
+  virtual absl::Status SetHealth(const Service& service) {
+    (void)service;
+    return absl::OkStatus();
+  }
+  // A canonical summary of the health SetHealth(service) writes (see
+  // RegisteredService::health_fingerprint); "" when there is none to write, in which case the
+  // bridge never calls SetHealth.
+  virtual std::string HealthFingerprint(const Service& service) const {
+    (void)service;
+    return "";
+  }
   // The backend may have lost this host's entries (ZooKeeper session expired, etcd lease lost):
   // the adapter calls `request` from any thread, and the bridge rewrites what is missing.
   // Passing nullptr clears it: once this returns, the old callback is not called again (calls

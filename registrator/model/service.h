@@ -3,6 +3,7 @@
 #ifndef REGISTRATOR_MODEL_SERVICE_H_
 #define REGISTRATOR_MODEL_SERVICE_H_
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,19 @@ struct ServiceCheck {
   bool operator==(const ServiceCheck&) const = default;
 };
 
+// Docker's HEALTHCHECK state of the service's container (State.Health of its inspect).
+struct DockerHealth {
+  // "starting", "healthy" or "unhealthy"; "" when the container has no healthcheck.
+  std::string status;
+  // The output of Docker's last probe (State.Health.Log's last entry), cut to
+  // kMaxDockerHealthOutput bytes and with the operator's secrets redacted.
+  std::string output;
+  bool operator==(const DockerHealth&) const = default;
+};
+
+// Consul keeps at most 4 KiB of a check's output (OutputMaxSize); we never send more.
+inline constexpr size_t kMaxDockerHealthOutput = 4096;
+
 struct Service {
   std::string id;  // "<hostname>:<container name>:<exposed port>[:udp]" unless SERVICE_ID.
   std::string name;
@@ -41,6 +55,10 @@ struct Service {
   bool has_check = false;
   ServiceCheck check;
   int ttl = 0;  // Seconds; 0 = no TTL.
+  // The container's Docker health. Not part of what a backend registers (Fingerprint): it
+  // changes far more often than the definition, and Consul gets it through its check update
+  // endpoint (RegistryAdapter::SetHealth) instead of a re-registration.
+  DockerHealth docker_health;
 
   // Where it came from.
   std::string container_id;        // Full id.

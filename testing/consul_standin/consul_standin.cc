@@ -106,6 +106,9 @@ bool ParseGoDuration(const std::string& text, absl::Duration* out) {
   return *out >= absl::ZeroDuration();
 }
 
+// The default OutputMaxSize of a check.
+constexpr size_t kOutputMaxSize = 4096;
+
 struct ConsulStandin::Check {
   std::string id;
   std::string name;
@@ -733,7 +736,8 @@ class ConsulStandin::State {
       return Reply(500, absl::StrCat("CheckID ", JsonString(id), " does not have associated TTL"));
     }
     check.status = status;
-    check.output = output;
+    // A check keeps at most OutputMaxSize bytes of output, 4096 by default (api-docs/agent/check).
+    check.output = output.substr(0, kOutputMaxSize);
     check.ttl_deadline = absl::Now() + check.ttl;
     check.modify_index = ++index_;
     return Reply(200, "", "text/plain");
