@@ -21,7 +21,8 @@ absl::StatusOr<Container> ParseContainerJson(absl::string_view json);
 absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::string_view json);
 
 // One line of GET /events. `action` is "Action", or the legacy "status" when absent; `id` is
-// Actor.ID, or the legacy "id". When timeNano is missing it is derived from time.
+// Actor.ID, or the legacy "id". When timeNano is missing it is derived from time. A network
+// event's `container` is Actor.Attributes.container.
 absl::StatusOr<Event> ParseEventJson(absl::string_view json);
 
 // GET /version.
