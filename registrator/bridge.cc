@@ -17,9 +17,8 @@ namespace registrator {
 namespace {
 
 // Actions after which a container's services may have changed. Others (exec_*, attach, top,
-// health_status, kill, stop...) are followed by one of these when they matter. Network
-// connect/disconnect come as network events (OnNetworkEventLocked); should one be missed, the
-// resync's fingerprints (which include the networks) still find the change.
+// health_status, kill, stop...) are followed by one of these when they matter; what has no
+// event at all is found by the resync's fingerprints (network events: OnNetworkEventLocked).
 bool IsRelevantAction(absl::string_view action) {
   return action == "start" || action == "restart" || action == "unpause" || action == "die" ||
          action == "destroy" || action == "rename";
