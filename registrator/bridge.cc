@@ -204,7 +204,10 @@ void Bridge::OnEvent(const docker::Event& event) {
 
 void Bridge::OnNetworkEventLocked(const docker::Event& event) {
   if (event.action != "connect" && event.action != "disconnect") return;
-  const std::string& id = event.container;
+  // Docker names the container in Attributes.container (its Actor is the network). Podman's
+  // compat API, going by its source (not captured here), has no such attribute and makes the
+  // container the Actor. A Docker network ID is never a tracked container, so either is safe.
+  const std::string& id = event.container.empty() ? event.id : event.container;
   // Only containers already tracked (or being inspected): a container connected before it
   // starts is derived at its start event, with every network it has by then.
   if (id.empty() || !(containers_.contains(id) || dirty_containers_.contains(id) ||

@@ -999,7 +999,7 @@ TEST_F(BridgeNetworkTest, IgnoresUntrackedContainersAndOtherNetworkEvents) {
   NetworkEvent("connect", "bbb");
   NetworkEvent("create", "");
   NetworkEvent("destroy", "");
-  NetworkEvent("connect", "");  // No container attribute: nothing to follow.
+  NetworkEvent("connect", "");  // A network's ID as the Actor, no container: nothing to follow.
   NetworkEvent("prune", "aaa");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(20)));
   EXPECT_EQ(docker_.inspects(), inspects);
@@ -1008,6 +1008,15 @@ TEST_F(BridgeNetworkTest, IgnoresUntrackedContainersAndOtherNetworkEvents) {
   NetworkEvent("disconnect", "aaa");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(20)));
   EXPECT_EQ(docker_.inspects(), inspects + 1);
+  // Podman's shape: the container is the Actor, no "container" attribute.
+  docker::Event podman;
+  podman.type = "network";
+  podman.action = "connect";
+  podman.id = "aaa";
+  podman.name = "web";
+  bridge_->OnEvent(podman);
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(20)));
+  EXPECT_EQ(docker_.inspects(), inspects + 2);
 }
 }  // namespace
 }  // namespace registrator
