@@ -320,6 +320,8 @@ absl::StatusOr<Event> ParseEventJson(absl::string_view json) {
       e.name = StringField(*attributes, "name");
       e.image = StringField(*attributes, "image");
       e.exit_code = StringField(*attributes, "exitCode");
+      // A container's Attributes are its labels, which could hold a "container" key.
+      if (e.type == "network") e.container = StringField(*attributes, "container");
     }
   }
   if (e.image.empty()) e.image = StringField(top, "from");

@@ -25,7 +25,8 @@ absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::strin
 
 // One line of GET /events. `action` is "Action", or the legacy "status" when absent; `id` is
 // Actor.ID, or the legacy "id". When timeNano is missing it is derived from time. Podman's
-// container "remove" comes back as Docker's "destroy".
+// container "remove" comes back as Docker's "destroy". A network event's `container` is
+// Actor.Attributes.container.
 absl::StatusOr<Event> ParseEventJson(absl::string_view json);
 
 // GET /images/<id>/json.

@@ -242,6 +242,34 @@ TEST(ParseContainerJson, TwoNetworks) {
   EXPECT_THAT(c.ports, ElementsAre(Pair("80/tcp", ElementsAre(PortBinding{"127.0.0.1", "8082"}))));
 }
 
+// Captured for SERVICE_NETWORK (testdata/docker/README.md, "network"): created on frontnet,
+// connected to backnet before the start; then backnet disconnected and connected again.
+TEST(ParseContainerJson, TwoUserNetworksConnectDisconnect) {
+  Container c = Inspect("inspect-n-two-nets.json");
+  EXPECT_EQ(c.network_mode, "frontnet");
+  EXPECT_EQ(c.ip_address, "");
+  EXPECT_THAT(c.networks, ElementsAre(NetworkEndpoint{"backnet", "172.19.0.2", ""},
+                                      NetworkEndpoint{"frontnet", "172.18.0.2", ""}));
+  EXPECT_THAT(c.env, ::testing::Contains("SERVICE_NETWORK=backnet"));
+  EXPECT_THAT(c.labels, ElementsAre(Pair("SERVICE_81_NETWORK", "frontnet")));
+  EXPECT_THAT(c.ports, ElementsAre(Pair("80/tcp", ElementsAre(PortBinding{"127.0.0.1", "18090"})),
+                                   Pair("81/tcp", IsEmpty())));
+  Container reconnected = Inspect("inspect-n-two-nets-reconnected.json");
+  EXPECT_EQ(reconnected.networks, c.networks);
+  // The list entry carries the networks too, so a resync notices a connect it missed.
+  absl::StatusOr<std::vector<ContainerSummary>> list =
+      ParseContainerListJson(ReadTestdata("containers-json-n-two-nets.json"));
+  ASSERT_TRUE(list.ok()) << list.status();
+  int found = 0;
+  for (const ContainerSummary& s : *list) {
+    if (s.id != c.id) continue;
+    ++found;
+    EXPECT_EQ(s.networks, c.networks);
+    EXPECT_EQ(StateFingerprint(s), StateFingerprint(c));
+  }
+  EXPECT_EQ(found, 1);
+}
+
 TEST(ParseContainerJson, LabelsAndEnvKeptApartAndSorted) {
   Container c = Inspect("inspect-e-labels-env.json");
   EXPECT_THAT(c.labels, ElementsAre(Pair("SERVICE_80_CHECK_HTTP", "/health"),
@@ -581,6 +609,41 @@ TEST(ParseEventJson, HealthStatusEvents) {
   EXPECT_EQ(events[1].action, "health_status: unhealthy");
   EXPECT_EQ(events[0].name, "health-flip");
   EXPECT_EQ(events[0].id, Inspect("inspect-health-healthy.json").id);
+}
+
+// Captured with filters={"type":["container","network"]} while the two-network container was
+// created, connected, disconnected and connected again (and odd network names were created).
+TEST(ParseEventJson, NetworkEventsNameTheContainer) {
+  std::vector<Event> events = ParseLines("events-network.jsonl");
+  ASSERT_EQ(events.size(), 27u);
+  const std::string two_nets = "a83c5695f640deeb5fdc640e64ab0d5f91f3a80fae44cb8a1bb117dae46b906f";
+  const std::string backnet = "9c39bc70eef9cc8bffd8d22f087ee9cf873ac793d2007a7af6376a29a938741f";
+  std::map<std::string, int> actions;
+  for (const Event& e : events) {
+    if (e.type == "container") {
+      // Container events' Attributes are labels: never read as the connected container.
+      EXPECT_EQ(e.container, "") << e.action;
+      continue;
+    }
+    ASSERT_EQ(e.type, "network");
+    ++actions[e.action];
+    if (e.action == "connect" || e.action == "disconnect") {
+      EXPECT_EQ(e.container.size(), 64u) << e.action << " " << e.name;
+    } else {
+      EXPECT_EQ(e.container, "") << e.action;
+    }
+  }
+  EXPECT_THAT(actions, UnorderedElementsAre(Pair("create", 9), Pair("destroy", 7),
+                                            Pair("connect", 5), Pair("disconnect", 2)));
+  Event disconnect{"network", "disconnect", backnet, "backnet", "", "", 0, 0, two_nets};
+  int disconnects = 0;
+  for (Event e : events) {
+    if (e.action != "disconnect") continue;
+    e.time = e.time_nano = 0;
+    EXPECT_EQ(e, disconnect);
+    ++disconnects;
+  }
+  EXPECT_EQ(disconnects, 2);
 }
 
 TEST(ParseEventJson, LegacyFieldsAndFallbacks) {

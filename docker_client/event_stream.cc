@@ -60,7 +60,10 @@ bool EventStream::stopping() {
 }
 
 std::string EventStream::EventsPath() {
-  std::string path = absl::StrCat("/events?filters=", UrlEncode(R"({"type":["container"]})"));
+  // Network events too: "connect"/"disconnect" change which addresses a running container has
+  // (SERVICE_NETWORK / -network). Docker sends few of them (create, destroy, connect, ...).
+  std::string path =
+      absl::StrCat("/events?filters=", UrlEncode(R"({"type":["container","network"]})"));
   if (last_time_nano_ > 0) {
     absl::StrAppend(&path, "&since=", FormatDockerTimestamp(last_time_nano_ - kSinceMarginNanos));
   }
@@ -139,7 +142,11 @@ void EventStream::HandleLine(absl::string_view line) {
                  "): ", line.substr(0, 200));
     return;
   }
-  EventKey key(event->time_nano, event->id, event->action);
+  // A network event's Actor is the network: the container tells two of them apart.
+  EventKey key(
+      event->time_nano,
+      event->container.empty() ? event->id : absl::StrCat(event->id, "/", event->container),
+      event->action);
   if (recent_.count(key) > 0) {
     REG_LOG_DEBUG("Docker event stream: dropping replayed ", event->action, " of ", event->id);
     return;

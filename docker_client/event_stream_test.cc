@@ -28,8 +28,8 @@ using ::testing::SizeIs;
 class RecordingSink : public EventSink {
  public:
   void OnEvent(const Event& e) override {
-    Add(absl::StrCat("event ", e.action, " ", e.id, " ", e.name, " ", e.exit_code, " ",
-                     e.time_nano));
+    Add(absl::StrCat("event ", e.action, " ", e.id, " ", e.name, " ", e.exit_code, " ", e.time_nano,
+                     e.container.empty() ? "" : " ", e.container));
   }
   void OnConnected(bool first) override { Add(first ? "connected first" : "connected again"); }
   void OnDisconnected(const absl::Status& why) override {
@@ -88,8 +88,10 @@ class EventStreamTest : public ::testing::Test {
 TEST_F(EventStreamTest, SplitsLinesAcrossChunksAndSkipsBadLines) {
   StartStream();
   ASSERT_TRUE(sink_.WaitForCount(1));
-  EXPECT_THAT(server_.event_targets(),
-              ElementsAre("/v1.41/events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D"));
+  EXPECT_THAT(
+      server_.event_targets(),
+      ElementsAre(
+          "/v1.41/events?filters=%7B%22type%22%3A%5B%22container%22%2C%22network%22%5D%7D"));
 
   const std::string start = EventLine("start", "aaa", kT0);
   const std::string die = EventLine("die", "aaa", kT0 + 5, R"("exitCode":"137",)");
@@ -123,9 +125,11 @@ TEST_F(EventStreamTest, ReconnectsWithSinceAndDropsReplayedDuplicates) {
   server_.DropEventStreams();
   ASSERT_TRUE(sink_.WaitForCount(5));  // disconnected, connected again
   ASSERT_THAT(server_.event_targets(), SizeIs(2));
-  EXPECT_EQ(server_.event_targets()[1],
-            "/v1.41/events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D&since=1795767505."
-            "366927270");  // 1 µs before the last event (Podman's float since=).
+  EXPECT_EQ(
+      server_.event_targets()[1],
+      "/v1.41/"
+      "events?filters=%7B%22type%22%3A%5B%22container%22%2C%22network%22%5D%7D&since=1795767505."
+      "366927270");  // 1 µs before the last event (Podman's float since=).
   // Docker replays events at or after since=: the last one again, then what is new.
   server_.PushEvents(EventLine("start", "bbb", kT0 + 1000) + EventLine("die", "bbb", kT0 + 2000) +
                      EventLine("start", "ccc", kT0 + 1000));
@@ -143,6 +147,28 @@ TEST_F(EventStreamTest, ReconnectsWithSinceAndDropsReplayedDuplicates) {
   ASSERT_TRUE(
       fakes::WaitFor([&] { return server_.event_targets().size() >= 3; }, absl::Seconds(10)));
   EXPECT_THAT(server_.event_targets()[2], HasSubstr("&since=1795767505.366928270"));
+}
+
+// Network events as dockerd 20.10 sends them (testdata/docker/events-network.jsonl): the Actor
+// is the network, Attributes.container the container. Two containers joining one network in the
+// same nanosecond are two events, not a replayed duplicate.
+TEST_F(EventStreamTest, DeliversNetworkConnectAndDisconnect) {
+  StartStream();
+  ASSERT_TRUE(sink_.WaitForCount(1));
+  auto network_line = [](const std::string& action, const std::string& container, int64_t t) {
+    return absl::StrCat(R"({"Type":"network","Action":")", action,
+                        R"(","Actor":{"ID":"net1","Attributes":{"container":")", container,
+                        R"(","name":"backnet","type":"bridge"}},"scope":"local","time":)",
+                        t / 1000000000, R"(,"timeNano":)", t, "}\n");
+  };
+  server_.PushEvents(network_line("connect", "aaa", kT0) + network_line("connect", "bbb", kT0) +
+                     network_line("disconnect", "aaa", kT0 + 7));
+  ASSERT_TRUE(sink_.WaitForCount(4));
+  EXPECT_THAT(
+      sink_.calls(),
+      ElementsAre("connected first", absl::StrCat("event connect net1 backnet  ", kT0, " aaa"),
+                  absl::StrCat("event connect net1 backnet  ", kT0, " bbb"),
+                  absl::StrCat("event disconnect net1 backnet  ", kT0 + 7, " aaa")));
 }
 
 TEST_F(EventStreamTest, CleanEndOfStreamIsADisconnectAndReconnectsWithoutSince) {

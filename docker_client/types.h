@@ -93,17 +93,21 @@ struct ContainerSummary {
   bool operator==(const ContainerSummary&) const = default;
 };
 
-// One line of GET /events (container events only).
+// One line of GET /events: container events, and the network events connect/disconnect (a
+// container joined or left a network).
 struct Event {
-  std::string type;       // "container"
-  std::string action;     // "start", "die", "destroy", "health_status: healthy", ... (Docker's
-                          // names: Podman's "remove" is decoded as "destroy").
-  std::string id;         // Actor.ID
-  std::string name;       // Actor.Attributes.name
+  std::string type;       // "container" or "network"
+  std::string action;     // "start", "die", "destroy", "health_status: healthy", "connect", ...
+                          // (Docker's names: Podman's "remove" is decoded as "destroy").
+  std::string id;         // Actor.ID: the container's, or for a Docker network event the network's.
+  std::string name;       // Actor.Attributes.name: the container's or the network's name.
   std::string image;      // Actor.Attributes.image
   std::string exit_code;  // Actor.Attributes.exitCode on "die", else "".
   int64_t time = 0;       // Seconds since the epoch.
   int64_t time_nano = 0;  // Nanoseconds since the epoch.
+  // Network events only: Actor.Attributes.container, the ID of the container that was
+  // connected or disconnected. (On container events Attributes are the labels: not read.)
+  std::string container;
   bool operator==(const Event&) const = default;
 };
 

@@ -18,10 +18,11 @@
 namespace registrator {
 namespace {
 
-// Actions after which a container's services may have changed. Others (exec_*, attach, top,
-// kill, stop...) are followed by one of these when they matter; what has no event at all
-// (network connect/disconnect) is found by the resync's fingerprints. "health_status: <status>"
-// changes the services' Docker health (and, with -require-healthy, whether they exist).
+// Actions after which a container's services may have changed ("health_status: <status>"
+// changes their Docker health and, with -require-healthy, whether they exist). Others (exec_*,
+// attach, top, kill, stop...) are followed by one of these when they matter; network
+// connect/disconnect arrive as network events (OnNetworkEventLocked), and what has no event at
+// all is found by the resync's fingerprints.
 bool IsRelevantAction(absl::string_view action) {
   return action == "start" || action == "restart" || action == "unpause" || action == "die" ||
          action == "destroy" || action == "rename" || absl::StartsWith(action, "health_status");
@@ -189,6 +190,10 @@ std::shared_ptr<std::deque<std::string>> Bridge::DeregisterOnExit(absl::Time dea
 void Bridge::OnEvent(const docker::Event& event) {
   absl::MutexLock lock(&mu_);
   ++stats_.events;
+  if (event.type == "network") {
+    OnNetworkEventLocked(event);
+    return;
+  }
   if (!event.type.empty() && event.type != "container") return;
   if (event.id.empty() || !IsRelevantAction(event.action)) return;
   REG_LOG_DEBUG("event ", event.action, " container ", ShortId(event.id), " (", event.name, ")");
@@ -204,6 +209,29 @@ void Bridge::OnEvent(const docker::Event& event) {
     return;
   }
   MarkContainerDirtyLocked(event.id);
+}
+
+void Bridge::OnNetworkEventLocked(const docker::Event& event) {
+  if (event.action != "connect" && event.action != "disconnect") return;
+  // Docker names the container in Attributes.container (its Actor is the network). Podman's
+  // compat API, going by its source (not captured here), has no such attribute and makes the
+  // container the Actor. A Docker network ID is never a tracked container, so either is safe.
+  const std::string& id = event.container.empty() ? event.id : event.container;
+  // Only containers already tracked (or being inspected): a container connected before it
+  // starts is derived at its start event, with every network it has by then.
+  if (id.empty() || !(containers_.contains(id) || dirty_containers_.contains(id) ||
+                      busy_containers_.contains(id))) {
+    return;
+  }
+  REG_LOG_DEBUG("event network ", event.action, " ", event.name, " container ", ShortId(id));
+  if (dirty_containers_.size() >= config_.max_pending && !dirty_containers_.contains(id)) {
+    ++stats_.events_dropped;
+    resync_requested_ = true;
+    sched_cv_.SignalAll();
+    return;
+  }
+  // Re-inspected like after a start: its addresses, and so the registered ones, follow.
+  MarkContainerDirtyLocked(id);
 }
 
 void Bridge::OnConnected(bool first) {

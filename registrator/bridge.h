@@ -204,6 +204,8 @@ class Bridge : public docker::EventSink {
   void RetryLoop();
   void ThreadExited();
 
+  // A network connect/disconnect of a tracked container: re-derive it (SERVICE_NETWORK).
+  void OnNetworkEventLocked(const docker::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkContainerDirtyLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkSlotDirtyLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProcessContainer(const std::string& id);

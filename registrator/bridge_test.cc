@@ -5,6 +5,7 @@
 // the state-lost callback).
 #include "registrator/bridge.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -1046,6 +1047,121 @@ TEST_F(BridgeTest, RetriesOfServicesThatFailedTogetherSpreadOut) {
   EXPECT_LT(adapter_.registers(), 80);
 }
 
+// --- Network connect/disconnect (SERVICE_NETWORK, issue 15) -------------------------------------
+
+class BridgeNetworkTest : public BridgeTest {
+ protected:
+  // Registers each port on the container's "backnet" address, or nothing when it has none:
+  // what DeriveServices does for SERVICE_NETWORK=backnet.
+  void StartBackendBridge() {
+    BridgeConfig config;
+    config.hostname = kHost;
+    config.workers = 2;
+    bridge_ = std::make_unique<Bridge>(
+        &docker_, &adapter_,
+        [](const docker::Container& c) {
+          std::vector<Service> services = SimpleDerive(c);
+          auto backnet = std::find_if(c.networks.begin(), c.networks.end(),
+                                      [](const auto& n) { return n.name == "backnet"; });
+          if (backnet == c.networks.end()) return std::vector<Service>();
+          for (Service& s : services) s.ip = backnet->ip_address;
+          return services;
+        },
+        config, [this] { return clock_.Now(); });
+    bridge_->Start();
+  }
+  void NetworkEvent(const std::string& action, const std::string& container,
+                    const std::string& network = "backnet") {
+    docker::Event e;
+    e.type = "network";
+    e.action = action;
+    e.id = "net-" + network;
+    e.name = network;
+    e.container = container;
+    bridge_->OnEvent(e);
+  }
+  std::string BackendIp(const std::string& id) {
+    auto entries = adapter_.entries();
+    auto it = entries.find(id);
+    return it == entries.end() ? "" : it->second.ip;
+  }
+};
+
+TEST_F(BridgeNetworkTest, RegistrationFollowsDisconnectAndConnect) {
+  docker::Container c = MakeContainer("aaa", "web", {80});
+  c.networks = {{"backnet", "172.20.0.2", ""}, {"frontnet", "172.18.0.2", ""}};
+  docker_.Put(c);
+  StartBackendBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_EQ(BackendIp("host1:web:80"), "172.20.0.2");
+
+  // docker network disconnect backnet web: no address on the chosen network any more.
+  c.networks = {{"frontnet", "172.18.0.2", ""}};
+  docker_.Put(c);
+  NetworkEvent("disconnect", "aaa");
+  ASSERT_TRUE(Eventually([&] { return adapter_.entries().empty(); })) << bridge_->PendingWork();
+  EXPECT_EQ(adapter_.deregisters(), 1);
+
+  // docker network connect backnet web (a new address): registered again, there.
+  c.networks = {{"backnet", "172.20.0.7", ""}, {"frontnet", "172.18.0.2", ""}};
+  docker_.Put(c);
+  NetworkEvent("connect", "aaa");
+  ASSERT_TRUE(Eventually([&] { return BackendIp("host1:web:80") == "172.20.0.7"; }))
+      << bridge_->PendingWork();
+  EXPECT_EQ(adapter_.registers(), 2);
+  // Every event was a re-inspect: the initial sync's, then one per network event.
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(20)));
+  EXPECT_EQ(docker_.inspects(), 3);
+}
+
+TEST_F(BridgeNetworkTest, ContainerWithoutServicesStaysTrackedForItsConnect) {
+  // Running but not on backnet yet: no services, and still followed.
+  docker::Container c = MakeContainer("aaa", "web", {80});
+  c.networks = {{"frontnet", "172.18.0.2", ""}};
+  docker_.Put(c);
+  StartBackendBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  c.networks.push_back({"backnet", "172.20.0.2", ""});
+  docker_.Put(c);
+  NetworkEvent("connect", "aaa");
+  ASSERT_TRUE(Eventually([&] { return BackendIp("host1:web:80") == "172.20.0.2"; }))
+      << bridge_->PendingWork();
+}
+
+TEST_F(BridgeNetworkTest, IgnoresUntrackedContainersAndOtherNetworkEvents) {
+  docker::Container running = MakeContainer("aaa", "web", {80});
+  running.networks = {{"backnet", "172.20.0.2", ""}};
+  docker_.Put(running);
+  // Created, not started: Docker connects it to its networks before the start event.
+  docker::Container created = MakeContainer("bbb", "new", {80}, /*running=*/false);
+  created.state.status = "created";
+  docker_.Put(created);
+  StartBackendBridge();
+  ASSERT_TRUE(bridge_->SyncNow().ok());
+  const int inspects = docker_.inspects();
+  NetworkEvent("connect", "bbb");
+  NetworkEvent("create", "");
+  NetworkEvent("destroy", "");
+  NetworkEvent("connect", "");  // A network's ID as the Actor, no container: nothing to follow.
+  NetworkEvent("prune", "aaa");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(20)));
+  EXPECT_EQ(docker_.inspects(), inspects);
+  EXPECT_EQ(bridge_->stats().events, 5u);
+  // The tracked one is followed.
+  NetworkEvent("disconnect", "aaa");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(20)));
+  EXPECT_EQ(docker_.inspects(), inspects + 1);
+  // Podman's shape: the container is the Actor, no "container" attribute.
+  docker::Event podman;
+  podman.type = "network";
+  podman.action = "connect";
+  podman.id = "aaa";
+  podman.name = "web";
+  bridge_->OnEvent(podman);
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(20)));
+  EXPECT_EQ(docker_.inspects(), inspects + 2);
+}
 }  // namespace
 }  // namespace registrator
 

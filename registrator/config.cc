@@ -17,6 +17,7 @@
 #include "absl/strings/str_replace.h"
 #include "registrator/common/log.h"
 #include "registrator/model/backend_uri.h"
+#include "registrator/network_name.h"
 
 ABSL_FLAG(std::string, ip, "", "IP for ports mapped to the host");
 ABSL_FLAG(bool, internal, false, "Use internal ports instead of published ones");
@@ -47,6 +48,9 @@ ABSL_FLAG(std::string, http, "",
           "Serve /health, /metrics and /services on this address (e.g. 127.0.0.1:9090); off "
           "when empty");
 ABSL_FLAG(int, workers, 8, "Parallel workers for Docker inspects and backend writes");
+ABSL_FLAG(std::string, network, "",
+          "Register containers' addresses on this Docker network (SERVICE_NETWORK overrides); "
+          "services of containers not attached to it are skipped");
 
 namespace registrator {
 namespace {
@@ -125,6 +129,12 @@ absl::Status ValidateConfig(const Config& config) {
   }
   if (config.workers < 1 || config.workers > 256) {
     return absl::InvalidArgumentError("-workers must be between 1 and 256");
+  }
+  if (!config.network.empty()) {
+    if (absl::Status valid = ValidateNetworkName(config.network); !valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-network is not a network name: ", valid.message()));
+    }
   }
   LogLevel level;
   if (!ParseLogLevel(config.log_level, &level)) {
@@ -252,6 +262,7 @@ ParseOutcome ParseCommandLine(int argc, char** argv) {
   c.log_json = absl::GetFlag(FLAGS_log_json);
   c.http_addr = absl::GetFlag(FLAGS_http);
   c.workers = absl::GetFlag(FLAGS_workers);
+  c.network = absl::GetFlag(FLAGS_network);
   const std::string deregister = absl::GetFlag(FLAGS_deregister);
   if (deregister != "always" && deregister != "on-success") {
     outcome.exit_code = 2;

@@ -31,6 +31,7 @@ struct Config {
   bool log_json = false;            // -log-json
   std::string http_addr;            // -http: address of the health/metrics endpoint ("" = off)
   int workers = 8;                  // -workers
+  std::string network;              // -network: whose address to register ("" = upstream's)
 };
 
 // The outcome of parsing: either a Config to run with, or an exit code with what to print.

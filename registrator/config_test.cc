@@ -96,6 +96,25 @@ TEST(ParseCommandLineTest, GoStyleFlagsAndPositionalUri) {
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_THAT(o.message, HasSubstr("-ttl must be greater than -ttl-refresh"));
 
+  // -network: any name Docker could have given a network; whitespace or control characters are
+  // an error naming the flag.
+  o = Parse({"-ttl=0", "-ttl-refresh=0", "-network", "back net/1", "consul://a"});
+  ASSERT_TRUE(o.run) << o.message;
+  EXPECT_EQ(o.config.network, "back net/1");
+  o = Parse({"-network=  ", "consul://a"});
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("-network is not a network name: empty or only whitespace"));
+  o =
+      Parse({"-network=a\x01"
+             "b",
+             "consul://a"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("control character U+0001"));
+  o = Parse({"-network=", "consul://a"});
+  ASSERT_TRUE(o.run) << o.message;
+  EXPECT_EQ(o.config.network, "");
+
   o = Parse({"--version"});
   EXPECT_FALSE(o.run);
   EXPECT_EQ(o.exit_code, 0);
@@ -130,6 +149,9 @@ TEST(UsageTest, ListsEveryFlagFromItsDefinition) {
        }) {
     EXPECT_THAT(usage, HasSubstr(line));
   }
+  EXPECT_THAT(usage, HasSubstr("  -network string          Register containers' addresses on this "
+                               "Docker network (SERVICE_NETWORK overrides); services of "
+                               "containers not attached to it are skipped\n"));
   for (const char* flag : {"-deregister-on-exit ", "-explicit ", "-http string", "-internal ",
                            "-ip string", "-log-json ", "-log-level string", "-resync int",
                            "-retry-attempts int", "-tags string", "-ttl int", "-workers int"}) {

@@ -22,6 +22,7 @@
 #include "registrator/common/host_port.h"
 #include "registrator/common/log.h"
 #include "registrator/model/service_validation.h"
+#include "registrator/network_name.h"
 #include "registrator/shell_split.h"
 #include "registrator/tags_template.h"
 
@@ -173,8 +174,7 @@ struct KeptPort {
 
 class Deriver {
  public:
-  Deriver(const Container& container, const DeriveConfig& config,
-          const std::function<std::string(absl::string_view)>& lookup)
+  Deriver(const Container& container, const DeriveConfig& config, const ContainerIpLookup& lookup)
       : container_(container), config_(config), lookup_(lookup) {
     short_id_ = container_.id.substr(0, 12);
     name_ = container_.name;
@@ -209,6 +209,8 @@ class Deriver {
   std::optional<KeptPort> ChoosePort(const PortEntry& entry);
   std::string NetworkModeIp() const;
   std::string ContainerIp() const;
+  // The container's address on `network` (IPv4, else global IPv6); "" when not attached.
+  std::string IpOnNetwork(absl::string_view network) const;
   std::string HostIpFor(absl::string_view binding_ip);
   std::optional<Service> BuildService(const KeptPort& kept, bool is_group);
   void BuildCheck(const std::map<std::string, std::string>& meta, Service& service);
@@ -222,7 +224,7 @@ class Deriver {
 
   const Container& container_;
   const DeriveConfig& config_;
-  const std::function<std::string(absl::string_view)>& lookup_;
+  const ContainerIpLookup& lookup_;
   std::string short_id_;
   std::string name_;
   std::string warning_prefix_;  // "container <short id> (<name>)", opens every warning.
@@ -241,6 +243,7 @@ class Deriver {
   int ignored_ = 0;
   int unnamed_ = 0;
   int failed_ = 0;
+  int off_network_ = 0;  // No address on the chosen network.
 };
 
 std::optional<std::pair<int, std::string>> Deriver::ParsePortKey(absl::string_view field,
@@ -431,6 +434,14 @@ std::string Deriver::ContainerIp() const {
   return "";
 }
 
+std::string Deriver::IpOnNetwork(absl::string_view network) const {
+  for (const docker::NetworkEndpoint& n : container_.networks) {
+    if (n.name != network) continue;
+    return n.ip_address.empty() ? n.global_ipv6_address : n.ip_address;
+  }
+  return "";
+}
+
 std::string Deriver::HostIpFor(absl::string_view binding_ip) {
   if (binding_ip.empty() || binding_ip == "0.0.0.0" || binding_ip == "::") {
     if (!config_.resolved_host_ip.empty()) return config_.resolved_host_ip;
@@ -489,18 +500,50 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   if (entry.protocol == "udp") absl::StrAppend(&s.id, ":udp");
   if (std::string id = get("id"); !id.empty()) s.id = id;
 
-  // IP and port, in upstream's order of precedence (see derive.h).
+  // The chosen network (derive.h): the port's key, the container's, then -network.
+  std::string network = get("network");
+  std::string network_field;
+  if (!network.empty()) {
+    network_field = from_port.count("network") > 0 ? absl::StrCat("SERVICE_", port_text, "_NETWORK")
+                                                   : std::string("SERVICE_NETWORK");
+  } else if (!config_.network.empty()) {
+    network = config_.network;
+    network_field = "-network";
+  }
+  if (!network.empty()) {
+    if (absl::Status valid = ValidateNetworkName(network); !valid.ok()) {
+      Warn(
+          network_field, network,
+          absl::StrCat("not a network name (", valid.message(), "); port ", entry.key, " skipped"));
+      ++failed_;
+      return std::nullopt;
+    }
+  }
+
+  // IP and port, in upstream's order of precedence (see derive.h). `from_network`: the IP is
+  // the container's own address on one of its networks, which the network choice decides.
   std::string ip;
+  bool from_network = false;
   if (kept.host_port != 0) ip = HostIpFor(kept.host_ip);
   if (UserDefinedNetwork()) {
-    if (std::string net_ip = NetworkModeIp(); !net_ip.empty()) ip = net_ip;
+    if (!network.empty()) {
+      ip = IpOnNetwork(network);
+      from_network = true;
+    } else if (std::string net_ip = NetworkModeIp(); !net_ip.empty()) {
+      ip = net_ip;
+    }
   }
-  if (!config_.host_ip.empty()) ip = config_.host_ip;
+  if (!config_.host_ip.empty()) {
+    ip = config_.host_ip;
+    from_network = false;
+  }
   if (config_.internal) {
     if (container_.network_mode == "host") {
       ip = config_.host_ip.empty() ? config_.resolved_host_ip : config_.host_ip;
+      from_network = false;
     } else {
-      ip = ContainerIp();
+      ip = network.empty() ? ContainerIp() : IpOnNetwork(network);
+      from_network = !network.empty();
     }
     s.port = entry.port;
   } else {
@@ -526,18 +569,31 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
         Warn(field, it->second, "not an IP address; using the default IP");
       } else {
         ip = std::string(value);
+        from_network = false;
       }
     }
   }
   if (absl::StartsWith(container_.network_mode, "container:")) {
     absl::string_view ref = absl::string_view(container_.network_mode).substr(10);
-    std::string other = (lookup_ && !ref.empty()) ? lookup_(ref) : "";
-    if (other.empty()) {
+    std::string other = (lookup_ && !ref.empty()) ? lookup_(ref, network) : "";
+    if (!other.empty()) {
+      ip = std::move(other);
+      from_network = false;
+    } else if (!network.empty()) {
+      // The networks are the other container's: its address on the chosen one is unknown.
+      ip.clear();
+      from_network = true;
+    } else {
       Warn("HostConfig.NetworkMode", container_.network_mode,
            "IP of the network container is unknown; using the default IP");
-    } else {
-      ip = std::move(other);
     }
+  }
+  if (from_network && ip.empty()) {
+    // One line per container and network (AddWarning drops repeats), whatever the port count.
+    AddWarning(absl::StrCat(warning_prefix_, ": not attached to network ", Quote(network), " (",
+                            network_field, "); its services on that network are skipped"));
+    ++off_network_;
+    return std::nullopt;
   }
   if (ip.empty()) {
     Warn("port", entry.key, "no IP address to register; port skipped");
@@ -562,7 +618,9 @@ std::optional<Service> Deriver::BuildService(const KeptPort& kept, bool is_group
   if (entry.protocol == "udp") s.tags.push_back("udp");
 
   for (const auto& [key, value] : meta) {
-    if (key == "name" || key == "id" || key == "tags" || key == "ignore") continue;
+    if (key == "name" || key == "id" || key == "tags" || key == "ignore" || key == "network") {
+      continue;
+    }
     s.attrs.emplace_back(key, value);
   }
   BuildMeta(s);
@@ -739,6 +797,9 @@ DeriveResult Deriver::Run() {
     }
     if (ignored_ > 0) why.push_back(absl::StrCat(ignored_, " ignored by SERVICE_IGNORE"));
     if (unnamed_ > 0) why.push_back(absl::StrCat(unnamed_, " without SERVICE_NAME (-explicit)"));
+    if (off_network_ > 0) {
+      why.push_back(absl::StrCat(off_network_, " not attached to the chosen network"));
+    }
     if (failed_ > 0) why.push_back(absl::StrCat(failed_, " invalid (see warnings)"));
     if (why.empty()) why.push_back("no valid port");
     result_.skipped_reason = absl::StrCat("no service: ", absl::StrJoin(why, ", "));
@@ -753,9 +814,8 @@ DeriveResult Deriver::Run() {
 
 }  // namespace
 
-DeriveResult DeriveServices(
-    const docker::Container& container, const DeriveConfig& config,
-    const std::function<std::string(absl::string_view container_ref)>& lookup_container_ip) {
+DeriveResult DeriveServices(const docker::Container& container, const DeriveConfig& config,
+                            const ContainerIpLookup& lookup_container_ip) {
   return Deriver(container, config, lookup_container_ip).Run();
 }
 

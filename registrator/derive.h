@@ -1,7 +1,7 @@
 // Service derivation: one inspected container -> the services registrator registers for it.
 // Pure code, no I/O: everything it needs about the host comes in DeriveConfig, and the one
 // lookup it may need (the IP of the container whose network a "container:<ref>" container
-// shares) comes in as a callback.
+// shares, on the chosen network if one is) comes in as a callback.
 //
 // Rules (upstream gliderlabs/registrator v7 behaviour, plus our documented fixes):
 // - Ports: each Config.ExposedPorts key is first bound to the same host port (--net=host), then
@@ -15,7 +15,17 @@
 //   network's IP (Networks[NetworkMode], else the first network with an IP); -ip (host_ip);
 //   -internal: the container's IP (host IP for --net=host) and the exposed port; the
 //   -useIpFromLabel label (anything from its last "/" dropped); for "container:<ref>" the IP
-//   lookup_container_ip(ref) returns. This is upstream's order (-ip beats the network IP).
+//   lookup_container_ip(ref, network) returns. This is upstream's order (-ip beats the network
+//   IP).
+// - Network choice (ours): SERVICE_<port>_NETWORK, else SERVICE_NETWORK, else -network names the
+//   network whose address is registered wherever the container's own address would be: with
+//   -internal (not --net=host), on a user-defined NetworkMode (instead of Networks[NetworkMode]
+//   or the first network), and for "container:<ref>" (the other container's address on it). If
+//   the container has no address on that network the service is skipped with one warning
+//   naming the container and the network: a wrong address is worse than none. Where the
+//   address is not the container's (a published port on the default bridge, -ip, the
+//   -useIpFromLabel label, --net=host) the choice changes nothing. A name that is not a network
+//   name (network_name.h) skips the service with a warning naming the field.
 // - Metadata: Config.Env then Config.Labels (labels win), only keys starting with "SERVICE_",
 //   the rest lower-cased. SERVICE_<port>_<KEY> applies to that exposed port only (tcp and udp
 //   alike) and beats SERVICE_<KEY> whatever the order.
@@ -71,6 +81,9 @@ struct DeriveConfig {
   std::string use_ip_from_label;  // -useIpFromLabel
   std::string tags_template;      // Raw -tags flag value, evaluated per container.
   int ttl = 0;                    // -ttl, copied into every Service.
+  // -network: the network whose address is registered, unless SERVICE_[<port>_]NETWORK says
+  // otherwise ("" = upstream's rules).
+  std::string network;
 };
 
 struct DeriveResult {
@@ -81,11 +94,15 @@ struct DeriveResult {
   std::string skipped_reason;
 };
 
-// Derives the services of `container`. `lookup_container_ip` resolves the IP of another container
-// for NetworkMode "container:<id-or-name>"; it may return "" when unknown, and may be null.
+// Resolves the IP of another container for NetworkMode "container:<id-or-name>": its address
+// on `network`, or with `network` "" its default one (NetworkSettings.IPAddress, else the first
+// network's). "" when unknown or not attached to `network`.
+using ContainerIpLookup =
+    std::function<std::string(absl::string_view container_ref, absl::string_view network)>;
+
+// Derives the services of `container`. `lookup_container_ip` may be null.
 DeriveResult DeriveServices(const docker::Container& container, const DeriveConfig& config,
-                            const std::function<std::string(absl::string_view container_ref)>&
-                                lookup_container_ip = nullptr);
+                            const ContainerIpLookup& lookup_container_ip = nullptr);
 
 namespace derive_internal {
 

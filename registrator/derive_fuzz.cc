@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "docker_client/decode.h"
 #include "registrator/derive.h"
+#include "registrator/network_name.h"
 #include "registrator/shell_split.h"
 #include "registrator/tags_template.h"
 
@@ -23,7 +24,7 @@ void Check(bool ok) {
 }
 
 std::vector<DeriveConfig> Configs() {
-  std::vector<DeriveConfig> configs(4);
+  std::vector<DeriveConfig> configs(5);
   configs[0].hostname = "host";
   configs[0].resolved_host_ip = "10.0.0.5";
   configs[1] = configs[0];
@@ -38,6 +39,9 @@ std::vector<DeriveConfig> Configs() {
   configs[2].tags_template = "x";
   configs[3].internal = true;  // Nothing resolved: empty host IP and hostname.
   configs[3].use_ip_from_label = "SERVICE_NAME";
+  configs[4] = configs[1];
+  configs[4].host_ip.clear();
+  configs[4].network = "backnet";  // -network; SERVICE_[<port>_]NETWORK may override it.
   return configs;
 }
 
@@ -64,7 +68,8 @@ void CheckResult(const DeriveResult& r) {
 void Derive(const docker::Container& c) {
   static const std::vector<DeriveConfig> configs = Configs();
   int calls = 0;
-  auto lookup = [&](absl::string_view ref) {
+  auto lookup = [&](absl::string_view ref, absl::string_view network) {
+    if (!network.empty()) Check(ValidateNetworkName(network).ok());
     return (++calls % 2 == 0 || ref.empty()) ? std::string() : std::string("172.19.0.9");
   };
   for (const DeriveConfig& config : configs) {

@@ -356,8 +356,8 @@ TEST(DeriveIpTest, ContainerNetworkModeUsesLookup) {
   c.ip_address = "";
   c.networks.clear();
   std::string asked;
-  auto lookup = [&](absl::string_view ref) {
-    asked = std::string(ref);
+  auto lookup = [&](absl::string_view ref, absl::string_view network) {
+    asked = absl::StrCat(ref, network.empty() ? "" : "@", network);
     return std::string("172.19.0.2");
   };
   DeriveConfig config = Config();
@@ -377,7 +377,8 @@ TEST(DeriveIpTest, ContainerNetworkModeWithoutLookupWarnsAndKeepsHostIp) {
   EXPECT_THAT(r.warnings, ElementsAre(AllOf(HasSubstr("0123456789ab (web)"),
                                             HasSubstr("HostConfig.NetworkMode"),
                                             HasSubstr("container:other"))));
-  r = DeriveServices(c, Config(), [](absl::string_view) { return std::string(); });
+  r = DeriveServices(c, Config(),
+                     [](absl::string_view, absl::string_view) { return std::string(); });
   EXPECT_EQ(Only(r).ip, "10.0.0.5");
   EXPECT_THAT(r.warnings, SizeIs(1));
 }
@@ -393,6 +394,162 @@ TEST(DeriveIpTest, NoIpAtAllSkipsThePortWithWarning) {
   EXPECT_THAT(r.services, IsEmpty());
   EXPECT_THAT(r.warnings, ElementsAre(HasSubstr("no IP address")));
   EXPECT_THAT(r.skipped_reason, HasSubstr("invalid"));
+}
+
+// --- Network choice (SERVICE_NETWORK, SERVICE_<port>_NETWORK, -network) ------------------------
+
+// Default bridge, also on appnet and backnet (IPv6 only there); 80 and 81 published.
+docker::Container OnThreeNetworks() {
+  docker::Container c = Web();
+  c.exposed_ports = {"80/tcp", "81/tcp"};
+  c.ports["81/tcp"] = {{"0.0.0.0", "8081"}};
+  c.networks = {
+      {"appnet", "172.19.0.2", ""}, {"backnet", "", "fd00::5"}, {"bridge", "172.17.0.2", ""}};
+  return c;
+}
+
+DeriveConfig Internal() {
+  DeriveConfig config = Config();
+  config.internal = true;
+  return config;
+}
+
+TEST(DeriveNetworkTest, EnvLabelPortKeyAndFlagInThatOrder) {
+  docker::Container c = OnThreeNetworks();
+  DeriveConfig config = Internal();
+  config.network = "bridge";
+  DeriveResult r = DeriveServices(c, config);
+  ASSERT_THAT(r.services, SizeIs(2));
+  EXPECT_EQ(r.services[0].ip, "172.17.0.2");  // -network
+  EXPECT_EQ(r.services[1].ip, "172.17.0.2");
+  c.env = {"SERVICE_NETWORK=appnet"};
+  r = DeriveServices(c, config);
+  ASSERT_THAT(r.services, SizeIs(2));
+  EXPECT_EQ(r.services[0].ip, "172.19.0.2");  // SERVICE_NETWORK beats -network
+  EXPECT_EQ(r.services[1].ip, "172.19.0.2");
+  c.labels = {{"SERVICE_81_NETWORK", "backnet"}};
+  r = DeriveServices(c, config);
+  ASSERT_THAT(r.services, SizeIs(2));
+  EXPECT_EQ(r.services[0].ip, "172.19.0.2");
+  EXPECT_EQ(r.services[1].ip, "fd00::5");  // The port's key; an IPv6-only network's address.
+  c.env.push_back("SERVICE_80_NETWORK=bridge");
+  c.labels.emplace_back("SERVICE_NETWORK", "backnet");  // Labels win over env, as for any key.
+  r = DeriveServices(c, config);
+  ASSERT_THAT(r.services, SizeIs(2));
+  EXPECT_EQ(r.services[0].ip, "172.17.0.2");
+  EXPECT_EQ(r.services[1].ip, "fd00::5");
+  EXPECT_THAT(r.warnings, IsEmpty());
+  // A control key, not an attribute (Consul Meta, ZooKeeper Attrs).
+  for (const Service& s : r.services) EXPECT_THAT(s.attrs, IsEmpty());
+}
+
+TEST(DeriveNetworkTest, NotAttachedSkipsWithOneWarningForAllPorts) {
+  docker::Container c = OnThreeNetworks();
+  c.env = {"SERVICE_NETWORK=frontnet"};
+  DeriveResult r = DeriveServices(c, Internal());
+  EXPECT_THAT(r.services, IsEmpty());
+  EXPECT_THAT(r.warnings,
+              ElementsAre("container 0123456789ab (web): not attached to network \"frontnet\" "
+                          "(SERVICE_NETWORK); its services on that network are skipped"));
+  EXPECT_EQ(r.skipped_reason, "no service: 2 not attached to the chosen network");
+  // An endpoint without any address (a stopped container's) is no address either.
+  c.env = {"SERVICE_NETWORK=appnet"};
+  c.networks[0].ip_address.clear();
+  r = DeriveServices(c, Internal());
+  EXPECT_THAT(r.services, IsEmpty());
+  EXPECT_THAT(r.warnings, ElementsAre(HasSubstr("not attached to network \"appnet\"")));
+  // Only the port whose network is missing goes.
+  c.env = {"SERVICE_NETWORK=bridge", "SERVICE_81_NETWORK=frontnet"};
+  r = DeriveServices(c, Internal());
+  EXPECT_THAT(Names(r), ElementsAre("web-80"));
+  EXPECT_THAT(r.warnings, ElementsAre(HasSubstr("\"frontnet\" (SERVICE_81_NETWORK)")));
+}
+
+TEST(DeriveNetworkTest, OnlyWhereTheContainersOwnAddressIsRegistered) {
+  docker::Container c = OnThreeNetworks();
+  c.env = {"SERVICE_NETWORK=frontnet"};  // Not attached: matters only where it is used.
+  // Default bridge, published: the host's address.
+  DeriveResult r = DeriveServices(c, Config());
+  ASSERT_THAT(r.services, SizeIs(2));
+  EXPECT_EQ(r.services[0].ip, "10.0.0.5");
+  EXPECT_THAT(r.warnings, IsEmpty());
+  // -ip, and the -useIpFromLabel label, beat the container's address even with -internal.
+  DeriveConfig config = Internal();
+  config.use_ip_from_label = "ip";
+  c.labels = {{"ip", "192.0.2.7"}};
+  r = DeriveServices(c, config);
+  ASSERT_THAT(r.services, SizeIs(2));
+  EXPECT_EQ(r.services[0].ip, "192.0.2.7");
+  config = Config();
+  config.host_ip = "192.0.2.1";
+  c.network_mode = "appnet";
+  EXPECT_EQ(DeriveServices(c, config).services.at(0).ip, "192.0.2.1");
+  // --net=host registers the host.
+  c.network_mode = "host";
+  c.networks = {{"host", "", ""}};
+  r = DeriveServices(c, Internal());
+  ASSERT_THAT(r.services, SizeIs(2));
+  EXPECT_EQ(r.services[0].ip, "10.0.0.5");
+  // A user-defined NetworkMode without -internal: the chosen network replaces NetworkMode's.
+  c = OnThreeNetworks();
+  c.network_mode = "appnet";
+  c.env = {"SERVICE_NETWORK=bridge"};
+  r = DeriveServices(c, Config());
+  ASSERT_THAT(r.services, SizeIs(2));
+  EXPECT_EQ(r.services[0].ip, "172.17.0.2");
+  EXPECT_EQ(r.services[0].port, 8080);
+  c.env = {"SERVICE_NETWORK=frontnet"};
+  r = DeriveServices(c, Config());
+  EXPECT_THAT(r.services, IsEmpty());  // Never NetworkMode's address instead.
+  EXPECT_THAT(r.warnings, ElementsAre(HasSubstr("not attached to network \"frontnet\"")));
+}
+
+TEST(DeriveNetworkTest, ContainerModeAsksForTheOtherContainersAddressOnIt) {
+  docker::Container c = Web();
+  c.network_mode = "container:db";
+  c.ports.clear();
+  c.ip_address.clear();
+  c.networks.clear();
+  c.env = {"SERVICE_NETWORK=backnet"};
+  std::vector<std::string> asked;
+  auto lookup = [&](absl::string_view ref, absl::string_view network) {
+    asked.push_back(absl::StrCat(ref, "@", network));
+    return network == "backnet" ? std::string("172.20.0.9") : std::string();
+  };
+  EXPECT_EQ(Only(DeriveServices(c, Config(), lookup)).ip, "172.20.0.9");
+  c.env = {"SERVICE_NETWORK=frontnet"};
+  DeriveResult r = DeriveServices(c, Config(), lookup);
+  EXPECT_THAT(r.services, IsEmpty());
+  EXPECT_THAT(r.warnings, ElementsAre(HasSubstr("not attached to network \"frontnet\"")));
+  EXPECT_THAT(asked, ElementsAre("db@backnet", "db@frontnet"));
+}
+
+TEST(DeriveNetworkTest, InvalidNamesSkipTheServiceNamingTheField) {
+  docker::Container c = OnThreeNetworks();
+  c.labels = {{"SERVICE_80_NETWORK", "app\nnet"}, {"SERVICE_NETWORK", " "}};
+  DeriveResult r = DeriveServices(c, Internal());
+  EXPECT_THAT(r.services, IsEmpty());
+  EXPECT_THAT(
+      r.warnings,
+      UnorderedElementsAre(
+          AllOf(HasSubstr("container 0123456789ab (web): SERVICE_80_NETWORK \"app\\x0anet\""),
+                HasSubstr("not a network name (contains the control character U+000A)"),
+                HasSubstr("port 80/tcp skipped")),
+          AllOf(HasSubstr("SERVICE_NETWORK \" \""), HasSubstr("empty or only whitespace"),
+                HasSubstr("port 81/tcp skipped"))));
+  EXPECT_THAT(r.skipped_reason, HasSubstr("2 invalid"));
+  // Not valid UTF-8, and too long: refused too; the value in the warning is cut.
+  c.labels = {{"SERVICE_NETWORK", std::string(2000, 'n')}};
+  r = DeriveServices(c, Internal());
+  EXPECT_THAT(r.services, IsEmpty());
+  EXPECT_THAT(r.warnings,
+              Contains(AllOf(HasSubstr("(2000 bytes)"), HasSubstr("more than the limit"))));
+  c.labels = {{"SERVICE_NETWORK", "app\xffnet"}};
+  EXPECT_THAT(DeriveServices(c, Internal()).warnings, Contains(HasSubstr("not valid UTF-8")));
+  // A name Docker accepts, oddities included, is looked up as it is.
+  c.labels = {{"SERVICE_NETWORK", "we ird/x:y"}};
+  c.networks.push_back({"we ird/x:y", "10.9.9.9", ""});
+  EXPECT_EQ(DeriveServices(c, Internal()).services.at(0).ip, "10.9.9.9");
 }
 
 // --- Metadata ----------------------------------------------------------------------------------

@@ -147,6 +147,8 @@ Case ParseCase(const std::string& name, const std::string& text) {
         cfg.use_ip_from_label = v;
       } else if (kv.first == "tags_template") {
         cfg.tags_template = v;
+      } else if (kv.first == "network") {
+        cfg.network = v;
       } else if (kv.first == "ttl" && absl::SimpleAtoi(v, &cfg.ttl)) {
       } else {
         c.parse_error = absl::StrCat("unknown config line: ", line);
@@ -182,11 +184,12 @@ TEST_P(DeriveTestdataTest, MatchesExpectation) {
   ASSERT_THAT(container, IsOk()) << container.status();
 
   std::vector<std::string> asked;
-  std::function<std::string(absl::string_view)> lookup;
+  ContainerIpLookup lookup;
   if (c.use_lookup) {
-    lookup = [&](absl::string_view ref) {
-      asked.emplace_back(ref);
-      auto it = c.lookup.find(std::string(ref));
+    lookup = [&](absl::string_view ref, absl::string_view network) {
+      const std::string key = network.empty() ? std::string(ref) : absl::StrCat(ref, "@", network);
+      asked.push_back(key);
+      auto it = c.lookup.find(key);
       return it == c.lookup.end() ? std::string() : it->second;
     };
   }

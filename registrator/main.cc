@@ -161,11 +161,21 @@ int Run(const Config& config) {
   derive_config.use_ip_from_label = config.use_ip_from_label;
   derive_config.tags_template = config.tags;
   derive_config.ttl = config.ttl;
+  derive_config.network = config.network;
 
   docker::DockerClient* docker_client = docker->get();
-  auto lookup_ip = [docker_client](absl::string_view ref) -> std::string {
+  auto lookup_ip = [docker_client](absl::string_view ref,
+                                   absl::string_view network) -> std::string {
     absl::StatusOr<docker::Container> other = docker_client->InspectContainer(ref);
     if (!other.ok()) return "";
+    if (!network.empty()) {
+      // The chosen network's address or none: the sidecar shares this container's networks.
+      for (const docker::NetworkEndpoint& endpoint : other->networks) {
+        if (endpoint.name != network) continue;
+        return endpoint.ip_address.empty() ? endpoint.global_ipv6_address : endpoint.ip_address;
+      }
+      return "";
+    }
     if (!other->ip_address.empty()) return other->ip_address;
     for (const docker::NetworkEndpoint& network : other->networks) {
       if (!network.ip_address.empty()) return network.ip_address;
