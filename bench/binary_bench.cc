@@ -170,17 +170,34 @@ class Engine {
                                {{kSampleId, Id(i)},
                                 {std::string(kSampleId).substr(0, 12), Id(i).substr(0, 12)},
                                 {"\"/files1\"", absl::StrCat("\"/", Name(i), "\"")},
-                                {"\"18080\"", absl::StrCat("\"", 20000 + i % 40000, "\"")}});
+                                {"\"18080\"", absl::StrCat("\"", Port(i), "\"")}});
   }
+  // The files1 entry of testdata/docker/containers-json-sample.json (what dockerd lists for the
+  // sample: ports, labels, network mode and networks, so the state fingerprint of the list
+  // matches the inspect's and a resync re-inspects nothing), with i's id, name and port.
+  static std::string ListEntry(int i) {
+    return absl::StrCat(
+        R"({"Id":")", Id(i), R"(","Names":["/)", Name(i),
+        R"("],"Image":"local/busybox:test","ImageID":"sha256:e69c3d5ac5da0c886ba047b6533cdbb2d152c499eb8f57864ef1a3f489c85b16",)",
+        R"("Command":"/bin/busybox httpd -f -p 80 -h /www","Created":1795767505,)",
+        R"("Ports":[{"IP":"127.0.0.1","PrivatePort":80,"PublicPort":)", Port(i),
+        R"(,"Type":"tcp"}],"Labels":{"com.example.role":"web"},"State":"running",)",
+        R"("Status":"Up 6 seconds","HostConfig":{"NetworkMode":"default"},)",
+        R"("NetworkSettings":{"Networks":{"bridge":{"IPAMConfig":null,"Links":null,)",
+        R"("Aliases":null,"NetworkID":"1629c71c5153d9414ad45d9ea4bafa6e022b6f753b4cfc8132be282eedfb8299",)",
+        R"("EndpointID":"0a037ebf77a359e2764a884bc83001218c86859b79f7371ca5d1bf039a4a22be",)",
+        R"("Gateway":"172.17.0.1","IPAddress":"172.17.0.2","IPPrefixLen":16,"IPv6Gateway":"",)",
+        R"("GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"MacAddress":"02:42:ac:11:00:02",)",
+        R"("DriverOpts":null}}},"Mounts":[]})");
+  }
+  static int Port(int i) { return 20000 + i % 40000; }
   std::string ListBody() {
     absl::MutexLock lock(&mu_);
     if (list_body_.empty()) {
       std::string body = "[";
       for (int i : running_) {
         if (body.size() > 1) body.push_back(',');
-        absl::StrAppend(&body, R"({"Id":")", Id(i), R"(","Names":["/)", Name(i),
-                        R"("],"Image":"local/busybox:test","State":"running",)",
-                        R"("Status":"Up 1 second"})");
+        body.append(ListEntry(i));
       }
       body.push_back(']');
       list_body_ = std::move(body);
