@@ -40,6 +40,13 @@ absl::Time ParseCreated(const std::string& text) {
   return t;
 }
 
+// While a worker processes a container, the slot work it queues is not signalled right away:
+// the worker itself takes the first item when it returns to the queue, so a start's register
+// runs on the thread that inspected the container, without waking a second worker (a futex
+// wake and a context switch on the start -> register path). Further items are signalled when
+// the container is done. -1: not deferring (any other thread, or slot work).
+thread_local int t_deferred_signals = -1;
+
 }  // namespace
 
 Bridge::Bridge(docker::DockerApi* docker, RegistryAdapter* adapter, ServiceDeriver derive,
@@ -230,6 +237,10 @@ void Bridge::MarkContainerDirtyLocked(const std::string& id) {
 void Bridge::MarkSlotDirtyLocked(const std::string& id) {
   if (!dirty_slots_.insert(id).second) return;
   queue_.emplace_back(Kind::kSlot, id);
+  if (t_deferred_signals >= 0) {
+    ++t_deferred_signals;
+    return;
+  }
   work_cv_.Signal();
 }
 
@@ -256,11 +267,16 @@ void Bridge::WorkerLoop() {
       if (stopping_) break;
     }
     if (kind == Kind::kContainer) {
+      t_deferred_signals = 0;
       ProcessContainer(id);
     } else {
       ProcessSlot(id);
     }
     absl::MutexLock lock(&mu_);
+    // This worker goes back to the queue next and takes one item itself; wake others for the
+    // rest.
+    for (int i = 1; i < t_deferred_signals; ++i) work_cv_.Signal();
+    t_deferred_signals = -1;
     auto& dirty = kind == Kind::kContainer ? dirty_containers_ : dirty_slots_;
     auto& busy = kind == Kind::kContainer ? busy_containers_ : busy_slots_;
     busy.erase(id);
