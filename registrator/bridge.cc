@@ -507,6 +507,7 @@ void Bridge::ScheduleRetryLocked(absl::Time due) {
 void Bridge::ProcessSlot(const std::string& id) {
   Service service;
   Action action;
+  std::string fingerprint;
   {
     absl::MutexLock lock(&mu_);
     auto it = slots_.find(id);
@@ -515,9 +516,11 @@ void Bridge::ProcessSlot(const std::string& id) {
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
     service = *target;
+    // A register writes the owner's service; ClaimServices computed its fingerprint with it
+    // (they are only ever set together), so the body is not built once more here.
+    if (action == Action::kRegister) fingerprint = Owner(it->second)->fingerprint;
   }
   const bool is_register = action == Action::kRegister;
-  const std::string fingerprint = is_register ? adapter_->Fingerprint(service) : "";
   {
     absl::MutexLock lock(&mu_);
     // A refresh running now may re-create what this write replaces or removes: note what we
