@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace registrator::docker {
@@ -184,6 +185,25 @@ void DecodeState(const object& state, ContainerState& s) {
   }
 }
 
+// Podman's Docker-compatible inspect differs from Docker's in two places where it would change the
+// services derived; both are mapped here to what Docker reports, so nothing downstream needs to
+// know which engine it talks to.
+void MapPodmanNetworking(Container& c) {
+  // Podman reports NetworkMode "bridge" for every bridge network, also a user-defined one that
+  // Docker would name, and fills the top-level IPAddress only on its default network. So a
+  // container in "bridge" mode on exactly one network that is not Docker's "bridge", with no
+  // top-level IP but an IP on that network, is on a user-defined network. (Docker's bridge mode
+  // is always on the network named "bridge"; a stopped container has no IPs and no services.)
+  if (c.network_mode == "bridge" && c.ip_address.empty() && c.networks.size() == 1 &&
+      c.networks[0].name != "bridge" && !c.networks[0].ip_address.empty()) {
+    c.network_mode = c.networks[0].name;
+  }
+  // With NetworkMode container:<id>, Podman reports the other container's NetworkSettings, so
+  // its published ports would be registered a second time under this container. Docker reports
+  // no ports here (it refuses -p in this mode); do the same.
+  if (absl::StartsWith(c.network_mode, "container:")) c.ports.clear();
+}
+
 }  // namespace
 
 absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
@@ -196,6 +216,7 @@ absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
   Container c;
   c.id = StringField(top, "Id");
   c.name = StripSlash(StringField(top, "Name"));
+  c.image_id = StringField(top, "Image");
   c.created = StringField(top, "Created");
   if (std::optional<object> config = ObjectField(top, "Config")) DecodeConfig(*config, c);
   if (std::optional<object> host_config = ObjectField(top, "HostConfig")) {
@@ -205,6 +226,7 @@ absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
     DecodeNetworkSettings(*settings, c);
   }
   if (std::optional<object> state = ObjectField(top, "State")) DecodeState(*state, c.state);
+  MapPodmanNetworking(c);
   c.raw_json = std::string(json);
   return c;
 }
@@ -282,6 +304,8 @@ absl::StatusOr<Event> ParseEventJson(absl::string_view json) {
   e.type = StringField(top, "Type");
   e.action = StringField(top, "Action");
   if (e.action.empty()) e.action = StringField(top, "status");
+  // Podman names Docker's "destroy" "remove"; Docker has no container "remove" event.
+  if (e.type == "container" && e.action == "remove") e.action = "destroy";
   std::optional<object> actor = ObjectField(top, "Actor");
   if (actor) e.id = StringField(*actor, "ID");
   if (e.id.empty()) e.id = StringField(top, "id");
@@ -301,6 +325,23 @@ absl::StatusOr<Event> ParseEventJson(absl::string_view json) {
   if (__builtin_mul_overflow(e.time, int64_t{1000000000}, &derived)) derived = 0;
   e.time_nano = nanos ? *nanos : derived;
   return e;
+}
+
+absl::StatusOr<Image> ParseImageJson(absl::string_view json) {
+  absl::StatusOr<element> root = ParseRoot(json, "image inspect");
+  if (!root.ok()) return root.status();
+  object top;
+  if (root->get(top) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("Docker image inspect: top level is not a JSON object");
+  }
+  Image image;
+  image.id = StringField(top, "Id");
+  if (std::optional<object> config = ObjectField(top, "Config")) {
+    if (std::optional<object> exposed = ObjectField(*config, "ExposedPorts")) {
+      for (auto [key, value] : *exposed) image.exposed_ports.emplace_back(key);
+    }
+  }
+  return image;
 }
 
 absl::StatusOr<Version> ParseVersionJson(absl::string_view json) {

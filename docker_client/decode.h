@@ -13,7 +13,10 @@
 
 namespace registrator::docker {
 
-// GET /containers/<id>/json. `raw_json` of the result holds `json` verbatim.
+// GET /containers/<id>/json. `raw_json` of the result holds `json` verbatim. Podman's payload is
+// mapped to what Docker would report for the same container (see the comments in decode.cc):
+// HostConfig.NetworkMode "bridge" on one user-defined network becomes that network's name, and
+// a `container:<id>` container's NetworkSettings.Ports (the other container's) are dropped.
 absl::StatusOr<Container> ParseContainerJson(absl::string_view json);
 
 // GET /containers/json (a JSON array). Entries that are not objects are skipped. `name` is the
@@ -25,8 +28,12 @@ absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::strin
                                                                      size_t readable_bytes = 0);
 
 // One line of GET /events. `action` is "Action", or the legacy "status" when absent; `id` is
-// Actor.ID, or the legacy "id". When timeNano is missing it is derived from time.
+// Actor.ID, or the legacy "id". When timeNano is missing it is derived from time. Podman's
+// container "remove" comes back as Docker's "destroy".
 absl::StatusOr<Event> ParseEventJson(absl::string_view json);
+
+// GET /images/<id>/json.
+absl::StatusOr<Image> ParseImageJson(absl::string_view json);
 
 // GET /version.
 absl::StatusOr<Version> ParseVersionJson(absl::string_view json);

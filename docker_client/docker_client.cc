@@ -225,6 +225,26 @@ absl::StatusOr<Container> DockerClient::InspectContainer(absl::string_view id) {
     return absl::Status(container.status().code(),
                         absl::StrCat(what, ": ", container.status().message()));
   }
+  // Podman leaves Config.ExposedPorts empty when the container uses the host's (or another
+  // container's) network: it drops the image's EXPOSE and any --expose. Docker keeps them, and
+  // they are what a --net=host container registers, so take them from the image. For Docker
+  // this asks only when the image exposes nothing either (a container inherits its image's).
+  if (container->exposed_ports.empty() && !container->image_id.empty() &&
+      (container->network_mode == "host" ||
+       absl::StartsWith(container->network_mode, "container:"))) {
+    const std::string image_what =
+        absl::StrCat("inspect image ", container->image_id, " of container ", id);
+    absl::StatusOr<std::string> image_body =
+        Get(ApiPath(absl::StrCat("/images/", UrlEncode(container->image_id), "/json")), image_what);
+    absl::StatusOr<Image> image =
+        image_body.ok() ? ParseImageJson(*image_body) : absl::StatusOr<Image>(image_body.status());
+    if (image.ok()) {
+      container->exposed_ports = std::move(image->exposed_ports);
+    } else {
+      // Not fatal: the container is handled as it is, without exposed ports.
+      REG_LOG_WARN("Docker ", image_what, ": ", image.status().message());
+    }
+  }
   return container;
 }
 

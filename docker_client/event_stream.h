@@ -1,7 +1,8 @@
 // EventStream: follows Docker's GET /events (container events) on its own thread and hands each
 // decoded event to an EventSink, in order. It reconnects with capped exponential backoff when
-// the stream drops, resumes with since=<last delivered event's time> so Docker replays what
-// happened meanwhile (from its in-memory buffer), and drops the replayed duplicates.
+// the stream drops, resumes with since=<last delivered event's time, less 1 µs> so Docker replays
+// what happened meanwhile (from its in-memory buffer; Podman from its events log), and drops the
+// replayed duplicates.
 #ifndef DOCKER_CLIENT_EVENT_STREAM_H_
 #define DOCKER_CLIENT_EVENT_STREAM_H_
 

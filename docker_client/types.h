@@ -43,12 +43,15 @@ struct Container {
   std::string name;  // Without the leading "/".
   // Config
   std::string image;             // Config.Image as the user gave it, e.g. "gliderlabs/foo:1.2".
+  std::string image_id;          // Top-level "Image": the image's ID, "sha256:<hex>".
   std::string hostname;          // Config.Hostname
   std::vector<std::string> env;  // Config.Env, "KEY=value" in order.
   std::vector<std::pair<std::string, std::string>> labels;  // Config.Labels, sorted by key.
   std::vector<std::string> exposed_ports;                   // Config.ExposedPorts keys, "80/tcp".
   // HostConfig
-  std::string network_mode;  // "default", "bridge", "host", "none", "container:<id>", "<net>".
+  // "default", "bridge", "host", "none", "container:<id>", "<net>", always in Docker's terms:
+  // Podman's "bridge" for a container on one user-defined network is decoded as "<net>".
+  std::string network_mode;
   // NetworkSettings
   std::map<std::string, std::vector<PortBinding>> ports;  // "80/tcp" -> bindings (may be empty).
   std::string ip_address;                                 // NetworkSettings.IPAddress
@@ -87,7 +90,8 @@ struct ContainerSummary {
 // One line of GET /events (container events only).
 struct Event {
   std::string type;       // "container"
-  std::string action;     // "start", "die", "destroy", "health_status: healthy", ...
+  std::string action;     // "start", "die", "destroy", "health_status: healthy", ... (Docker's
+                          // names: Podman's "remove" is decoded as "destroy").
   std::string id;         // Actor.ID
   std::string name;       // Actor.Attributes.name
   std::string image;      // Actor.Attributes.image
@@ -95,6 +99,12 @@ struct Event {
   int64_t time = 0;       // Seconds since the epoch.
   int64_t time_nano = 0;  // Nanoseconds since the epoch.
   bool operator==(const Event&) const = default;
+};
+
+// GET /images/<id>/json, reduced: what a container inherits from its image.
+struct Image {
+  std::string id;
+  std::vector<std::string> exposed_ports;  // Config.ExposedPorts keys, "80/tcp".
 };
 
 // GET /version, reduced.
