@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,13 +27,25 @@ simdjson::dom::parser& Parser() {
   return parser;
 }
 
+// Documents larger than this are parsed by a parser of their own, freed after decoding: a
+// parser keeps its buffers at the size of the largest document it has seen (several times the
+// text), so one container list of 10,000 entries (~10 MB) would otherwise stay pinned on the
+// resync thread for good. Inspect bodies (~5 KB) and events stay on the thread's parser.
+constexpr size_t kLargeDocument = 256 * 1024;
+
 // Parses `json` and returns its root element, or INVALID_ARGUMENT naming `what` and the reason.
-absl::StatusOr<element> ParseRoot(absl::string_view json, absl::string_view what) {
+// The element lives in `parser` (default: the thread's).
+// `readable_bytes` as for ParseContainerListJson.
+absl::StatusOr<element> ParseRoot(absl::string_view json, absl::string_view what,
+                                  simdjson::dom::parser& parser = Parser(),
+                                  size_t readable_bytes = 0) {
   if (json.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("Docker ", what, ": empty response body"));
   }
   element root;
-  const simdjson::error_code err = Parser().parse(json.data(), json.size()).get(root);
+  const bool padded = readable_bytes >= json.size() + simdjson::SIMDJSON_PADDING;
+  const simdjson::error_code err =
+      parser.parse(json.data(), json.size(), /*realloc_if_needed=*/!padded).get(root);
   if (err != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(
         absl::StrCat("Docker ", what, ": invalid JSON (", simdjson::error_message(err), ")"));
@@ -243,8 +256,12 @@ absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
   return c;
 }
 
-absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::string_view json) {
-  absl::StatusOr<element> root = ParseRoot(json, "container list");
+absl::StatusOr<std::vector<ContainerSummary>> ParseContainerListJson(absl::string_view json,
+                                                                     size_t readable_bytes) {
+  std::unique_ptr<simdjson::dom::parser> own;
+  if (json.size() > kLargeDocument) own = std::make_unique<simdjson::dom::parser>();
+  absl::StatusOr<element> root =
+      ParseRoot(json, "container list", own != nullptr ? *own : Parser(), readable_bytes);
   if (!root.ok()) return root.status();
   array list;
   if (root->get(list) != simdjson::SUCCESS) {

@@ -44,6 +44,13 @@ absl::Time ParseCreated(const std::string& text) {
   return t;
 }
 
+// While a worker processes a container, the slot work it queues is not signalled right away:
+// the worker itself takes the first item when it returns to the queue, so a start's register
+// runs on the thread that inspected the container, without waking a second worker (a futex
+// wake and a context switch on the start -> register path). Further items are signalled when
+// the container is done. -1: not deferring (any other thread, or slot work).
+thread_local int t_deferred_signals = -1;
+
 }  // namespace
 
 Bridge::Bridge(docker::DockerApi* docker, RegistryAdapter* adapter, ServiceDeriver derive,
@@ -266,6 +273,10 @@ void Bridge::MarkContainerDirtyLocked(const std::string& id) {
 void Bridge::MarkSlotDirtyLocked(const std::string& id) {
   if (!dirty_slots_.insert(id).second) return;
   queue_.emplace_back(Kind::kSlot, id);
+  if (t_deferred_signals >= 0) {
+    ++t_deferred_signals;
+    return;
+  }
   work_cv_.Signal();
 }
 
@@ -292,11 +303,16 @@ void Bridge::WorkerLoop() {
       if (stopping_) break;
     }
     if (kind == Kind::kContainer) {
+      t_deferred_signals = 0;
       ProcessContainer(id);
     } else {
       ProcessSlot(id);
     }
     absl::MutexLock lock(&mu_);
+    // This worker goes back to the queue next and takes one item itself; wake others for the
+    // rest.
+    for (int i = 1; i < t_deferred_signals; ++i) work_cv_.Signal();
+    t_deferred_signals = -1;
     auto& dirty = kind == Kind::kContainer ? dirty_containers_ : dirty_slots_;
     auto& busy = kind == Kind::kContainer ? busy_containers_ : busy_slots_;
     busy.erase(id);
@@ -569,6 +585,7 @@ void Bridge::ScheduleRetryLocked(absl::Time due) {
 void Bridge::ProcessSlot(const std::string& id) {
   Service service;
   Action action;
+  std::string fingerprint;
   {
     absl::MutexLock lock(&mu_);
     auto it = slots_.find(id);
@@ -579,7 +596,12 @@ void Bridge::ProcessSlot(const std::string& id) {
     service = *target;
     // The new definition may live at another key (a new name or IP): the old entry would stay
     // behind unless it is deregistered after this write.
-    if (action == Action::kRegister) NoteMoveLocked(it->second, service);
+    // A register writes the owner's service; ClaimServices computed its fingerprint with it
+    // (they are only ever set together), so the body is not built once more here.
+    if (action == Action::kRegister) {
+      NoteMoveLocked(it->second, service);
+      fingerprint = Owner(it->second)->fingerprint;
+    }
   }
   if (action == Action::kDeregisterMoved) {
     ProcessMoved(id, service);
@@ -590,7 +612,6 @@ void Bridge::ProcessSlot(const std::string& id) {
     return;
   }
   const bool is_register = action == Action::kRegister;
-  const std::string fingerprint = is_register ? adapter_->Fingerprint(service) : "";
   {
     absl::MutexLock lock(&mu_);
     // A refresh running now may re-create what this write replaces or removes: note what we

@@ -19,6 +19,8 @@ namespace {
 
 constexpr size_t kMaxIdleHandles = 32;
 constexpr size_t kMaxErrorBody = 64 * 1024;
+// A stream's poll waits up to a day: see Stream().
+constexpr int kStreamIdlePollMs = 24 * 60 * 60 * 1000;
 
 void GlobalInitOnce() {
   static std::once_flag once;
@@ -334,7 +336,10 @@ absl::Status HttpClient::Stream(const HttpRequest& request,
     }
     if (done || running == 0) break;
     if (cancel->cancelled()) break;
-    curl_multi_poll(multi.get(), nullptr, 0, 1000, nullptr);
+    // No periodic wake-up while the stream is idle: Cancel() wakes this poll itself
+    // (curl_multi_wakeup), AbortHttpTransfers() shuts the socket down, and curl shortens the
+    // wait on its own when one of its timers is due.
+    curl_multi_poll(multi.get(), nullptr, 0, kStreamIdlePollMs, nullptr);
     if (cancel->cancelled()) break;
   }
   {

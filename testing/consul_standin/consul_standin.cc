@@ -1091,6 +1091,7 @@ absl::Status ConsulStandin::StartServer(std::unique_ptr<httplib::Server> server,
     const uint64_t ticket = gate_->Enter();
     StandinReply reply = Handle(req.method, req.path, params, req.body, headers);
     gate_->Leave(ticket);
+    if (options_.on_reply) options_.on_reply(req.method, req.path, reply.status, req.body);
     res.status = reply.status;
     for (const auto& [name, value] : reply.headers) res.set_header(name, value);
     res.set_content(reply.body, reply.content_type.c_str());
@@ -1104,6 +1105,13 @@ absl::Status ConsulStandin::StartServer(std::unique_ptr<httplib::Server> server,
   server->Options(".*", handler);
   // Stop() waits for idle kept-alive connections to time out; keep that short.
   server->set_keep_alive_timeout(1);
+  if (options_.keep_alive_max_count > 0) {
+    server->set_keep_alive_max_count(options_.keep_alive_max_count);
+  }
+  if (options_.server_threads > 0) {
+    const int threads = options_.server_threads;
+    server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  }
   if (unix_socket) server->set_address_family(AF_UNIX);
   if (port == 0) {
     port = server->bind_to_any_port(host);

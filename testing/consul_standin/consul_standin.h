@@ -7,6 +7,7 @@
 #ifndef TESTING_CONSUL_STANDIN_CONSUL_STANDIN_H_
 #define TESTING_CONSUL_STANDIN_CONSUL_STANDIN_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,6 +37,15 @@ struct ConsulStandinOptions {
   std::string tls_client_ca_file;
   // What /v1/status/leader answers; "" means "no leader" (Consul answers "" then).
   std::string leader = "127.0.0.1:8300";
+  // Benchmarks (bench/binary_bench): a real agent keeps connections alive indefinitely and
+  // serves any number of them; cpp-httplib's defaults (5 requests per connection, 8 threads)
+  // would make every client number pessimistic. 0 keeps the httplib default.
+  int keep_alive_max_count = 0;
+  int server_threads = 0;
+  // Called on the serving thread after each HTTP request was handled (not for Handle()).
+  std::function<void(const std::string& method, const std::string& path, int status,
+                     const std::string& body)>
+      on_reply;
 };
 
 // One request as the stand-in received it.

@@ -1,0 +1,621 @@
+// Measures the registrator binary itself (the opt build, as a child process) against a fast fake
+// Docker Engine (unix socket, unlimited keep-alive, /events stream) and the Consul stand-in over
+// TCP (connections kept alive), both in this process. Prints the table of issue 14; every CPU,
+// memory and context-switch figure is the child's alone (/proc/<pid>), not the fakes'.
+//   bazel run -c opt //bench:binary_bench [-- -runs 3 -idle 60]
+// Scenarios, each with a fresh registrator process and a fresh stand-in:
+//   start-up with -n (10,000) and -n-small (1,000) running containers: exec -> last register
+//     seen by the stand-in (wall), the child's CPU-s and peak RSS (VmHWM) at that moment;
+//   -singles (200) sequential starts: start event written -> the register request handled;
+//   -cycles (20,000) start/die cycles in batches of 100: services left over, RSS before/after;
+//   unchanged resync of -n-small services with -resync 1: writes and CPU-s per 10 s;
+//   idle: context switches per second of all the child's threads over -idle seconds.
+// Asserts nothing (the machine is noisy); prints medians over -runs.
+#include <dirent.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "docker_client/decode.h"
+#include "testing/consul_standin/consul_standin.h"
+#include "testing/process.h"
+
+namespace registrator {
+namespace {
+
+const char kSampleId[] = "d7fc15186570a5c8affd413e7e5e09cc9dea217d68a3292470e0cfdca36fde24";
+
+std::string Id(int i) { return absl::StrFormat("%08x%s", i, std::string(56, 'e')); }
+std::string Name(int i) { return absl::StrCat("app-", i); }
+
+// The engine: container i's inspect body is the sample with its id, name and HostPort
+// substituted, made on request (20,000 cycles would otherwise hold 100 MB of bodies here).
+class Engine {
+ public:
+  explicit Engine(std::string sample) : sample_(std::move(sample)) {
+    server_.set_address_family(AF_UNIX);
+    server_.set_keep_alive_timeout(1);
+    server_.set_keep_alive_max_count(1000000);  // dockerd keeps connections alive.
+    server_.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    server_.Get("/_ping", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("OK", "text/plain");
+    });
+    server_.Get("/version", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"Version":"20.10.24","ApiVersion":"1.41","MinAPIVersion":"1.12"})",
+                      "application/json");
+    });
+    server_.Get("/v1.41/containers/json", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(ListBody(), "application/json");
+    });
+    server_.Get(R"(/v1\.41/containers/([0-9a-f]+)/json)",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  const std::string id = req.matches[1].str();
+                  int i = -1;
+                  if (id.size() == 64) {
+                    uint32_t v = 0;
+                    if (absl::SimpleHexAtoi(id.substr(0, 8), &v)) i = static_cast<int>(v);
+                  }
+                  bool running = false;
+                  {
+                    absl::MutexLock lock(&mu_);
+                    running = i >= 0 && running_.count(i) > 0;
+                  }
+                  if (!running) {
+                    res.status = 404;
+                    res.set_content(R"({"message":"No such container"})", "application/json");
+                    return;
+                  }
+                  res.set_content(Inspect(i), "application/json");
+                });
+    server_.Get(R"(/v1\.41/events)", [this](const httplib::Request&, httplib::Response& res) {
+      int generation = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        ++streams_;
+        generation = generation_;
+      }
+      res.set_chunked_content_provider(
+          "application/json", [this, generation](size_t, httplib::DataSink& sink) {
+            absl::MutexLock lock(&mu_);
+            auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+              return stopping_ || generation != generation_ || !events_.empty();
+            };
+            // The bench's own wake-ups, not registrator's: httplib calls again on return.
+            mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(200));
+            // A stream of an earlier registrator process must not take this one's events.
+            if (stopping_ || generation != generation_) return false;
+            while (!events_.empty()) {
+              std::string chunk = std::move(events_.front());
+              events_.pop_front();
+              if (!sink.write(chunk.data(), chunk.size())) return false;
+            }
+            return true;
+          });
+    });
+  }
+  ~Engine() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool Start() {
+    if (!server_.bind_to_port(socket_path_.c_str(), 80)) return false;
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) absl::SleepFor(absl::Milliseconds(1));
+    return true;
+  }
+  std::string host() const { return "unix://" + socket_path_; }
+
+  void SetRunning(int first, int count, bool running) {
+    absl::MutexLock lock(&mu_);
+    for (int i = first; i < first + count; ++i) {
+      if (running) {
+        running_.insert(i);
+      } else {
+        running_.erase(i);
+      }
+    }
+    list_body_.clear();
+  }
+  // Queues one event line for the open stream; returns when it is queued (the stream thread
+  // writes it at once).
+  void Event(int i, const std::string& action) {
+    const int64_t nanos = absl::GetCurrentTimeNanos();
+    std::string line = absl::StrCat(
+        R"({"status":")", action, R"(","id":")", Id(i),
+        R"(","from":"local/busybox:test","Type":"container","Action":")", action,
+        R"(","Actor":{"ID":")", Id(i), R"(","Attributes":{"image":"local/busybox:test","name":")",
+        Name(i), R"("}},"scope":"local","time":)", nanos / 1000000000, R"(,"timeNano":)", nanos,
+        "}\n");
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::move(line));
+  }
+  int streams() {
+    absl::MutexLock lock(&mu_);
+    return streams_;
+  }
+  void ClearEvents() {
+    absl::MutexLock lock(&mu_);
+    events_.clear();
+    streams_ = 0;
+    ++generation_;
+  }
+
+ private:
+  std::string Inspect(int i) const {
+    return absl::StrReplaceAll(sample_,
+                               {{kSampleId, Id(i)},
+                                {std::string(kSampleId).substr(0, 12), Id(i).substr(0, 12)},
+                                {"\"/files1\"", absl::StrCat("\"/", Name(i), "\"")},
+                                {"\"18080\"", absl::StrCat("\"", Port(i), "\"")}});
+  }
+  // The files1 entry of testdata/docker/containers-json-sample.json (what dockerd lists for the
+  // sample: ports, labels, network mode and networks, so the state fingerprint of the list
+  // matches the inspect's and a resync re-inspects nothing), with i's id, name and port.
+  static std::string ListEntry(int i) {
+    return absl::StrCat(
+        R"({"Id":")", Id(i), R"(","Names":["/)", Name(i),
+        R"("],"Image":"local/busybox:test","ImageID":"sha256:e69c3d5ac5da0c886ba047b6533cdbb2d152c499eb8f57864ef1a3f489c85b16",)",
+        R"("Command":"/bin/busybox httpd -f -p 80 -h /www","Created":1795767505,)",
+        R"("Ports":[{"IP":"127.0.0.1","PrivatePort":80,"PublicPort":)", Port(i),
+        R"(,"Type":"tcp"}],"Labels":{"com.example.role":"web"},"State":"running",)",
+        R"("Status":"Up 6 seconds","HostConfig":{"NetworkMode":"default"},)",
+        R"("NetworkSettings":{"Networks":{"bridge":{"IPAMConfig":null,"Links":null,)",
+        R"("Aliases":null,"NetworkID":"1629c71c5153d9414ad45d9ea4bafa6e022b6f753b4cfc8132be282eedfb8299",)",
+        R"("EndpointID":"0a037ebf77a359e2764a884bc83001218c86859b79f7371ca5d1bf039a4a22be",)",
+        R"("Gateway":"172.17.0.1","IPAddress":"172.17.0.2","IPPrefixLen":16,"IPv6Gateway":"",)",
+        R"("GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"MacAddress":"02:42:ac:11:00:02",)",
+        R"("DriverOpts":null}}},"Mounts":[]})");
+  }
+  static int Port(int i) { return 20000 + i % 40000; }
+  std::string ListBody() {
+    absl::MutexLock lock(&mu_);
+    if (list_body_.empty()) {
+      std::string body = "[";
+      for (int i : running_) {
+        if (body.size() > 1) body.push_back(',');
+        body.append(ListEntry(i));
+      }
+      body.push_back(']');
+      list_body_ = std::move(body);
+    }
+    return list_body_;
+  }
+
+  const std::string sample_;
+  fakes::TempDir dir_{"bb"};
+  const std::string socket_path_ = dir_.path() + "/docker.sock";
+  httplib::Server server_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<int> running_ ABSL_GUARDED_BY(mu_);
+  std::string list_body_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> events_ ABSL_GUARDED_BY(mu_);
+  int streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int generation_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Counts the stand-in's answered registers and deregisters and when the last one was handled.
+struct Writes {
+  absl::Mutex mu;
+  int registers ABSL_GUARDED_BY(mu) = 0;
+  int deregisters ABSL_GUARDED_BY(mu) = 0;
+  absl::Time last ABSL_GUARDED_BY(mu);
+
+  void On(const std::string& method, const std::string& path, int status) {
+    if (method != "PUT" || status != 200) return;
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu);
+    if (path == "/v1/agent/service/register") {
+      ++registers;
+    } else if (path.rfind("/v1/agent/service/deregister/", 0) == 0) {
+      ++deregisters;
+    } else {
+      return;
+    }
+    last = now;
+  }
+  // Waits until registers >= r and deregisters >= d; the time of the last write, or
+  // InfinitePast on timeout.
+  absl::Time Await(int r, int d, absl::Duration timeout) {
+    absl::MutexLock lock(&mu);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return registers >= r && deregisters >= d;
+    };
+    if (!mu.AwaitWithTimeout(absl::Condition(&done), timeout)) return absl::InfinitePast();
+    return last;
+  }
+};
+
+// What /proc says about the child.
+struct ProcStats {
+  double cpu_s = 0;  // utime + stime, all threads (dead ones included).
+  long rss_kib = 0;
+  long hwm_kib = 0;
+  long ctx_switches = 0;   // Voluntary + involuntary, summed over the live threads.
+  std::string per_thread;  // "name:count ..." for the live threads.
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+long StatusField(const std::string& status, const std::string& name) {
+  const size_t at = status.find(name + ":");
+  if (at == std::string::npos) return 0;
+  return std::strtol(status.c_str() + at + name.size() + 1, nullptr, 10);
+}
+
+ProcStats Stats(pid_t pid) {
+  ProcStats s;
+  const std::string dir = absl::StrCat("/proc/", pid);
+  const std::string stat = ReadFile(dir + "/stat");
+  // Fields after the ")" of comm: state is field 3; utime 14, stime 15.
+  const size_t paren = stat.rfind(')');
+  if (paren != std::string::npos) {
+    std::istringstream in(stat.substr(paren + 2));
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int f = 3; f <= 15 && (in >> field); ++f) {
+      if (f == 14) utime = std::atol(field.c_str());
+      if (f == 15) stime = std::atol(field.c_str());
+    }
+    s.cpu_s = static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+  }
+  const std::string status = ReadFile(dir + "/status");
+  s.rss_kib = StatusField(status, "VmRSS");
+  s.hwm_kib = StatusField(status, "VmHWM");
+  if (DIR* tasks = opendir((dir + "/task").c_str())) {
+    while (dirent* e = readdir(tasks)) {
+      if (e->d_name[0] == '.') continue;
+      const std::string t = absl::StrCat(dir, "/task/", e->d_name);
+      const std::string ts = ReadFile(t + "/status");
+      const long n = StatusField(ts, "voluntary_ctxt_switches") +
+                     StatusField(ts, "nonvoluntary_ctxt_switches");
+      s.ctx_switches += n;
+      std::string comm = ReadFile(t + "/comm");
+      if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+      absl::StrAppend(&s.per_thread, comm, "/", e->d_name, ":", n, " ");
+    }
+    closedir(tasks);
+  }
+  return s;
+}
+
+struct Options {
+  std::string binary = "registrator/registrator";
+  std::string sample = "testdata/docker/inspect-sample-api.json";
+  int n = 10000;
+  int n_small = 1000;
+  int singles = 200;
+  int cycles = 20000;
+  int resync_window = 10;
+  int idle = 60;
+  int runs = 3;
+  std::string only;  // Comma-separated scenario names; empty = all.
+  std::string log;   // Where registrator's output goes (appended); default: a temporary dir.
+};
+
+// One registrator process with its own stand-in, over the shared engine.
+class Run {
+ public:
+  Run(Engine* engine, const Options& options) : engine_(engine), options_(options) {}
+  ~Run() {
+    child_.Stop();
+    consul_.reset();
+  }
+  bool Start(const std::vector<std::string>& flags) {
+    fakes::ConsulStandinOptions consul_options;
+    consul_options.keep_alive_max_count = 1000000;
+    consul_options.server_threads = 32;
+    consul_options.on_reply = [this](const std::string& method, const std::string& path, int status,
+                                     const std::string&) { writes_.On(method, path, status); };
+    consul_ = std::make_unique<fakes::ConsulStandin>(consul_options);
+    if (!consul_->ListenTcp("127.0.0.1", 0).ok()) return false;
+    engine_->ClearEvents();
+    std::vector<std::string> argv = {options_.binary};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back(absl::StrCat("consul://127.0.0.1:", consul_->port()));
+    started_ = absl::Now();
+    auto child = fakes::ChildProcess::Start(
+        argv, options_.log.empty() ? log_.path() + "/registrator.log" : options_.log,
+        {"DOCKER_HOST=" + engine_->host()});
+    if (!child.ok()) {
+      std::fprintf(stderr, "cannot start %s: %s\n", options_.binary.c_str(),
+                   std::string(child.status().message()).c_str());
+      return false;
+    }
+    child_ = std::move(*child);
+    return true;
+  }
+  // Waits for the event stream to be open and the initial sync's registers to be done.
+  bool WaitReady(int registers) {
+    if (!fakes::WaitFor([&] { return engine_->streams() > 0; }, absl::Seconds(30),
+                        absl::Milliseconds(1))) {
+      return false;
+    }
+    return writes_.Await(registers, 0, absl::Seconds(120)) != absl::InfinitePast();
+  }
+  pid_t pid() const { return child_.pid(); }
+  absl::Time started() const { return started_; }
+  Writes& writes() { return writes_; }
+  fakes::ConsulStandin& consul() { return *consul_; }
+
+ private:
+  Engine* const engine_;
+  const Options& options_;
+  fakes::TempDir log_{"bbl"};
+  std::unique_ptr<fakes::ConsulStandin> consul_;
+  fakes::ChildProcess child_;
+  absl::Time started_;
+  Writes writes_;
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+class Bench {
+ public:
+  Bench(Engine* engine, const Options& options) : engine_(engine), options_(options) {}
+
+  // Start-up with n running containers: exec -> last register handled.
+  void Startup(int n, std::vector<double>* wall, std::vector<double>* cpu,
+               std::vector<double>* peak_mb) {
+    engine_->SetRunning(0, n, true);
+    Run run(engine_, options_);
+    if (!run.Start({}) || !run.WaitReady(n)) {
+      std::printf("  start-up %d: FAILED (%d registered)\n", n, Registers(run));
+      engine_->SetRunning(0, n, false);
+      return;
+    }
+    const absl::Time last = run.writes().Await(n, 0, absl::ZeroDuration());
+    const ProcStats s = Stats(run.pid());
+    wall->push_back(absl::ToDoubleSeconds(last - run.started()));
+    cpu->push_back(s.cpu_s);
+    peak_mb->push_back(s.hwm_kib / 1024.0);
+    std::printf(
+        "  start-up %d: %.3f s, %.2f CPU-s, peak RSS %.1f MB, RSS %.1f MB, %ld context "
+        "switches\n",
+        n, wall->back(), cpu->back(), peak_mb->back(), s.rss_kib / 1024.0, s.ctx_switches);
+    engine_->SetRunning(0, n, false);
+  }
+
+  // Sequential single starts: event queued -> register handled.
+  void Latency(std::vector<double>* p50, std::vector<double>* p99) {
+    Run run(engine_, options_);
+    if (!run.Start({}) || !run.WaitReady(0)) return;
+    absl::SleepFor(absl::Milliseconds(300));  // The initial sync is done.
+    std::vector<double> micros;
+    const int base = 100000;
+    const long switches_before = Stats(run.pid()).ctx_switches;
+    for (int k = 0; k < options_.singles; ++k) {
+      engine_->SetRunning(base + k, 1, true);
+      const absl::Time sent = absl::Now();
+      engine_->Event(base + k, "start");
+      const absl::Time at = run.writes().Await(k + 1, 0, absl::Seconds(10));
+      if (at == absl::InfinitePast()) break;
+      micros.push_back(absl::ToDoubleMicroseconds(at - sent));
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    const long switches = Stats(run.pid()).ctx_switches - switches_before;
+    engine_->SetRunning(base, options_.singles, false);
+    if (micros.empty()) return;
+    std::sort(micros.begin(), micros.end());
+    p50->push_back(micros[micros.size() / 2] / 1000);
+    p99->push_back(micros[micros.size() * 99 / 100] / 1000);
+    std::printf(
+        "  latency over %zu singles: p50 %.3f ms, p99 %.3f ms, max %.3f ms; %.1f context "
+        "switches per start\n",
+        micros.size(), p50->back(), p99->back(), micros.back() / 1000,
+        static_cast<double>(switches) / micros.size());
+  }
+
+  // Start/die cycles in batches of 100; every die deregisters what its start registered.
+  void Churn(std::vector<double>* leaked, std::vector<double>* rss_before,
+             std::vector<double>* rss_warm, std::vector<double>* rss_after,
+             std::vector<double>* cpu) {
+    Run run(engine_, options_);
+    if (!run.Start({}) || !run.WaitReady(0)) return;
+    absl::SleepFor(absl::Milliseconds(300));
+    const ProcStats before = Stats(run.pid());
+    const int batch = 100;
+    const int base = 200000;
+    int done = 0;
+    ProcStats warm;
+    for (int first = 0; first < options_.cycles; first += batch) {
+      const int count = std::min(batch, options_.cycles - first);
+      engine_->SetRunning(base + first, count, true);
+      for (int i = 0; i < count; ++i) engine_->Event(base + first + i, "start");
+      run.writes().Await(done + count, done, absl::Seconds(10));
+      engine_->SetRunning(base + first, count, false);
+      for (int i = 0; i < count; ++i) engine_->Event(base + first + i, "die");
+      run.writes().Await(done + count, done + count, absl::Seconds(10));
+      done += count;
+      // Warm: every worker has parsed, connected and allocated its buffers by now; growth
+      // after this point is what a long-running daemon would accumulate.
+      if (done == std::min(1000, options_.cycles)) warm = Stats(run.pid());
+    }
+    absl::SleepFor(absl::Milliseconds(500));
+    const ProcStats after = Stats(run.pid());
+    leaked->push_back(run.consul().ServiceIds().size());
+    rss_before->push_back(before.rss_kib / 1024.0);
+    rss_after->push_back(after.rss_kib / 1024.0);
+    rss_warm->push_back(warm.rss_kib / 1024.0);
+    cpu->push_back(after.cpu_s - before.cpu_s);
+    std::printf(
+        "  %d start/die cycles: %.0f leaked, RSS %.1f -> %.1f MB (%+.1f%%; %.1f MB after the "
+        "first 1,000: %+.1f%% since), %.2f CPU-s\n",
+        options_.cycles, leaked->back(), rss_before->back(), rss_after->back(),
+        100 * (rss_after->back() / rss_before->back() - 1), rss_warm->back(),
+        100 * (rss_after->back() / rss_warm->back() - 1), cpu->back());
+  }
+
+  // -resync 1 with n_small services: writes and CPU over the window (scaled to 10 s).
+  // Then, on a second process without -resync, idle context switches.
+  void Resync(std::vector<double>* writes, std::vector<double>* cpu) {
+    const int n = options_.n_small;
+    engine_->SetRunning(0, n, true);
+    Run run(engine_, options_);
+    if (run.Start({"-resync", "1"}) && run.WaitReady(n)) {
+      absl::SleepFor(absl::Milliseconds(1500));
+      const int writes_before = run.consul().write_count();
+      const ProcStats before = Stats(run.pid());
+      absl::SleepFor(absl::Seconds(options_.resync_window));
+      const ProcStats after = Stats(run.pid());
+      writes->push_back(run.consul().write_count() - writes_before);
+      cpu->push_back((after.cpu_s - before.cpu_s) * 10 / options_.resync_window);
+      std::printf("  resync every 1 s of %d services: %.0f writes, %.3f CPU-s per 10 s\n", n,
+                  writes->back(), cpu->back());
+    }
+    engine_->SetRunning(0, n, false);
+  }
+
+  void Idle(std::vector<double>* per_second) {
+    const int n = options_.n_small;
+    engine_->SetRunning(0, n, true);
+    Run run(engine_, options_);
+    if (run.Start({}) && run.WaitReady(n)) {
+      absl::SleepFor(absl::Seconds(1));
+      const ProcStats before = Stats(run.pid());
+      absl::SleepFor(absl::Seconds(options_.idle));
+      const ProcStats after = Stats(run.pid());
+      per_second->push_back(static_cast<double>(after.ctx_switches - before.ctx_switches) /
+                            options_.idle);
+      std::printf(
+          "  idle %d s with %d services: %.2f context switches/s\n    before: %s\n    after:  %s\n",
+          options_.idle, n, per_second->back(), before.per_thread.c_str(),
+          after.per_thread.c_str());
+    }
+    engine_->SetRunning(0, n, false);
+  }
+
+ private:
+  static int Registers(Run& run) {
+    absl::MutexLock lock(&run.writes().mu);
+    return run.writes().registers;
+  }
+  Engine* const engine_;
+  const Options& options_;
+};
+
+bool Wanted(const Options& o, const std::string& name) {
+  return o.only.empty() ||
+         absl::StrCat(",", o.only, ",").find(absl::StrCat(",", name, ",")) != std::string::npos;
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    const std::string value = i + 1 < argc ? argv[i + 1] : "";
+    int* target = nullptr;
+    if (flag == "-n") target = &o.n;
+    if (flag == "-n-small") target = &o.n_small;
+    if (flag == "-singles") target = &o.singles;
+    if (flag == "-cycles") target = &o.cycles;
+    if (flag == "-resync-window") target = &o.resync_window;
+    if (flag == "-idle") target = &o.idle;
+    if (flag == "-runs") target = &o.runs;
+    if (target != nullptr && absl::SimpleAtoi(value, target) && *target >= 0) {
+      ++i;
+    } else if (flag == "-binary" || flag == "-sample" || flag == "-only" || flag == "-log") {
+      (flag == "-binary"   ? o.binary
+       : flag == "-sample" ? o.sample
+       : flag == "-log"    ? o.log
+                           : o.only) = value;
+      ++i;
+    } else {
+      std::fprintf(stderr,
+                   "usage: binary_bench [-runs 3] [-n 10000] [-n-small 1000] [-singles 200] "
+                   "[-cycles 20000] [-resync-window 10] [-idle 60] [-binary path] [-sample "
+                   "inspect.json] [-only startup,latency,churn,resync,idle] [-log file]\n");
+      return 2;
+    }
+  }
+  const std::string sample = fakes::ReadFileOrEmpty(o.sample);
+  if (!docker::ParseContainerJson(sample).ok() || access(o.binary.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "need %s and an executable %s\n", o.sample.c_str(), o.binary.c_str());
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  Engine engine(sample);
+  if (!engine.Start()) {
+    std::fprintf(stderr, "fake engine: cannot bind\n");
+    return 1;
+  }
+  Bench bench(&engine, o);
+  std::vector<double> big_wall, big_cpu, big_peak, small_wall, small_cpu, small_peak, p50, p99,
+      leaked, rss_before, rss_warm, rss_after, churn_cpu, resync_writes, resync_cpu, idle_cs;
+  for (int r = 0; r < o.runs; ++r) {
+    std::printf("run %d of %d\n", r + 1, o.runs);
+    if (Wanted(o, "startup")) {
+      bench.Startup(o.n, &big_wall, &big_cpu, &big_peak);
+      bench.Startup(o.n_small, &small_wall, &small_cpu, &small_peak);
+    }
+    if (Wanted(o, "latency")) bench.Latency(&p50, &p99);
+    if (Wanted(o, "churn")) bench.Churn(&leaked, &rss_before, &rss_warm, &rss_after, &churn_cpu);
+    if (Wanted(o, "resync")) bench.Resync(&resync_writes, &resync_cpu);
+    if (Wanted(o, "idle") && r == 0) bench.Idle(&idle_cs);  // Once: it is long and stable.
+    std::fflush(stdout);
+  }
+  auto m = [](const std::vector<double>& v, const char* fmt) {
+    if (v.empty()) return std::string("-");
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    const auto f = absl::ParsedFormat<'f'>::New(fmt);
+    return absl::StrCat(absl::StrFormat(*f, Median(v)), " (", absl::StrFormat(*f, *lo), "..",
+                        absl::StrFormat(*f, *hi), ")");
+  };
+  std::printf("\nmedian (min..max) of %d runs; registrator's own CPU and memory\n", o.runs);
+  std::printf("| scenario | measured |\n|---|---|\n");
+  std::printf("| %d at start | %s s, %s CPU-s, %s MB peak |\n", o.n, m(big_wall, "%.2f").c_str(),
+              m(big_cpu, "%.2f").c_str(), m(big_peak, "%.1f").c_str());
+  std::printf("| %d at start | %s s, %s CPU-s, %s MB peak |\n", o.n_small,
+              m(small_wall, "%.3f").c_str(), m(small_cpu, "%.2f").c_str(),
+              m(small_peak, "%.1f").c_str());
+  std::printf("| start -> register, %d singles | p50 %s ms, p99 %s ms |\n", o.singles,
+              m(p50, "%.3f").c_str(), m(p99, "%.3f").c_str());
+  std::printf(
+      "| %d start/die cycles | %s leaked, RSS %s -> %s MB (%s MB after the first 1,000), %s "
+      "CPU-s |\n",
+      o.cycles, m(leaked, "%.0f").c_str(), m(rss_before, "%.1f").c_str(),
+      m(rss_after, "%.1f").c_str(), m(rss_warm, "%.1f").c_str(), m(churn_cpu, "%.2f").c_str());
+  std::printf("| unchanged resync, %d services, every 1 s | %s writes, %s CPU-s / 10 s |\n",
+              o.n_small, m(resync_writes, "%.0f").c_str(), m(resync_cpu, "%.3f").c_str());
+  std::printf("| idle, %d s | %s context switches/s |\n", o.idle, m(idle_cs, "%.2f").c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace registrator
+
+int main(int argc, char** argv) { return registrator::Main(argc, argv); }
