@@ -52,18 +52,26 @@ absl::Time ParseCreated(const std::string& text) {
 thread_local int t_deferred_signals = -1;
 
 // Names a follower's registry in the lines logged in its scope, on a thread that is not its own
-// (the tracker handing over claims, an adapter's callback).
+// (the tracker handing over claims, an adapter's callback). Slot work queued meanwhile is
+// signalled at once: the deferral above only helps the bridge whose worker this thread is, and
+// a follower's workers would never hear of it otherwise.
 class ScopedLogContext {
  public:
-  explicit ScopedLogContext(const std::string& context) : previous_(ThreadLogContext()) {
+  explicit ScopedLogContext(const std::string& context)
+      : previous_(ThreadLogContext()), deferred_(t_deferred_signals) {
     SetThreadLogContext(context);
+    t_deferred_signals = -1;
   }
-  ~ScopedLogContext() { SetThreadLogContext(std::move(previous_)); }
+  ~ScopedLogContext() {
+    SetThreadLogContext(std::move(previous_));
+    t_deferred_signals = deferred_;
+  }
   ScopedLogContext(const ScopedLogContext&) = delete;
   ScopedLogContext& operator=(const ScopedLogContext&) = delete;
 
  private:
   std::string previous_;
+  int deferred_;
 };
 
 }  // namespace
