@@ -252,8 +252,7 @@ class Bridge : public docker::EventSink {
   // services of `unresolved` container names).
   void OnTrackerSynced(absl::flat_hash_set<std::string> unresolved);
   // Names of listed running containers whose inspect keeps failing (-cleanup spares them).
-  absl::flat_hash_set<std::string> UnresolvedNamesLocked() const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::flat_hash_set<std::string> UnresolvedNamesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool is_tracker() const { return adapter_ == nullptr; }
   bool is_follower() const { return docker_ == nullptr; }
   // Runs `body` as a bridge thread (log context set, ThreadExited at the end).

@@ -245,8 +245,7 @@ ParseOutcome ParseCommandLine(int argc, char** argv) {
       if (i > 0 && arg == "--extra_registry") {
         if (i + 1 >= args.size()) {
           outcome.exit_code = 2;
-          outcome.message =
-              absl::StrCat("flag needs an argument: -extra-registry\n", UsageText());
+          outcome.message = absl::StrCat("flag needs an argument: -extra-registry\n", UsageText());
           return outcome;
         }
         extra_registries.push_back(args[++i]);
@@ -271,8 +270,8 @@ ParseOutcome ParseCommandLine(int argc, char** argv) {
     if (!valid.ok()) {
       outcome.exit_code = 2;
       // The URI may carry a password: only ever shown redacted.
-      outcome.message = absl::StrCat("-extra-registry \"", RedactUri(uri), "\": ",
-                                     valid.message(), "\n");
+      outcome.message =
+          absl::StrCat("-extra-registry \"", RedactUri(uri), "\": ", valid.message(), "\n");
       return outcome;
     }
   }

@@ -60,8 +60,8 @@ class MultiRegistryEndToEndTest : public fakes::EndToEndTest {
   std::string BackendState() override {
     std::string keys;
     etcd_->Etcdctl("get --prefix --keys-only /", &keys);
-    return absl::StrCat("\netcd keys:\n", keys, "\nconsul services: ",
-                        absl::StrJoin(consul_->ServiceIds(), " "), "\n");
+    return absl::StrCat("\netcd keys:\n", keys,
+                        "\nconsul services: ", absl::StrJoin(consul_->ServiceIds(), " "), "\n");
   }
 
   std::string EtcdUri() const { return absl::StrCat("etcd://", etcd_->endpoint(), prefix_); }
@@ -129,8 +129,7 @@ TEST_F(MultiRegistryEndToEndTest, FrozenEtcdNeverHoldsUpConsulAndConvergesAfter)
   const std::string health = Fetch(http_port, "/health");
   EXPECT_TRUE(absl::StrContains(health, absl::StrCat("registry ", ConsulUri(), ": ok\n")))
       << health;
-  EXPECT_FALSE(absl::StrContains(health, absl::StrCat("registry ", EtcdUri(), ": ok\n")))
-      << health;
+  EXPECT_FALSE(absl::StrContains(health, absl::StrCat("registry ", EtcdUri(), ": ok\n"))) << health;
   EXPECT_TRUE(absl::EndsWith(health, "\n503")) << health;
 
   // etcd answers again: it converges to exactly the running containers' services.
@@ -162,9 +161,9 @@ TEST_F(MultiRegistryEndToEndTest, FrozenEtcdNeverHoldsUpConsulAndConvergesAfter)
 
   const std::string metrics = Fetch(http_port, "/metrics");
   for (const std::string& uri : {EtcdUri(), ConsulUri()}) {
-    EXPECT_TRUE(absl::StrContains(
-        metrics, absl::StrCat("registrator_backend_writes_total{registry=\"", uri,
-                              "\",kind=\"register\",result=\"ok\"} ")))
+    EXPECT_TRUE(
+        absl::StrContains(metrics, absl::StrCat("registrator_backend_writes_total{registry=\"", uri,
+                                                "\",kind=\"register\",result=\"ok\"} ")))
         << metrics;
     EXPECT_TRUE(absl::StrContains(
         metrics, absl::StrCat("registrator_services_registered{registry=\"", uri, "\"} 2\n")))
@@ -187,19 +186,17 @@ TEST_F(MultiRegistryEndToEndTest, CredentialsNeverShow) {
   const int http_port = FreeLoopbackPort();
   const std::string consul_with_token =
       absl::StrCat("consul://tok:s3cret-pw@127.0.0.1:", consul_->port());
-  StartRegistrator({"-http", absl::StrCat("127.0.0.1:", http_port), "-extra-registry",
-                    consul_with_token},
-                   EtcdUri());
+  StartRegistrator(
+      {"-http", absl::StrCat("127.0.0.1:", http_port), "-extra-registry", consul_with_token},
+      EtcdUri());
   Run("mr-secret");
   ASSERT_TRUE(WaitFor([&] { return ConsulIds() == std::vector<std::string>{Id("mr-secret")}; },
                       absl::Seconds(30), absl::Milliseconds(100)));
-  ASSERT_TRUE(
-      WaitFor([&] { return EtcdKeys() == std::vector<std::string>{EtcdKey("mr-secret")}; },
-              absl::Seconds(30), absl::Milliseconds(100)));
+  ASSERT_TRUE(WaitFor([&] { return EtcdKeys() == std::vector<std::string>{EtcdKey("mr-secret")}; },
+                      absl::Seconds(30), absl::Milliseconds(100)));
   const std::string shown = absl::StrCat("consul://tok:***@127.0.0.1:", consul_->port());
   const std::string metrics = Fetch(http_port, "/metrics");
-  EXPECT_TRUE(absl::StrContains(metrics, absl::StrCat("{registry=\"", shown, "\"")))
-      << metrics;
+  EXPECT_TRUE(absl::StrContains(metrics, absl::StrCat("{registry=\"", shown, "\""))) << metrics;
   const std::string health = Fetch(http_port, "/health");
   EXPECT_TRUE(absl::StrContains(health, absl::StrCat("registry ", shown, ": ok"))) << health;
   for (const std::string& text :

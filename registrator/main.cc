@@ -225,8 +225,8 @@ int Run(const Config& config) {
   std::unique_ptr<Bridge> docker_side;
   std::vector<std::unique_ptr<Bridge>> followers;
   if (adapters.size() == 1) {
-    docker_side =
-        std::make_unique<Bridge>(docker_client, adapters[0].get(), std::move(derive), bridge_config);
+    docker_side = std::make_unique<Bridge>(docker_client, adapters[0].get(), std::move(derive),
+                                           bridge_config);
   } else {
     for (size_t i = 0; i < adapters.size(); ++i) {
       BridgeConfig follower_config = bridge_config;
@@ -260,8 +260,8 @@ int Run(const Config& config) {
   std::unique_ptr<StatusServer> status_server;
   if (followers.empty()) {
     RegistryAdapter* backend = adapters[0].get();
-    status_server = std::make_unique<StatusServer>(docker_side.get(),
-                                                   [backend] { return backend->Ping(); });
+    status_server =
+        std::make_unique<StatusServer>(docker_side.get(), [backend] { return backend->Ping(); });
   } else {
     std::vector<RegistryStatus> registries;
     for (size_t i = 0; i < followers.size(); ++i) {

@@ -146,8 +146,7 @@ TEST_F(MultiRegistryTest, HungRegistryNeverHoldsUpTheOther) {
   ASSERT_TRUE(Eventually([&] { return Ids(b_) == Expected(0, 10); })) << Ids(b_).size();
   for (int i = 10; i < 20; ++i) Run(i);
   for (int i = 0; i < 5; ++i) Gone(i);
-  ASSERT_TRUE(Eventually([&] { return Ids(b_) == Expected(5, 20); }))
-      << b_bridge_->PendingWork();
+  ASSERT_TRUE(Eventually([&] { return Ids(b_) == Expected(5, 20); })) << b_bridge_->PendingWork();
   ASSERT_TRUE(b_bridge_->WaitIdle(absl::Seconds(30))) << b_bridge_->PendingWork();
   // A's workers are all stuck in its backend meanwhile, and it holds nothing.
   EXPECT_TRUE(Eventually([&] { return a_.hung() == 2; })) << a_.hung();
@@ -162,8 +161,7 @@ TEST_F(MultiRegistryTest, HungRegistryNeverHoldsUpTheOther) {
   // A answers again (its hung calls fail, as after a timeout): its own retries converge it to
   // exactly the running containers' services, without any resync.
   a_.ReleaseHung(absl::UnavailableError("came back"), /*apply=*/false);
-  ASSERT_TRUE(Eventually([&] { return Ids(a_) == Expected(5, 20); }))
-      << a_bridge_->PendingWork();
+  ASSERT_TRUE(Eventually([&] { return Ids(a_) == Expected(5, 20); })) << a_bridge_->PendingWork();
   ASSERT_TRUE(AllIdle());
   EXPECT_EQ(Ids(a_), Expected(5, 20));
   EXPECT_EQ(docker_.inspects(), 25);  // Its recovery needed no Docker call.

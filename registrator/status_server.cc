@@ -197,8 +197,7 @@ std::string StatusServer::MetricsText() const {
   std::vector<std::string> label;  // `registry="..."` (empty with one registry).
   for (const RegistryStatus& registry : registries_) {
     per_registry.push_back(registry.bridge == bridge_ ? s : registry.bridge->stats());
-    label.push_back(labelled_ ? absl::StrCat("registry=\"", LabelValue(registry.name), "\"")
-                              : "");
+    label.push_back(labelled_ ? absl::StrCat("registry=\"", LabelValue(registry.name), "\"") : "");
   }
   std::string out;
   // One family, one line per registry: `name{registry="..."} value` (`name value` with one).

@@ -91,10 +91,9 @@ void SetThreadLogContext(std::string context) { t_context = std::move(context); 
 const std::string& ThreadLogContext() { return t_context; }
 
 void LogLine(LogLevel level, absl::string_view raw_message) {
-  const std::string scrubbed =
-      t_context.empty() || g_json.load()
-          ? RedactSecrets(raw_message)
-          : RedactSecrets(absl::StrCat("[", t_context, "] ", raw_message));
+  const std::string scrubbed = t_context.empty() || g_json.load()
+                                   ? RedactSecrets(raw_message)
+                                   : RedactSecrets(absl::StrCat("[", t_context, "] ", raw_message));
   const absl::string_view message = scrubbed;
   const absl::Time now = absl::Now();
   std::string line;
