@@ -432,11 +432,9 @@ void Bridge::ClaimServices(const std::string& id, const docker::Container& conta
     absl::MutexLock lock(&mu_);
     TrackClaimsLocked(id, container, wanted);
     // Each follower fingerprints and queues its own writes; nothing here waits for a backend.
-    for (size_t i = 0; i < followers_.size(); ++i) {
-      Bridge* follower = followers_[i];
+    for (Bridge* follower : followers_) {
       ScopedLogContext context(follower->config_.log_context);
-      follower->ClaimServices(id, container,
-                              i + 1 == followers_.size() ? std::move(wanted) : wanted);
+      follower->ClaimServices(id, container, wanted);
     }
     return;
   }

@@ -251,6 +251,7 @@ int Run(const Config& config) {
   // make the others' -deregister-on-exit wait.
   auto stop_bridges = [&] {
     std::vector<std::thread> stopping;
+    stopping.reserve(followers.size());
     for (const auto& follower : followers) {
       stopping.emplace_back([bridge = follower.get()] { bridge->Stop(); });
     }
