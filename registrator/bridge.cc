@@ -51,6 +51,29 @@ absl::Time ParseCreated(const std::string& text) {
 // the container is done. -1: not deferring (any other thread, or slot work).
 thread_local int t_deferred_signals = -1;
 
+// Names a follower's registry in the lines logged in its scope, on a thread that is not its own
+// (the tracker handing over claims, an adapter's callback). Slot work queued meanwhile is
+// signalled at once: the deferral above only helps the bridge whose worker this thread is, and
+// a follower's workers would never hear of it otherwise.
+class ScopedLogContext {
+ public:
+  explicit ScopedLogContext(const std::string& context)
+      : previous_(ThreadLogContext()), deferred_(t_deferred_signals) {
+    SetThreadLogContext(context);
+    t_deferred_signals = -1;
+  }
+  ~ScopedLogContext() {
+    SetThreadLogContext(std::move(previous_));
+    t_deferred_signals = deferred_;
+  }
+  ScopedLogContext(const ScopedLogContext&) = delete;
+  ScopedLogContext& operator=(const ScopedLogContext&) = delete;
+
+ private:
+  std::string previous_;
+  int deferred_;
+};
+
 }  // namespace
 
 Bridge::Bridge(docker::DockerApi* docker, RegistryAdapter* adapter, ServiceDeriver derive,
@@ -61,7 +84,13 @@ Bridge::Bridge(docker::DockerApi* docker, RegistryAdapter* adapter, ServiceDeriv
       config_(std::move(config)),
       clock_(clock ? std::move(clock) : [] { return absl::Now(); }),
       rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {
+  if (adapter_ == nullptr) return;  // A tracker: the Docker side only.
+  if (docker_ == nullptr) {
+    absl::MutexLock lock(&mu_);
+    holding_writes_ = true;  // Until the first backend listing (RunResync).
+  }
   adapter_->SetStateLostCallback([this] {
+    ScopedLogContext context(config_.log_context);
     REG_LOG_WARN("backend lost this host's entries; rewriting everything");
     absl::MutexLock lock(&mu_);
     backend_snapshot_.clear();
@@ -80,17 +109,31 @@ Bridge::~Bridge() { Stop(); }
 
 absl::Time Bridge::Now() const { return clock_(); }
 
+void Bridge::AddFollower(Bridge* follower) {
+  absl::MutexLock lock(&mu_);
+  if (started_) return;
+  followers_.push_back(follower);
+}
+
+void Bridge::SpawnLocked(std::function<void()> body) {
+  ++live_threads_;
+  threads_.emplace_back([this, body = std::move(body)] {
+    SetThreadLogContext(config_.log_context);
+    body();
+  });
+}
+
 void Bridge::Start() {
   absl::MutexLock lock(&mu_);
   if (started_ || stopping_) return;
   started_ = true;
-  for (int i = 0; i < std::max(1, config_.workers); ++i) {
-    threads_.emplace_back([this] { WorkerLoop(); });
-  }
-  threads_.emplace_back([this] { ResyncLoop(); });
-  threads_.emplace_back([this] { RefreshLoop(); });
-  threads_.emplace_back([this] { RetryLoop(); });
-  live_threads_ = static_cast<int>(threads_.size());
+  // A follower lists its backend at once: what it holds is adopted, not rewritten (the tracker
+  // asks again after each of its resyncs, which also runs -cleanup).
+  if (is_follower()) resync_requested_ = true;
+  for (int i = 0; i < std::max(1, config_.workers); ++i) SpawnLocked([this] { WorkerLoop(); });
+  SpawnLocked([this] { ResyncLoop(); });
+  SpawnLocked([this] { RefreshLoop(); });
+  SpawnLocked([this] { RetryLoop(); });
 }
 
 void Bridge::ThreadExited() {
@@ -127,7 +170,7 @@ void Bridge::Stop() {
   if (stuck) {
     if (config_.cancel_calls) config_.cancel_calls();
     // Backend calls that are not HTTP transfers (ZooKeeper's) are only reached this way.
-    adapter_->AbortCalls();
+    if (adapter_ != nullptr) adapter_->AbortCalls();
   }
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
@@ -136,7 +179,7 @@ void Bridge::Stop() {
                  " services left registered (-deregister-on-exit ran out of time)");
   }
   // The adapter outlives the bridge in main: it must not call back into a destroyed bridge.
-  adapter_->SetStateLostCallback(nullptr);
+  if (adapter_ != nullptr) adapter_->SetStateLostCallback(nullptr);
 }
 
 std::shared_ptr<std::deque<std::string>> Bridge::DeregisterOnExit(absl::Time deadline) {
@@ -155,6 +198,7 @@ std::shared_ptr<std::deque<std::string>> Bridge::DeregisterOnExit(absl::Time dea
   }
   for (size_t i = 0; i < parallel; ++i) {
     threads_.emplace_back([this, pending, deadline] {
+      SetThreadLogContext(config_.log_context);
       absl::MutexLock lock(&mu_);
       while (!pending->empty() && absl::Now() < deadline) {
         // A slot a worker still writes waits for that write: ours must land after it.
@@ -287,7 +331,7 @@ void Bridge::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       while (true) {
-        while (!stopping_ && queue_.empty()) work_cv_.Wait(&mu_);
+        while (!stopping_ && (queue_.empty() || holding_writes_)) work_cv_.Wait(&mu_);
         if (stopping_) break;
         kind = queue_.front().first;
         id = std::move(queue_.front().second);
@@ -384,6 +428,16 @@ void Bridge::ProcessContainer(const std::string& id) {
 
 void Bridge::ClaimServices(const std::string& id, const docker::Container& container,
                            std::vector<Service> wanted) {
+  if (is_tracker()) {
+    absl::MutexLock lock(&mu_);
+    TrackClaimsLocked(id, container, wanted);
+    // Each follower fingerprints and queues its own writes; nothing here waits for a backend.
+    for (Bridge* follower : followers_) {
+      ScopedLogContext context(follower->config_.log_context);
+      follower->ClaimServices(id, container, wanted);
+    }
+    return;
+  }
   // Fingerprints are pure; compute them before taking the lock.
   std::vector<std::string> fingerprints;
   std::vector<std::string> health_fingerprints;
@@ -406,6 +460,7 @@ void Bridge::ClaimServices(const std::string& id, const docker::Container& conta
   for (size_t i = 0; i < wanted.size(); ++i) {
     Service& service = wanted[i];
     if (!wanted_ids.insert(service.id).second) {
+      if (is_follower()) continue;  // The tracker said so once for every registry.
       REG_LOG_WARN("container ", ShortId(id), " (", record.name, "): duplicate service ID \"",
                    service.id, "\"; registering the first only");
       continue;
@@ -438,7 +493,38 @@ void Bridge::ClaimServices(const std::string& id, const docker::Container& conta
   record.claimed = std::move(claimed);
 }
 
+void Bridge::TrackClaimsLocked(const std::string& id, const docker::Container& container,
+                               const std::vector<Service>& wanted) {
+  ContainerRecord& record = containers_[id];
+  record.running = true;
+  record.name = container.name;
+  record.state_fingerprint = docker::StateFingerprint(container);
+  record.claimed.clear();
+  absl::flat_hash_set<std::string> wanted_ids;
+  for (const Service& service : wanted) {
+    if (!wanted_ids.insert(service.id).second) {
+      REG_LOG_WARN("container ", ShortId(id), " (", record.name, "): duplicate service ID \"",
+                   service.id, "\"; registering the first only");
+      continue;
+    }
+    record.claimed.push_back(service.id);
+  }
+}
+
 void Bridge::Keep(const std::string& id, const std::string& name, int64_t exit_code) {
+  if (is_tracker()) {
+    absl::MutexLock lock(&mu_);
+    auto record = containers_.find(id);
+    if (record == containers_.end()) return;
+    record->second.running = false;
+    record->second.state_fingerprint.clear();
+    if (record->second.claimed.empty()) containers_.erase(record);
+    for (Bridge* follower : followers_) {
+      ScopedLogContext context(follower->config_.log_context);
+      follower->Keep(id, name, exit_code);
+    }
+    return;
+  }
   absl::MutexLock lock(&mu_);
   auto record = containers_.find(id);
   if (record == containers_.end()) return;
@@ -464,6 +550,11 @@ void Bridge::Keep(const std::string& id, const std::string& name, int64_t exit_c
 }
 
 void Bridge::Release(const std::string& id) {
+  for (Bridge* follower : followers_) {
+    ScopedLogContext context(follower->config_.log_context);
+    absl::MutexLock lock(&follower->mu_);
+    follower->Release(id);
+  }
   auto record = containers_.find(id);
   if (record == containers_.end()) return;
   for (const std::string& service_id : record->second.claimed) {
@@ -814,8 +905,10 @@ bool Bridge::IsThisHostsId(absl::string_view id) const {
 }
 
 absl::Status Bridge::RunResync() {
+  // A follower compares its backend only: the tracker lists Docker for every registry.
   absl::StatusOr<std::vector<docker::ContainerSummary>> running =
-      docker_->ListContainers(/*all=*/false);
+      std::vector<docker::ContainerSummary>();
+  if (docker_ != nullptr) running = docker_->ListContainers(/*all=*/false);
   if (!running.ok()) {
     REG_LOG_WARN("resync: listing containers failed: ", running.status().message());
     return running.status();
@@ -826,7 +919,9 @@ absl::Status Bridge::RunResync() {
     listed_at = write_seq_;
     ++listings_in_flight_;
   }
-  absl::StatusOr<std::vector<RegisteredService>> held = adapter_->Services();
+  absl::StatusOr<std::vector<RegisteredService>> held =
+      adapter_ != nullptr ? adapter_->Services()
+                          : absl::UnimplementedError("a tracker has no backend");
   if (!held.ok() && !absl::IsUnimplemented(held.status())) {
     REG_LOG_WARN("resync: listing the backend failed: ", held.status().message());
   }
@@ -904,6 +999,12 @@ absl::Status Bridge::RunResync() {
     }
   }
   if (listings_in_flight_ == 0) erased_at_.clear();
+  if (is_follower()) {
+    // Listed (or failed to): what the backend held is adopted; the writes may start.
+    holding_writes_ = false;
+    work_cv_.SignalAll();
+    return absl::OkStatus();
+  }
   // New containers, tracked ones whose state changed without an event we saw (network
   // connect/disconnect, rename, a missed restart), and tracked ones that stopped running.
   listed_names_.clear();
@@ -924,14 +1025,20 @@ absl::Status Bridge::RunResync() {
   return absl::OkStatus();
 }
 
-void Bridge::CleanupLocked() {
-  // IDs named after a running container whose inspect keeps failing may be its own: spare them
-  // until it can be inspected. Every other dangling ID of this host provably belongs to nobody.
+absl::flat_hash_set<std::string> Bridge::UnresolvedNamesLocked() const {
   absl::flat_hash_set<std::string> unresolved;
   for (const auto& [id, retry] : inspect_retry_) {
     auto name = listed_names_.find(id);
     if (name != listed_names_.end()) unresolved.insert(name->second);
   }
+  return unresolved;
+}
+
+void Bridge::CleanupLocked() {
+  // IDs named after a running container whose inspect keeps failing may be its own: spare them
+  // until it can be inspected. Every other dangling ID of this host provably belongs to nobody.
+  const absl::flat_hash_set<std::string> unresolved =
+      is_follower() ? tracker_unresolved_ : UnresolvedNamesLocked();
   std::vector<std::string> dangling;
   for (const auto& [service_id, entry] : backend_snapshot_) {
     if (!IsThisHostsId(service_id)) continue;
@@ -957,7 +1064,20 @@ absl::Status Bridge::SyncNow(absl::Duration timeout) {
   }
   absl::Status status = RunResync();
   bool idle = status.ok() && WaitUntilDrained(deadline - absl::Now(), /*include_resync=*/false);
-  if (idle && config_.cleanup) {
+  bool cleanup = config_.cleanup;
+  if (is_tracker()) {
+    cleanup = false;  // Every follower cleans its own backend, after this resync.
+    if (idle) {
+      absl::MutexLock lock(&mu_);
+      for (Bridge* follower : followers_) follower->OnTrackerSynced(UnresolvedNamesLocked());
+    }
+  } else if (is_follower()) {
+    // Only once the tracker has derived every running container: before, an entry of a
+    // container not yet handed over would look dangling.
+    absl::MutexLock lock(&mu_);
+    cleanup = cleanup && tracker_synced_;
+  }
+  if (idle && cleanup) {
     {
       absl::MutexLock lock(&mu_);
       CleanupLocked();
@@ -1065,6 +1185,14 @@ absl::Status Bridge::RefreshNow() {
   refreshes_.erase(touched);
   if (!status.ok()) REG_LOG_WARN("TTL refresh failed: ", status.message());
   return status;
+}
+
+void Bridge::OnTrackerSynced(absl::flat_hash_set<std::string> unresolved) {
+  absl::MutexLock lock(&mu_);
+  tracker_synced_ = true;
+  tracker_unresolved_ = std::move(unresolved);
+  resync_requested_ = true;
+  sched_cv_.SignalAll();
 }
 
 bool Bridge::WaitIdle(absl::Duration timeout) { return WaitUntilDrained(timeout, true); }

@@ -14,6 +14,14 @@
 // one and then writes what the ID's owner wants now.
 //
 // No lock is held across a network call. Stop() is bounded by BridgeConfig::stop_timeout.
+//
+// Several registries (-extra-registry; README "Several registries at once"): one Bridge without
+// an adapter, the tracker, owns the Docker side (events, listing, inspect, derivation, container
+// records, inspect retries) and hands every container's claims to one Bridge per registry, the
+// followers, built without Docker: each owns its slots, writes, retries, TTL refresh, backend
+// resync compare, cleanup and -deregister-on-exit, with its own workers and threads. Handing
+// over claims never touches the network, so a follower whose backend hangs delays no other. A
+// lone registry keeps one Bridge with both sides, as before.
 #ifndef REGISTRATOR_BRIDGE_H_
 #define REGISTRATOR_BRIDGE_H_
 
@@ -76,6 +84,9 @@ struct BridgeConfig {
   std::function<void()> cancel_calls;
   // Seeds the retry jitter; 0 = from std::random_device. For reproducible tests.
   uint64_t jitter_seed = 0;
+  // A follower's registry as logs name it (the redacted URI): every line logged on its threads
+  // says which registry it is about.
+  std::string log_context;
 };
 
 // Turns one inspected container into the services it should have. Pure; may log warnings.
@@ -108,6 +119,12 @@ class Bridge : public docker::EventSink {
   ~Bridge() override;
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
+
+  // Several registries: `follower` (built with docker == nullptr and derive == nullptr) gets
+  // the claims of every container this tracker (built with adapter == nullptr) derives, and a
+  // backend resync (with -cleanup's pass) after every tracker resync. Before Start(); the
+  // follower must outlive this bridge's Stop().
+  void AddFollower(Bridge* follower);
 
   // Starts the workers, the resync, refresh and retry threads.
   void Start();
@@ -228,6 +245,18 @@ class Bridge : public docker::EventSink {
   void Keep(const std::string& id, const std::string& name, int64_t exit_code);
   // The container is gone or exited: it claims nothing any more.
   void Release(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A tracker's side of ClaimServices: the container record only; the followers get the rest.
+  void TrackClaimsLocked(const std::string& id, const docker::Container& container,
+                         const std::vector<Service>& wanted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A follower: the tracker's resync is done; run a backend resync (and -cleanup, sparing the
+  // services of `unresolved` container names).
+  void OnTrackerSynced(absl::flat_hash_set<std::string> unresolved);
+  // Names of listed running containers whose inspect keeps failing (-cleanup spares them).
+  absl::flat_hash_set<std::string> UnresolvedNamesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool is_tracker() const { return adapter_ == nullptr; }
+  bool is_follower() const { return docker_ == nullptr; }
+  // Runs `body` as a bridge thread (log context set, ThreadExited at the end).
+  void SpawnLocked(std::function<void()> body) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes `container_id`'s claim on `service_id` and lets the slot settle who owns it now.
   void DropClaimLocked(const std::string& service_id, const std::string& container_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -302,6 +331,15 @@ class Bridge : public docker::EventSink {
   absl::Time earliest_retry_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::minstd_rand rng_ ABSL_GUARDED_BY(mu_);
   BridgeStats stats_ ABSL_GUARDED_BY(mu_);
+  // A tracker's followers (fixed before Start; lock order: tracker mu_, then a follower's).
+  std::vector<Bridge*> followers_;
+  // A follower: no slot is written before its first backend listing has answered (or failed),
+  // so what the backend already holds is adopted without a write, as in a lone bridge's sync.
+  bool holding_writes_ ABSL_GUARDED_BY(mu_) = false;
+  // A follower: the tracker has finished a resync (so -cleanup knows every container's claims)
+  // and the container names it could not inspect.
+  bool tracker_synced_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<std::string> tracker_unresolved_ ABSL_GUARDED_BY(mu_);
 
   std::vector<std::thread> threads_;
 };

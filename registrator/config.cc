@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "adapters/adapter_factory.h"
 #include "registrator/common/log.h"
 #include "registrator/model/backend_uri.h"
 #include "registrator/network_name.h"
@@ -48,6 +49,10 @@ ABSL_FLAG(std::string, http, "",
           "Serve /health, /metrics and /services on this address (e.g. 127.0.0.1:9090); off "
           "when empty");
 ABSL_FLAG(int, workers, 8, "Parallel workers for Docker inspects and backend writes");
+// Repeatable: ParseCommandLine collects every occurrence itself (abseil keeps only the last).
+ABSL_FLAG(std::string, extra_registry, "",
+          "Also register in this registry URI, beside the positional one (repeatable; every "
+          "flag applies to each)");
 ABSL_FLAG(std::string, network, "",
           "Register containers' addresses on this Docker network (SERVICE_NETWORK overrides); "
           "services of containers not attached to it are skipped");
@@ -220,6 +225,57 @@ ParseOutcome ParseCommandLine(int argc, char** argv) {
     absl::SetFlagsUsageConfig(usage_config);
     absl::SetProgramUsageMessage("registrator [options] <registry URI>");
   });
+  // -extra-registry may be given several times; abseil would keep only the last value, so every
+  // occurrence is taken out here (after normalization: "--extra_registry=URI" or
+  // "--extra_registry URI").
+  std::vector<std::string> extra_registries;
+  {
+    std::vector<std::string> rest;
+    rest.reserve(args.size());
+    for (size_t i = 0; i < args.size(); ++i) {
+      const std::string& arg = args[i];
+      if (arg == "--") {
+        rest.insert(rest.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+        break;
+      }
+      if (i > 0 && absl::StartsWith(arg, "--extra_registry=")) {
+        extra_registries.push_back(arg.substr(std::string("--extra_registry=").size()));
+        continue;
+      }
+      if (i > 0 && arg == "--extra_registry") {
+        if (i + 1 >= args.size()) {
+          outcome.exit_code = 2;
+          outcome.message = absl::StrCat("flag needs an argument: -extra-registry\n", UsageText());
+          return outcome;
+        }
+        extra_registries.push_back(args[++i]);
+        continue;
+      }
+      rest.push_back(arg);
+    }
+    args = std::move(rest);
+  }
+  for (const std::string& uri : extra_registries) {
+    absl::Status valid = absl::OkStatus();
+    absl::StatusOr<BackendUri> parsed = ParseBackendUri(uri);
+    if (!parsed.ok()) {
+      valid = parsed.status();
+    } else {
+      const std::vector<std::string> known = SupportedSchemes();
+      if (std::find(known.begin(), known.end(), parsed->scheme) == known.end()) {
+        valid = absl::InvalidArgumentError(absl::StrCat("unrecognized adapter \"", parsed->scheme,
+                                                        "\"; known: ", absl::StrJoin(known, ", ")));
+      }
+    }
+    if (!valid.ok()) {
+      outcome.exit_code = 2;
+      // The URI may carry a password: only ever shown redacted.
+      outcome.message =
+          absl::StrCat("-extra-registry \"", RedactUri(uri), "\": ", valid.message(), "\n");
+      return outcome;
+    }
+  }
+
   std::vector<char*> raw;
   raw.reserve(args.size());
   for (std::string& arg : args) raw.push_back(arg.data());
@@ -245,6 +301,7 @@ ParseOutcome ParseCommandLine(int argc, char** argv) {
 
   Config& c = outcome.config;
   c.registry_uri = positional[1];
+  c.extra_registries = std::move(extra_registries);
   c.ip = absl::GetFlag(FLAGS_ip);
   c.internal = absl::GetFlag(FLAGS_internal);
   c.explicit_only = absl::GetFlag(FLAGS_explicit);

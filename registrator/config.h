@@ -12,6 +12,8 @@ namespace registrator {
 
 struct Config {
   std::string registry_uri;
+  // -extra-registry (repeatable): more registries beside registry_uri, each with its own state.
+  std::vector<std::string> extra_registries;
   std::string ip;                      // -ip
   bool internal = false;               // -internal
   bool explicit_only = false;          // -explicit

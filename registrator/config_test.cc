@@ -131,6 +131,50 @@ TEST(ParseCommandLineTest, RequireHealthy) {
   EXPECT_FALSE(o.config.require_healthy);
 }
 
+// -extra-registry (issue 16): repeatable, in every spelling; the positional URI stays required
+// and a second positional still exits 2; a bad URI exits 2 naming the flag, never its password.
+TEST(ParseCommandLineTest, ExtraRegistryIsRepeatable) {
+  ParseOutcome o = Parse({"-ttl=0", "-ttl-refresh=0", "-extra-registry", "etcd://127.0.0.1:2379/a",
+                          "--extra-registry=zookeeper://127.0.0.1:2181/b", "-resync=5",
+                          "-extra_registry", "consulkv://127.0.0.1:8500/c", "consul://h:8500"});
+  ASSERT_TRUE(o.run) << o.message;
+  EXPECT_EQ(o.config.registry_uri, "consul://h:8500");
+  EXPECT_THAT(o.config.extra_registries,
+              ElementsAre("etcd://127.0.0.1:2379/a", "zookeeper://127.0.0.1:2181/b",
+                          "consulkv://127.0.0.1:8500/c"));
+  EXPECT_EQ(o.config.resync, 5);
+
+  // Without the flag: none (flags keep values between parses; this one must not).
+  o = Parse({"-ttl=0", "-ttl-refresh=0", "-resync=0", "consul://h:8500"});
+  ASSERT_TRUE(o.run) << o.message;
+  EXPECT_THAT(o.config.extra_registries, ElementsAre());
+
+  // The positional URI is still required, and only one.
+  o = Parse({"-extra-registry", "etcd://127.0.0.1:2379"});
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("Missing required argument for registry URI"));
+  o = Parse({"-extra-registry", "etcd://127.0.0.1:2379", "consul://a", "etcd://b"});
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("Extra unparsed arguments: etcd://b"));
+
+  // A bad URI: exit 2, the flag and the reason named, the password never shown.
+  o = Parse({"-extra-registry", "nosuch://user:s3cret@h:1/x", "consul://a"});
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("-extra-registry \"nosuch://user:***@h:1/x\""));
+  EXPECT_THAT(o.message, HasSubstr("unrecognized adapter \"nosuch\""));
+  EXPECT_THAT(o.message, Not(HasSubstr("s3cret")));
+  o = Parse({"--extra-registry=127.0.0.1:2379", "consul://a"});
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_THAT(o.message, HasSubstr("must look like <scheme>://"));
+  o = Parse({"consul://a", "-extra-registry"});
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 2);
+}
+
 // The usage text comes from the flags themselves: every flag, Go-style names, types, defaults.
 TEST(UsageTest, ListsEveryFlagFromItsDefinition) {
   const std::string usage = UsageText();

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -110,11 +111,19 @@ int Run(const Config& config) {
   const std::map<std::string, std::string> env = ProcessEnvironment();
   const std::string hostname = Hostname();
 
+  // The positional registry first, then every -extra-registry (README "Several registries at
+  // once").
+  std::vector<std::string> uris = {config.registry_uri};
+  uris.insert(uris.end(), config.extra_registries.begin(), config.extra_registries.end());
   // Secrets never leave: the URI is only ever shown redacted, and the logger scrubs the
   // operator's secrets from every line as a second wall (README "Security model").
-  const std::string shown_uri = RedactUri(config.registry_uri);
+  std::vector<std::string> shown_uris;
   {
-    std::vector<std::string> secrets = {UriSecret(config.registry_uri)};
+    std::vector<std::string> secrets;
+    for (const std::string& uri : uris) {
+      shown_uris.push_back(RedactUri(uri));
+      secrets.push_back(UriSecret(uri));
+    }
     if (auto it = env.find("CONSUL_HTTP_TOKEN"); it != env.end()) secrets.push_back(it->second);
     SetLogSecrets(std::move(secrets));
   }
@@ -124,27 +133,33 @@ int Run(const Config& config) {
   adapter_options.ttl = config.ttl;
   adapter_options.ttl_refresh = config.ttl_refresh;
   adapter_options.env = env;
-  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-      CreateAdapter(config.registry_uri, adapter_options);
-  if (!adapter.ok()) {
-    REG_LOG_ERROR(adapter.status().message());
-    return 1;
-  }
-
-  // The first ping follows -retry-attempts / -retry-interval like upstream; after that every
-  // failure is retried per service by the bridge.
-  for (int attempt = 0;; ++attempt) {
-    const absl::Status ping = (*adapter)->Ping();
-    if (ping.ok()) break;
-    if (config.retry_attempts != -1 && attempt >= config.retry_attempts) {
-      REG_LOG_ERROR("backend ", shown_uri, " unreachable: ", ping.message());
+  std::vector<std::unique_ptr<RegistryAdapter>> adapters;
+  for (const std::string& uri : uris) {
+    absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter = CreateAdapter(uri, adapter_options);
+    if (!adapter.ok()) {
+      REG_LOG_ERROR(adapter.status().message());
       return 1;
     }
-    REG_LOG_WARN("backend ", shown_uri, " unreachable (", ping.message(), "); retrying in ",
-                 config.retry_interval_ms, " ms");
-    if (WaitForStopSignal(absl::Milliseconds(config.retry_interval_ms))) return 0;
+    adapters.push_back(*std::move(adapter));
   }
-  REG_LOG_INFO("using ", shown_uri);
+
+  // The first ping follows -retry-attempts / -retry-interval like upstream, for each registry in
+  // turn; after that every failure is retried per service by that registry's bridge.
+  for (size_t i = 0; i < adapters.size(); ++i) {
+    const std::string& shown_uri = shown_uris[i];
+    for (int attempt = 0;; ++attempt) {
+      const absl::Status ping = adapters[i]->Ping();
+      if (ping.ok()) break;
+      if (config.retry_attempts != -1 && attempt >= config.retry_attempts) {
+        REG_LOG_ERROR("backend ", shown_uri, " unreachable: ", ping.message());
+        return 1;
+      }
+      REG_LOG_WARN("backend ", shown_uri, " unreachable (", ping.message(), "); retrying in ",
+                   config.retry_interval_ms, " ms");
+      if (WaitForStopSignal(absl::Milliseconds(config.retry_interval_ms))) return 0;
+    }
+    REG_LOG_INFO("using ", shown_uri);
+  }
 
   absl::StatusOr<std::unique_ptr<docker::DockerClient>> docker =
       docker::DockerClient::FromEnvironment(env);
@@ -205,23 +220,71 @@ int Run(const Config& config) {
   // Stop() is bounded: what still runs at its deadline is aborted.
   bridge_config.cancel_calls = [] { AbortHttpTransfers(); };
 
-  Bridge bridge(docker_client, adapter->get(), std::move(derive), bridge_config);
-  bridge.Start();
-  RegistryAdapter* backend = adapter->get();
-  StatusServer status_server(&bridge, [backend] { return backend->Ping(); });
+  // One registry: one bridge with both sides, as ever. Several: a tracker for the Docker side
+  // feeding one follower bridge per registry (bridge.h), each with its own workers and threads.
+  std::unique_ptr<Bridge> docker_side;
+  std::vector<std::unique_ptr<Bridge>> followers;
+  if (adapters.size() == 1) {
+    docker_side = std::make_unique<Bridge>(docker_client, adapters[0].get(), std::move(derive),
+                                           bridge_config);
+  } else {
+    for (size_t i = 0; i < adapters.size(); ++i) {
+      BridgeConfig follower_config = bridge_config;
+      follower_config.log_context = shown_uris[i];
+      // Its backend resync follows each of the tracker's (-resync), after the claims are known.
+      follower_config.resync_interval = absl::ZeroDuration();
+      followers.push_back(
+          std::make_unique<Bridge>(nullptr, adapters[i].get(), nullptr, follower_config));
+    }
+    BridgeConfig tracker_config = bridge_config;
+    tracker_config.refresh_interval = absl::ZeroDuration();
+    tracker_config.deregister_on_exit = false;
+    docker_side =
+        std::make_unique<Bridge>(docker_client, nullptr, std::move(derive), tracker_config);
+    for (const auto& follower : followers) {
+      docker_side->AddFollower(follower.get());
+      follower->Start();
+    }
+  }
+  docker_side->Start();
+  // Every bridge stops in parallel, each within its stop timeout: a registry that hangs does not
+  // make the others' -deregister-on-exit wait.
+  auto stop_bridges = [&] {
+    std::vector<std::thread> stopping;
+    stopping.reserve(followers.size());
+    for (const auto& follower : followers) {
+      stopping.emplace_back([bridge = follower.get()] { bridge->Stop(); });
+    }
+    docker_side->Stop();
+    for (std::thread& thread : stopping) thread.join();
+  };
+  std::unique_ptr<StatusServer> status_server;
+  if (followers.empty()) {
+    RegistryAdapter* backend = adapters[0].get();
+    status_server =
+        std::make_unique<StatusServer>(docker_side.get(), [backend] { return backend->Ping(); });
+  } else {
+    std::vector<RegistryStatus> registries;
+    for (size_t i = 0; i < followers.size(); ++i) {
+      RegistryAdapter* backend = adapters[i].get();
+      registries.push_back(
+          {shown_uris[i], followers[i].get(), [backend] { return backend->Ping(); }});
+    }
+    status_server = std::make_unique<StatusServer>(docker_side.get(), std::move(registries));
+  }
   if (!config.http_addr.empty()) {
-    if (absl::Status started = status_server.Start(config.http_addr); !started.ok()) {
+    if (absl::Status started = status_server->Start(config.http_addr); !started.ok()) {
       REG_LOG_ERROR(started.message());
-      bridge.Stop();
+      stop_bridges();
       return 1;
     }
   }
   // Events first: the stream's first connect triggers the initial sync, so nothing that
   // happens during the sync is missed.
   docker::EventStream events(*docker_client);
-  if (absl::Status started = events.Start(&bridge); !started.ok()) {
+  if (absl::Status started = events.Start(docker_side.get()); !started.ok()) {
     REG_LOG_ERROR("cannot follow Docker events: ", started.message());
-    bridge.Stop();
+    stop_bridges();
     return 1;
   }
 
@@ -231,16 +294,18 @@ int Run(const Config& config) {
   const absl::Time settle_deadline = absl::Now() + absl::Minutes(1);
   bool stopped = false;
   while (!(stopped = WaitForStopSignal(absl::Milliseconds(200)))) {
-    if (absl::Now() > settle_deadline || (bridge.stats().last_sync != absl::InfinitePast() &&
-                                          bridge.WaitIdle(absl::ZeroDuration()))) {
+    bool idle = docker_side->stats().last_sync != absl::InfinitePast() &&
+                docker_side->WaitIdle(absl::ZeroDuration());
+    for (const auto& follower : followers) idle = idle && follower->WaitIdle(absl::ZeroDuration());
+    if (absl::Now() > settle_deadline || idle) {
       ReleaseStartupPages();
       break;
     }
   }
   if (!stopped) WaitForStopSignal(absl::InfiniteDuration());
   events.Stop();
-  status_server.Stop();
-  bridge.Stop();
+  status_server->Stop();
+  stop_bridges();
   REG_LOG_INFO("stopped");
   return 0;
 }

@@ -4,12 +4,15 @@
 
 #include <httplib.h>
 
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "registrator/common/host_port.h"
+#include "registrator/common/json.h"
 #include "registrator/common/log.h"
 #include "registrator/model/service_json.h"
 
@@ -24,16 +27,50 @@ void AppendCounter(std::string* out, const char* name, const char* help, uint64_
 
 // Full precision: absl::StrCat prints doubles with 6 significant digits, which would round a
 // Unix timestamp by up to ~5,000 s.
+std::string GaugeValue(double value) { return absl::StrFormat("%.17g", value); }
+
 void AppendGauge(std::string* out, const char* name, const char* help, double value) {
   absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ",
-                  absl::StrFormat("%.17g", value), "\n");
+                  GaugeValue(value), "\n");
+}
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string LabelValue(absl::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out.append("\\n");
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+double LastSyncSeconds(const BridgeStats& s) {
+  return s.last_sync == absl::InfinitePast()
+             ? 0
+             : absl::ToDoubleSeconds(s.last_sync - absl::UnixEpoch());
 }
 
 }  // namespace
 
 StatusServer::StatusServer(const Bridge* bridge, std::function<absl::Status()> backend_ping,
                            absl::Duration ping_cache)
-    : bridge_(bridge), backend_ping_(std::move(backend_ping)), ping_cache_(ping_cache) {}
+    : bridge_(bridge),
+      registries_({RegistryStatus{"", bridge, std::move(backend_ping)}}),
+      labelled_(false),
+      ping_cache_(ping_cache),
+      pings_(1) {}
+
+StatusServer::StatusServer(const Bridge* docker_side, std::vector<RegistryStatus> registries,
+                           absl::Duration ping_cache)
+    : bridge_(docker_side),
+      registries_(std::move(registries)),
+      labelled_(true),
+      ping_cache_(ping_cache),
+      pings_(registries_.size()) {}
 
 StatusServer::~StatusServer() { Stop(); }
 
@@ -91,41 +128,86 @@ void StatusServer::Stop() {
   server_.reset();
 }
 
-std::pair<int, std::string> StatusServer::Health() {
-  const BridgeStats stats = bridge_->stats();
-  // The ping is a network call: never under mu_. One probe refreshes the cached result while
-  // concurrent probes answer from the cache instead of queueing behind a slow backend.
-  absl::Status backend;
-  bool ping_now = false;
+std::vector<absl::Status> StatusServer::PingAll() {
+  // A ping is a network call: never under mu_. One probe refreshes a registry's cached result
+  // while concurrent probes answer from the cache instead of queueing behind a slow backend.
+  std::vector<absl::Status> result(registries_.size());
+  std::vector<size_t> due;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
-    if (now - last_ping_ >= ping_cache_ && !ping_in_flight_) {
-      ping_in_flight_ = true;
-      ping_now = true;
+    for (size_t i = 0; i < registries_.size(); ++i) {
+      PingCache& cache = pings_[i];
+      if (now - cache.last >= ping_cache_ && !cache.in_flight) {
+        cache.in_flight = true;
+        due.push_back(i);
+      }
+      result[i] = cache.status;
     }
-    backend = last_ping_status_;
   }
-  if (ping_now) {
-    backend = backend_ping_ ? backend_ping_() : absl::OkStatus();
+  auto ping = [this, &result](size_t i) {
+    const RegistryStatus& registry = registries_[i];
+    absl::Status status = registry.ping ? registry.ping() : absl::OkStatus();
     absl::MutexLock lock(&mu_);
-    last_ping_status_ = backend;
-    last_ping_ = absl::Now();
-    ping_in_flight_ = false;
+    pings_[i].status = status;
+    pings_[i].last = absl::Now();
+    pings_[i].in_flight = false;
+    result[i] = std::move(status);
+  };
+  if (due.size() == 1) {
+    ping(due.front());
+  } else {
+    // Several registries: in parallel, so the probe takes as long as the slowest, not the sum.
+    std::vector<std::thread> threads;
+    threads.reserve(due.size());
+    for (size_t i : due) threads.emplace_back(ping, i);
+    for (std::thread& thread : threads) thread.join();
   }
-  std::string reasons;
-  if (!stats.docker_connected) reasons.append("docker: event stream not connected\n");
-  // An error text may quote a URI or a server's answer: never let it carry a secret.
-  if (!backend.ok()) {
-    absl::StrAppend(&reasons, "backend: ", RedactSecrets(backend.message()), "\n");
+  return result;
+}
+
+std::pair<int, std::string> StatusServer::Health() {
+  const BridgeStats stats = bridge_->stats();
+  const std::vector<absl::Status> pings = PingAll();
+  if (!labelled_) {
+    std::string reasons;
+    if (!stats.docker_connected) reasons.append("docker: event stream not connected\n");
+    // An error text may quote a URI or a server's answer: never let it carry a secret.
+    if (!pings.front().ok()) {
+      absl::StrAppend(&reasons, "backend: ", RedactSecrets(pings.front().message()), "\n");
+    }
+    if (reasons.empty()) return {200, "ok\n"};
+    return {503, reasons};
   }
-  if (reasons.empty()) return {200, "ok\n"};
-  return {503, reasons};
+  // Several registries: one line each, whatever its state; 503 when any is not ok.
+  bool ok = stats.docker_connected;
+  std::string body =
+      stats.docker_connected ? "docker: ok\n" : "docker: event stream not connected\n";
+  for (size_t i = 0; i < registries_.size(); ++i) {
+    ok = ok && pings[i].ok();
+    absl::StrAppend(&body, "registry ", registries_[i].name, ": ",
+                    pings[i].ok() ? "ok" : RedactSecrets(pings[i].message()), "\n");
+  }
+  return {ok ? 200 : 503, body};
 }
 
 std::string StatusServer::MetricsText() const {
   const BridgeStats s = bridge_->stats();
+  std::vector<BridgeStats> per_registry;
+  std::vector<std::string> label;  // `registry="..."` (empty with one registry).
+  for (const RegistryStatus& registry : registries_) {
+    per_registry.push_back(registry.bridge == bridge_ ? s : registry.bridge->stats());
+    label.push_back(labelled_ ? absl::StrCat("registry=\"", LabelValue(registry.name), "\"") : "");
+  }
   std::string out;
+  // One family, one line per registry: `name{registry="..."} value` (`name value` with one).
+  auto family = [&](const char* name, const char* help, const char* type, auto value) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+    for (size_t i = 0; i < per_registry.size(); ++i) {
+      absl::StrAppend(&out, name, label[i].empty() ? "" : absl::StrCat("{", label[i], "}"), " ",
+                      value(per_registry[i]), "\n");
+    }
+  };
   AppendCounter(&out, "registrator_events_total", "Docker events received.", s.events);
   AppendCounter(&out, "registrator_events_dropped_total",
                 "Events dropped because too many containers were pending (a resync follows).",
@@ -134,44 +216,58 @@ std::string StatusServer::MetricsText() const {
   absl::StrAppend(&out,
                   "# HELP registrator_backend_writes_total Backend writes by kind and result.\n"
                   "# TYPE registrator_backend_writes_total counter\n");
-  absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"register\",result=\"ok\"} ",
-                  s.registers, "\n");
-  absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"register\",result=\"error\"} ",
-                  s.register_failures, "\n");
-  absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"deregister\",result=\"ok\"} ",
-                  s.deregisters, "\n");
-  absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"deregister\",result=\"error\"} ",
-                  s.deregister_failures, "\n");
-  // Docker health written on its own (Consul's "Docker health" check updates).
-  absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"health\",result=\"ok\"} ",
-                  s.health_updates, "\n");
-  absl::StrAppend(&out, "registrator_backend_writes_total{kind=\"health\",result=\"error\"} ",
-                  s.health_update_failures, "\n");
-  AppendCounter(&out, "registrator_retries_total", "Retries of failed writes and inspects.",
-                s.retries);
-  AppendCounter(&out, "registrator_resyncs_total", "Full resyncs.", s.resyncs);
-  AppendCounter(&out, "registrator_ttl_refreshes_total", "TTL refresh rounds.", s.refreshes);
+  for (size_t i = 0; i < per_registry.size(); ++i) {
+    const BridgeStats& r = per_registry[i];
+    const std::string prefix = label[i].empty() ? "" : absl::StrCat(label[i], ",");
+    const std::pair<const char*, uint64_t> writes[] = {
+        {"kind=\"register\",result=\"ok\"", r.registers},
+        {"kind=\"register\",result=\"error\"", r.register_failures},
+        {"kind=\"deregister\",result=\"ok\"", r.deregisters},
+        {"kind=\"deregister\",result=\"error\"", r.deregister_failures},
+        // Docker health written on its own (Consul's "Docker health" check updates).
+        {"kind=\"health\",result=\"ok\"", r.health_updates},
+        {"kind=\"health\",result=\"error\"", r.health_update_failures},
+    };
+    for (const auto& [kind, value] : writes) {
+      absl::StrAppend(&out, "registrator_backend_writes_total{", prefix, kind, "} ", value, "\n");
+    }
+  }
+  family("registrator_retries_total", "Retries of failed writes and inspects.", "counter",
+         [](const BridgeStats& r) { return r.retries; });
+  if (labelled_) {
+    AppendCounter(&out, "registrator_inspect_retries_total",
+                  "Retries of failed Docker inspects (shared by every registry).", s.retries);
+  }
+  family("registrator_resyncs_total", "Full resyncs.", "counter",
+         [](const BridgeStats& r) { return r.resyncs; });
+  family("registrator_ttl_refreshes_total", "TTL refresh rounds.", "counter",
+         [](const BridgeStats& r) { return r.refreshes; });
   AppendCounter(&out, "registrator_docker_reconnects_total",
                 "Times the Docker event stream reconnected.", s.docker_reconnects);
-  AppendGauge(&out, "registrator_services_registered", "Services this host has registered.",
-              static_cast<double>(s.services));
+  family("registrator_services_registered", "Services this host has registered.", "gauge",
+         [](const BridgeStats& r) { return GaugeValue(static_cast<double>(r.services)); });
   AppendGauge(&out, "registrator_docker_connected", "1 while the Docker event stream is live.",
               s.docker_connected ? 1 : 0);
-  AppendGauge(&out, "registrator_last_sync_timestamp_seconds",
-              "Unix time of the last successful resync (0 = never).",
-              s.last_sync == absl::InfinitePast()
-                  ? 0
-                  : absl::ToDoubleSeconds(s.last_sync - absl::UnixEpoch()));
+  family("registrator_last_sync_timestamp_seconds",
+         "Unix time of the last successful resync (0 = never).", "gauge",
+         [](const BridgeStats& r) { return GaugeValue(LastSyncSeconds(r)); });
   return out;
 }
 
 std::string StatusServer::ServicesJson() const {
   std::string out = "[";
   bool first = true;
-  for (const Service& service : bridge_->RegisteredServices()) {
-    if (!first) out.push_back(',');
-    first = false;
-    absl::StrAppend(&out, "{", ServiceJsonMembers(service), "}");
+  for (const RegistryStatus& registry : registries_) {
+    for (const Service& service : registry.bridge->RegisteredServices()) {
+      if (!first) out.push_back(',');
+      first = false;
+      absl::StrAppend(&out, "{", ServiceJsonMembers(service));
+      if (labelled_) {
+        absl::StrAppend(&out, ",\"registry\":");
+        AppendJsonString(&out, registry.name);
+      }
+      out.push_back('}');
+    }
   }
   out.append("]\n");
   return out;

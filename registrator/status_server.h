@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -21,10 +22,23 @@ class Server;
 
 namespace registrator {
 
+// One registry's view for the status pages (several registries: one per follower bridge).
+struct RegistryStatus {
+  std::string name;  // The redacted URI: the `registry` label and the /health line.
+  const Bridge* bridge = nullptr;
+  std::function<absl::Status()> ping;  // Called at most every ping_cache by /health.
+};
+
 class StatusServer {
  public:
+  // One registry: `bridge` has both sides; the pages are upstream-shaped (no registry label).
   // `backend_ping` is called at most every `ping_cache` by /health.
   StatusServer(const Bridge* bridge, std::function<absl::Status()> backend_ping,
+               absl::Duration ping_cache = absl::Seconds(5));
+  // Several registries: `docker_side` is the tracker (events, inspects, Docker connection);
+  // every per-registry metric carries a registry="<name>" label, /health has one line per
+  // registry (their pings run in parallel) and /services tags each entry with its registry.
+  StatusServer(const Bridge* docker_side, std::vector<RegistryStatus> registries,
                absl::Duration ping_cache = absl::Seconds(5));
   ~StatusServer();
   StatusServer(const StatusServer&) = delete;
@@ -43,16 +57,23 @@ class StatusServer {
   std::pair<int, std::string> Health();
 
  private:
-  const Bridge* const bridge_;
-  const std::function<absl::Status()> backend_ping_;
+  struct PingCache {
+    absl::Time last = absl::InfinitePast();
+    absl::Status status;
+    bool in_flight = false;
+  };
+  // Each registry's ping, answered from its cache unless it is due (see Health()).
+  std::vector<absl::Status> PingAll();
+
+  const Bridge* const bridge_;  // The Docker side (the one bridge with one registry).
+  const std::vector<RegistryStatus> registries_;
+  const bool labelled_;  // Several registries: label per-registry metrics.
   const absl::Duration ping_cache_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
   absl::Mutex mu_;
-  absl::Time last_ping_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  absl::Status last_ping_status_ ABSL_GUARDED_BY(mu_);
-  bool ping_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<PingCache> pings_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace registrator

@@ -190,3 +190,79 @@ TEST(StatusServerAddressTest, RejectsBadAddresses) {
 
 }  // namespace
 }  // namespace registrator
+
+namespace registrator {
+namespace {
+
+// Several registries: per-registry metrics carry a registry label (escaped), the Docker side's
+// stay unlabelled; /health has a line per registry and is 503 when any fails; /services tags
+// each entry with its registry.
+TEST(StatusServerMultiTest, LabelsEveryRegistry) {
+  fakes::FakeDocker docker;
+  docker::Container c;
+  c.id = "abc";
+  c.name = "web";
+  c.exposed_ports = {"80/tcp"};
+  c.state.running = true;
+  docker.Put(c);
+  fakes::FakeAdapter a;
+  fakes::FakeAdapter b;
+  BridgeConfig config;
+  config.hostname = "h";
+  // B's failed write is not retried while the test reads its counters.
+  config.retry_initial = absl::Hours(1);
+  config.retry_max = absl::Hours(1);
+  Bridge follower_a(nullptr, &a, nullptr, config);
+  Bridge follower_b(nullptr, &b, nullptr, config);
+  Bridge tracker(&docker, nullptr, OnePerPort, config);
+  tracker.AddFollower(&follower_a);
+  tracker.AddFollower(&follower_b);
+  follower_a.Start();
+  follower_b.Start();
+  tracker.Start();
+  b.FailOp("register", absl::UnavailableError("refused"));
+  ASSERT_THAT(tracker.SyncNow(), IsOk());
+  ASSERT_TRUE(follower_a.WaitIdle(absl::Seconds(20)));
+  ASSERT_TRUE(follower_b.WaitIdle(absl::Seconds(20)));
+  const uint64_t b_failures = follower_b.stats().register_failures;
+  ASSERT_GE(b_failures, 1u);
+  StatusServer server(&tracker,
+                      {{"etcd://127.0.0.1:2379/p", &follower_a, [&] { return a.Ping(); }},
+                       {"consul://x\"y", &follower_b, [&] { return b.Ping(); }}},
+                      absl::ZeroDuration());
+  const std::string metrics = server.MetricsText();
+  EXPECT_THAT(metrics, HasSubstr("registrator_backend_writes_total{registry=\"etcd://"
+                                 "127.0.0.1:2379/p\",kind=\"register\",result=\"ok\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat("registrator_backend_writes_total{registry=\"consul:"
+                                              "//x\\\"y\",kind=\"register\",result=\"error\"} ",
+                                              b_failures, "\n")));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr("registrator_services_registered{registry=\"etcd://127.0.0.1:2379/p\"} 1\n"));
+  EXPECT_THAT(metrics,
+              HasSubstr("registrator_services_registered{registry=\"consul://x\\\"y\"} 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("\nregistrator_reconciles_total 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("\nregistrator_inspect_retries_total 0\n"));
+  // One HELP/TYPE per family, however many registries.
+  EXPECT_EQ(metrics.find("# TYPE registrator_resyncs_total"),
+            metrics.rfind("# TYPE registrator_resyncs_total"));
+
+  EXPECT_THAT(server.ServicesJson(), HasSubstr(",\"registry\":\"etcd://127.0.0.1:2379/p\"}"));
+
+  tracker.OnConnected(true);
+  auto [status, body] = server.Health();
+  EXPECT_EQ(status, 200) << body;
+  EXPECT_EQ(body, "docker: ok\nregistry etcd://127.0.0.1:2379/p: ok\nregistry consul://x\"y: ok\n");
+  b.FailOp("ping", absl::UnavailableError("connection refused"));
+  std::tie(status, body) = server.Health();
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(body,
+            "docker: ok\nregistry etcd://127.0.0.1:2379/p: ok\n"
+            "registry consul://x\"y: connection refused\n");
+  tracker.Stop();
+  follower_a.Stop();
+  follower_b.Stop();
+}
+
+}  // namespace
+}  // namespace registrator

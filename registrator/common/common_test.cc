@@ -1,4 +1,7 @@
 // Unit tests for the small shared pieces: JSON string escaping, log levels, backoff, host:port.
+#include <string>
+#include <thread>
+
 #include "gtest/gtest.h"
 #include "registrator/common/backoff.h"
 #include "registrator/common/host_port.h"
@@ -120,6 +123,31 @@ TEST(LogSecretsTest, EverySecretIsScrubbedShortOnesAreIgnored) {
   EXPECT_EQ(RedactSecrets("x abcdefgh y abcd"), "x *** y ***");
   SetLogSecrets({});
   EXPECT_EQ(RedactSecrets("hunter22"), "hunter22");
+}
+
+// Several registries: a thread's log context names the registry on each of its lines (plain
+// text prefix, JSON member), scrubbed of secrets like the message; other threads are unaffected.
+TEST(LogContextTest, NamesTheRegistryOnThisThreadOnly) {
+  SetLogSecrets({"s3cret-pw"});
+  SetThreadLogContext("etcd://u:s3cret-pw@h:1/p");
+  ::testing::internal::CaptureStderr();
+  LogLine(LogLevel::kInfo, "registered x");
+  std::thread other([] { LogLine(LogLevel::kInfo, "from another thread"); });
+  other.join();
+  SetLogJson(true);
+  LogLine(LogLevel::kInfo, "json line");
+  SetLogJson(false);
+  SetThreadLogContext("");
+  LogLine(LogLevel::kInfo, "no context");
+  const std::string out = ::testing::internal::GetCapturedStderr();
+  SetLogSecrets({});
+  EXPECT_NE(out.find(" info [etcd://u:***@h:1/p] registered x\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(" info from another thread\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"registry\":\"etcd://u:***@h:1/p\",\"msg\":\"json line\"}"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(" info no context\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("s3cret-pw"), std::string::npos) << out;
 }
 
 }  // namespace

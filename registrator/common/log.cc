@@ -27,6 +27,8 @@ std::atomic<bool> g_json{false};
 absl::Mutex g_secrets_mu(absl::kConstInit);
 std::vector<std::string>* g_secrets ABSL_GUARDED_BY(g_secrets_mu) = nullptr;
 
+thread_local std::string t_context;
+
 const char* LevelName(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
@@ -84,15 +86,27 @@ std::string RedactSecrets(absl::string_view text) {
   return out;
 }
 
+void SetThreadLogContext(std::string context) { t_context = std::move(context); }
+
+const std::string& ThreadLogContext() { return t_context; }
+
 void LogLine(LogLevel level, absl::string_view raw_message) {
-  const std::string scrubbed = RedactSecrets(raw_message);
+  const std::string scrubbed = t_context.empty() || g_json.load()
+                                   ? RedactSecrets(raw_message)
+                                   : RedactSecrets(absl::StrCat("[", t_context, "] ", raw_message));
   const absl::string_view message = scrubbed;
   const absl::Time now = absl::Now();
   std::string line;
   if (g_json.load()) {
     line = absl::StrCat("{\"time\":\"",
                         absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone()),
-                        "\",\"level\":\"", LevelName(level), "\",\"msg\":");
+                        "\",\"level\":\"", LevelName(level), "\",");
+    if (!t_context.empty()) {
+      line.append("\"registry\":");
+      AppendJsonString(&line, RedactSecrets(t_context));
+      line.append(",");
+    }
+    line.append("\"msg\":");
     AppendJsonString(&line, message);
     line.append("}\n");
   } else {

@@ -30,6 +30,12 @@ void SetLogSecrets(std::vector<std::string> secrets);
 // `text` with the log secrets replaced by "***", for other outputs (the /health reasons).
 std::string RedactSecrets(absl::string_view text);
 
+// Names what the calling thread works for (with several registries: the registry's redacted
+// URI); every line it logs then starts with "[<context>] " (JSON lines: a "registry" member).
+// "" (the default) adds nothing. Each of a bridge's threads sets it once when it starts.
+void SetThreadLogContext(std::string context);
+const std::string& ThreadLogContext();
+
 // Writes one line to stderr atomically (a single write call), so lines of different threads
 // never interleave.
 void LogLine(LogLevel level, absl::string_view message);
