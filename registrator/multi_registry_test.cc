@@ -155,6 +155,8 @@ TEST_F(MultiRegistryTest, HungRegistryNeverHoldsUpTheOther) {
   EXPECT_EQ(b_.registers(), 20);
   EXPECT_EQ(b_.deregisters(), 5);
   // One inspect per container change for both registries: 10 at the sync, 10 starts, 5 dies.
+  // (B may see a container's services before the tracker's worker has counted it.)
+  ASSERT_TRUE(tracker_->WaitIdle(absl::Seconds(30))) << tracker_->PendingWork();
   EXPECT_EQ(docker_.inspects(), 25);
   EXPECT_EQ(tracker_->stats().reconciles, 25u);
 
