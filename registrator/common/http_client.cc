@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace registrator {
@@ -91,7 +92,30 @@ int AbortCheck(void* started_generation, curl_off_t, curl_off_t, curl_off_t, cur
   return g_abort_generation.load() != *static_cast<uint64_t*>(started_generation) ? 1 : 0;
 }
 
+// Copies the headers the request asked for out of the last response of `curl`.
+void ReadHeaders(CURL* curl, const HttpRequest& request, HttpResponse* response) {
+  for (const std::string& name : request.response_headers) {
+    // Request -1 is the final response (not a 1xx); of a repeated header, take the last copy.
+    curl_header* header = nullptr;
+    size_t amount = 0;
+    if (curl_easy_header(curl, name.c_str(), 0, CURLH_HEADER, -1, &header) != CURLHE_OK) continue;
+    amount = header->amount;
+    if (amount > 1 &&
+        curl_easy_header(curl, name.c_str(), amount - 1, CURLH_HEADER, -1, &header) != CURLHE_OK) {
+      continue;
+    }
+    response->headers.emplace_back(name, header->value);
+  }
+}
+
 }  // namespace
+
+std::string HttpResponse::Header(absl::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (absl::EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
 
 void AbortHttpTransfers() {
   ++g_abort_generation;
@@ -229,6 +253,7 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     return status;
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  ReadHeaders(curl, request, &response);
   ReleaseHandle(curl);
   return response;
 }
@@ -357,6 +382,72 @@ absl::Status HttpClient::Stream(const HttpRequest& request,
                                                       state.status, ": ", state.error_body));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<HttpResponse> HttpClient::LongPoll(const HttpRequest& request,
+                                                  StreamCancel* cancel) {
+  // A fresh handle on its own multi handle, as Stream: Cancel() wakes the poll at once, and the
+  // connection held by a parked long poll is never one a Send is waiting to reuse.
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), &curl_easy_cleanup);
+  MultiPtr multi(curl_multi_init());
+  if (curl == nullptr || multi == nullptr) return absl::ResourceExhaustedError("curl init failed");
+  curl_slist* raw_headers = nullptr;
+  Configure(curl.get(), request, &raw_headers);
+  SlistPtr headers(raw_headers);
+
+  HttpResponse response;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error_buffer);
+  BoundedBody body{&response.body, request.max_body_bytes};
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &AppendToString);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  {
+    absl::MutexLock lock(&cancel->mu_);
+    if (cancel->cancelled_) return absl::CancelledError("long poll cancelled");
+    cancel->multi_ = multi.get();
+  }
+  curl_multi_add_handle(multi.get(), curl.get());
+  CURLcode result = CURLE_OK;
+  bool done = false;
+  while (!done && !cancel->cancelled()) {
+    int running = 0;
+    if (curl_multi_perform(multi.get(), &running) != CURLM_OK) {
+      result = CURLE_RECV_ERROR;
+      break;
+    }
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi.get(), &queued)) {
+      if (message->msg == CURLMSG_DONE) {
+        result = message->data.result;
+        done = true;
+      }
+    }
+    if (done || running == 0) break;
+    // curl shortens the wait itself when its timeout is due; Cancel() wakes it.
+    curl_multi_poll(multi.get(), nullptr, 0, kStreamIdlePollMs, nullptr);
+  }
+  {
+    absl::MutexLock lock(&cancel->mu_);
+    cancel->multi_ = nullptr;
+  }
+  curl_multi_remove_handle(multi.get(), curl.get());
+  if (cancel->cancelled()) {
+    return absl::CancelledError(absl::StrCat(request.method, " ", request.path, ": cancelled"));
+  }
+  if (!done) return TransportError(CURLE_RECV_ERROR, error_buffer, request);
+  if (result != CURLE_OK) {
+    if (body.exceeded) {
+      return absl::ResourceExhaustedError(absl::StrCat(request.method, " ", request.path,
+                                                       ": response body over ",
+                                                       request.max_body_bytes, " bytes; refused"));
+    }
+    return TransportError(result, error_buffer, request);
+  }
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  ReadHeaders(curl.get(), request, &response);
+  return response;
 }
 
 std::string UrlEncode(absl::string_view text) {
