@@ -339,7 +339,8 @@ class ConsulStandin::State {
         }
       } else {
         if (auto it = kv_.find(key); it != kv_.end()) max = it->second.modify_index;
-        if (auto it = tombstones_.find(key); it != tombstones_.end()) max = std::max(max, it->second);
+        if (auto it = tombstones_.find(key); it != tombstones_.end())
+          max = std::max(max, it->second);
       }
       index = max != 0 ? max : kv_table_index_;
     }
