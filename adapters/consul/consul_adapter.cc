@@ -155,10 +155,10 @@ class ConsulAdapter : public RegistryAdapter {
 
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapter(const BackendUri& uri,
                                                                   const AdapterOptions& options) {
-  return NewConsulAdapter(uri, options, consul::BlockingWatchOptions());
+  return NewConsulAdapterWithWatch(uri, options, consul::BlockingWatchOptions());
 }
 
-absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapter(
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapterWithWatch(
     const BackendUri& uri, const AdapterOptions& options,
     const consul::BlockingWatchOptions& watch) {
   consul::Transport transport;

@@ -21,7 +21,7 @@ namespace registrator {
 // /v1/agent/services (see consul_watch.h); `watch` tunes it (tests: a short wait).
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapter(const BackendUri& uri,
                                                                   const AdapterOptions& options);
-absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapter(
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapterWithWatch(
     const BackendUri& uri, const AdapterOptions& options,
     const consul::BlockingWatchOptions& watch);
 

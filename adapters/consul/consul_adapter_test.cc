@@ -647,7 +647,7 @@ std::unique_ptr<RegistryAdapter> MakeWatchingAdapter(const std::string& uri,
   absl::StatusOr<BackendUri> parsed = ParseBackendUri(uri);
   EXPECT_THAT(parsed, IsOk()) << parsed.status();
   absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
-      NewConsulAdapter(*parsed, AdapterOptions(), watch);
+      NewConsulAdapterWithWatch(*parsed, AdapterOptions(), watch);
   EXPECT_THAT(adapter, IsOk()) << adapter.status();
   return adapter.ok() ? *std::move(adapter) : nullptr;
 }

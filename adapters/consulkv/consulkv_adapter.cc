@@ -84,10 +84,10 @@ class ConsulKvAdapter : public RegistryAdapter {
 
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(const BackendUri& uri,
                                                                     const AdapterOptions& options) {
-  return NewConsulKvAdapter(uri, options, consul::BlockingWatchOptions());
+  return NewConsulKvAdapterWithWatch(uri, options, consul::BlockingWatchOptions());
 }
 
-absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapterWithWatch(
     const BackendUri& uri, const AdapterOptions& options,
     const consul::BlockingWatchOptions& watch) {
   std::string path = uri.path;

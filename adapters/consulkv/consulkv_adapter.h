@@ -23,7 +23,7 @@ namespace registrator {
 // adapters/consul/consul_watch.h); `watch` tunes it (tests: a short wait).
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(const BackendUri& uri,
                                                                     const AdapterOptions& options);
-absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapterWithWatch(
     const BackendUri& uri, const AdapterOptions& options,
     const consul::BlockingWatchOptions& watch);
 

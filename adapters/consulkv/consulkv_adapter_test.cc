@@ -240,7 +240,7 @@ class ConsulKvWatchTest : public ConsulKvTest {
   std::unique_ptr<RegistryAdapter> MakeWatching(consul::BlockingWatchOptions watch = {}) {
     absl::StatusOr<BackendUri> parsed = ParseBackendUri(Uri("/services"));
     EXPECT_THAT(parsed, IsOk()) << parsed.status();
-    auto adapter = NewConsulKvAdapter(*parsed, AdapterOptions(), watch);
+    auto adapter = NewConsulKvAdapterWithWatch(*parsed, AdapterOptions(), watch);
     EXPECT_THAT(adapter, IsOk()) << adapter.status();
     return adapter.ok() ? *std::move(adapter) : nullptr;
   }
