@@ -29,9 +29,11 @@ struct BlockingWatchOptions {
   // Sent as ?wait=; Consul's default, so an idle watch costs one request per 5 minutes.
   absl::Duration wait = absl::Minutes(5);
   // Consul's advice: rate-limit the loop, so an endpoint whose answer keeps changing (a burst of
-  // our own writes) cannot turn the watch into a busy poll. A change is still reported at once;
-  // only the next request waits for the rest of this interval.
-  absl::Duration min_interval = absl::Milliseconds(50);
+  // our own writes: 10,000 registers at start) cannot turn the watch into a busy poll that
+  // fetches the whole listing again and again. A change is still reported at once; only the
+  // next request waits for the rest of this interval, so a deletion right after another change
+  // is seen up to this much later (well inside the 1 s repair budget).
+  absl::Duration min_interval = absl::Milliseconds(250);
   // Reconnect backoff after a failed read.
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(10);
