@@ -90,7 +90,8 @@ void BlockingWatch::Run(std::function<void()> drifted) {
     std::string path = path_;
     if (have_baseline) {
       if (block_on_ == BlockOn::kIndex) {
-        absl::StrAppend(&path, std::string(1, separator), "index=", index);
+        // Never block on an index below 1: index=0 answers at once, which would spin.
+        absl::StrAppend(&path, std::string(1, separator), "index=", std::max<uint64_t>(index, 1));
       } else {
         absl::StrAppend(&path, std::string(1, separator), "hash=", UrlEncode(hash));
       }
@@ -157,8 +158,7 @@ void BlockingWatch::Run(std::function<void()> drifted) {
       changed = new_hash != hash;
     }
     have_baseline = true;
-    // Never block on an index below 1: index=0 answers at once, which would spin.
-    index = std::max<uint64_t>(new_index, 1);
+    index = new_index;
     hash = new_hash;
     if (changed) {
       drifted();
