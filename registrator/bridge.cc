@@ -81,16 +81,97 @@ Bridge::~Bridge() { Stop(); }
 absl::Time Bridge::Now() const { return clock_(); }
 
 void Bridge::Start() {
-  absl::MutexLock lock(&mu_);
-  if (started_ || stopping_) return;
-  started_ = true;
-  for (int i = 0; i < std::max(1, config_.workers); ++i) {
-    threads_.emplace_back([this] { WorkerLoop(); });
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || stopping_) return;
+    started_ = true;
+    for (int i = 0; i < std::max(1, config_.workers); ++i) {
+      threads_.emplace_back([this] { WorkerLoop(); });
+    }
+    threads_.emplace_back([this] { ResyncLoop(); });
+    threads_.emplace_back([this] { RefreshLoop(); });
+    threads_.emplace_back([this] { RetryLoop(); });
+    // Always there (it sleeps unless the watch reports): Stop() then joins a fixed set of threads
+    // however StartWatch turns out.
+    threads_.emplace_back([this] { DriftLoop(); });
+    live_threads_ = static_cast<int>(threads_.size());
   }
-  threads_.emplace_back([this] { ResyncLoop(); });
-  threads_.emplace_back([this] { RefreshLoop(); });
-  threads_.emplace_back([this] { RetryLoop(); });
-  live_threads_ = static_cast<int>(threads_.size());
+  // Not under mu_: an adapter may report drift from within StartWatch.
+  const absl::Status watch = adapter_->StartWatch([this] { OnDrift(); });
+  if (watch.ok()) {
+    REG_LOG_INFO(
+        "watching the backend: entries changed behind registrator's back are repaired "
+        "at once");
+    absl::MutexLock lock(&mu_);
+    stats_.watching = true;
+  } else if (absl::IsUnimplemented(watch)) {
+    REG_LOG_DEBUG("backend cannot be watched (", watch.message(),
+                  "); drift is repaired by -resync and -ttl-refresh only");
+  } else {
+    REG_LOG_WARN("cannot watch the backend: ", watch.message(),
+                 "; drift is repaired by -resync and -ttl-refresh only");
+  }
+}
+
+void Bridge::OnDrift() {
+  absl::MutexLock lock(&mu_);
+  if (drift_requested_ || stopping_) return;
+  drift_requested_ = true;
+  drift_cv_.Signal();
+}
+
+void Bridge::DriftLoop() {
+  // Real time, like the resync period: the rate limit is about the backend's load.
+  absl::Time not_before = absl::InfinitePast();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && !(drift_requested_ && absl::Now() >= not_before)) {
+        if (drift_requested_) {
+          drift_cv_.WaitWithDeadline(&mu_, not_before);
+        } else {
+          drift_cv_.Wait(&mu_);
+        }
+      }
+      if (stopping_) break;
+      // Triggers from now on ask for another check: they may report what this listing misses.
+      drift_requested_ = false;
+      drift_running_ = true;
+    }
+    const absl::Time started = absl::Now();
+    CheckBackend();
+    const absl::Time finished = absl::Now();
+    // A slow listing (a large backend) is asked for less often, so that listings never take more
+    // than about a third of the time however busy the watch is.
+    not_before =
+        finished + std::clamp(2 * (finished - started), config_.drift_min_interval,
+                              std::max(config_.drift_min_interval, config_.drift_max_interval));
+    absl::MutexLock lock(&mu_);
+    drift_running_ = false;
+    idle_cv_.SignalAll();
+  }
+  ThreadExited();
+}
+
+void Bridge::CheckBackend() {
+  uint64_t listed_at = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    listed_at = write_seq_;
+    ++listings_in_flight_;
+  }
+  absl::StatusOr<std::vector<RegisteredService>> held = adapter_->Services();
+  if (!held.ok()) {
+    // The watch saw the backend moments ago; when it breaks it reports again once it is back,
+    // and -resync/-ttl-refresh still run meanwhile.
+    REG_LOG_WARN("drift check: listing the backend failed: ", held.status().message());
+  }
+  absl::MutexLock lock(&mu_);
+  --listings_in_flight_;
+  ++stats_.drift_checks;
+  if (held.ok())
+    ApplyListingLocked(*std::move(held), listed_at, "drift", /*retry_backed_off=*/false);
+  if (listings_in_flight_ == 0) erased_at_.clear();
 }
 
 void Bridge::ThreadExited() {
@@ -108,11 +189,14 @@ void Bridge::Stop() {
     work_cv_.SignalAll();
     sched_cv_.SignalAll();
     idle_cv_.SignalAll();
+    drift_cv_.SignalAll();
   }
   // Workers finish the call they are in and take no more work; queued work is dropped: the
   // next start resyncs from scratch anyway.
   std::shared_ptr<std::deque<std::string>> left;
   if (config_.deregister_on_exit) left = DeregisterOnExit(deadline);
+  // While those run: after this the adapter never calls OnDrift (which only sets a flag now).
+  adapter_->StopWatch();
   bool stuck = false;
   {
     absl::MutexLock lock(&mu_);
@@ -835,50 +919,8 @@ absl::Status Bridge::RunResync() {
   --listings_in_flight_;
   ++stats_.resyncs;
   stats_.last_sync = Now();
-  if (held.ok()) {
-    absl::flat_hash_map<std::string, RegisteredService> listed;
-    listed.reserve(held->size());
-    for (RegisteredService& entry : *held) {
-      std::string id = entry.service.id;
-      listed[std::move(id)] = std::move(entry);
-    }
-    for (auto& [service_id, slot] : slots_) {
-      auto entry = listed.find(service_id);
-      // A slot written since the listing was asked for knows better than the listing.
-      if (!busy_slots_.contains(service_id) && slot.last_write <= listed_at) {
-        if (entry == listed.end()) {
-          slot.held.reset();
-          slot.held_fingerprint.clear();
-          slot.held_health.clear();
-        } else {
-          if (!slot.held || slot.held_fingerprint != entry->second.fingerprint) {
-            slot.held = entry->second.service;
-            slot.held_fingerprint = entry->second.fingerprint;
-          }
-          // Docker health is re-asserted where the backend's differs (set behind our back, or
-          // a write lost).
-          slot.held_health = entry->second.health_fingerprint;
-        }
-        // A write still waiting out its backoff is tried now too: the listing just succeeded,
-        // so the backend answers again (after an outage the backoff may have grown towards
-        // retry_max, 60 s, and -resync would not have healed anything sooner). A backend that
-        // lists but keeps refusing writes gets at most one more attempt per resync.
-        const Service* target = nullptr;
-        if (Decide(slot, &target) != Action::kNone) {
-          REG_LOG_INFO("resync: backend ", entry == listed.end() ? "lacks " : "differs for ",
-                       service_id, "; rewriting");
-          MarkSlotDirtyLocked(service_id);
-        }
-      }
-      if (entry != listed.end()) listed.erase(entry);
-    }
-    backend_snapshot_.clear();
-    for (auto& [service_id, entry] : listed) {
-      auto erased = erased_at_.find(service_id);
-      if (erased != erased_at_.end() && erased->second > listed_at) continue;
-      backend_snapshot_.emplace(service_id, std::move(entry));
-    }
-  }
+  if (held.ok())
+    ApplyListingLocked(*std::move(held), listed_at, "resync", /*retry_backed_off=*/true);
   if (listings_in_flight_ == 0) erased_at_.clear();
   // New containers, tracked ones whose state changed without an event we saw (network
   // connect/disconnect, rename, a missed restart), and tracked ones that stopped running.
@@ -898,6 +940,53 @@ absl::Status Bridge::RunResync() {
     if (!running_ids.contains(id)) MarkContainerDirtyLocked(id);
   }
   return absl::OkStatus();
+}
+
+void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t listed_at,
+                                absl::string_view why, bool retry_backed_off) {
+  absl::flat_hash_map<std::string, RegisteredService> listed;
+  listed.reserve(held.size());
+  for (RegisteredService& entry : held) {
+    std::string id = entry.service.id;
+    listed[std::move(id)] = std::move(entry);
+  }
+  for (auto& [service_id, slot] : slots_) {
+    auto entry = listed.find(service_id);
+    // A slot written since the listing was asked for knows better than the listing.
+    if (!busy_slots_.contains(service_id) && slot.last_write <= listed_at) {
+      if (entry == listed.end()) {
+        slot.held.reset();
+        slot.held_fingerprint.clear();
+        slot.held_health.clear();
+      } else {
+        if (!slot.held || slot.held_fingerprint != entry->second.fingerprint) {
+          slot.held = entry->second.service;
+          slot.held_fingerprint = entry->second.fingerprint;
+        }
+        // Docker health is re-asserted where the backend's differs (set behind our back, or
+        // a write lost).
+        slot.held_health = entry->second.health_fingerprint;
+      }
+      // A write still waiting out its backoff is tried now too: the listing just succeeded,
+      // so the backend answers again (after an outage the backoff may have grown towards
+      // retry_max, 60 s, and -resync would not have healed anything sooner). A backend that
+      // lists but keeps refusing writes gets at most one more attempt per resync. Not per drift
+      // check, which may come every drift_min_interval: there the backoff stands.
+      const Service* target = nullptr;
+      if ((retry_backed_off || slot.failures == 0) && Decide(slot, &target) != Action::kNone) {
+        REG_LOG_INFO(why, ": backend ", entry == listed.end() ? "lacks " : "differs for ",
+                     service_id, "; rewriting");
+        MarkSlotDirtyLocked(service_id);
+      }
+    }
+    if (entry != listed.end()) listed.erase(entry);
+  }
+  backend_snapshot_.clear();
+  for (auto& [service_id, entry] : listed) {
+    auto erased = erased_at_.find(service_id);
+    if (erased != erased_at_.end() && erased->second > listed_at) continue;
+    backend_snapshot_.emplace(service_id, std::move(entry));
+  }
 }
 
 void Bridge::CleanupLocked() {
@@ -1021,7 +1110,8 @@ bool Bridge::WaitUntilDrained(absl::Duration timeout, bool include_resync) {
     // worker drops without signalling anyone.
     return dirty_containers_.empty() && dirty_slots_.empty() && busy_containers_.empty() &&
            busy_slots_.empty() &&
-           !(include_resync && (resync_requested_ || resync_starting_ || resyncs_running_ > 0));
+           !(include_resync && (resync_requested_ || resync_starting_ || resyncs_running_ > 0 ||
+                                drift_requested_ || drift_running_));
   };
   while (!drained()) {
     if (stopping_) return false;
