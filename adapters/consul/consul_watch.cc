@@ -138,32 +138,38 @@ void BlockingWatch::Run(std::function<void()> drifted) {
       continue;
     }
     backoff.Reset();
-    bool changed = false;
     if (!have_baseline) {
       // A fresh read: the entries may have changed before it (at start, after a break, after a
-      // reset), so the bridge checks once.
-      changed = true;
+      // reset, after a change), so the bridge checks once, and this read is the new baseline.
       if (broken) REG_LOG_INFO(name_, ": watch of ", path_, " re-established");
       broken = false;
-    } else if (block_on_ == BlockOn::kIndex && new_index < index) {
+      have_baseline = true;
+      index = new_index;
+      hash = new_hash;
+      drifted();
+      continue;
+    }
+    if (block_on_ == BlockOn::kIndex && new_index < index) {
       // The index went backwards (the agent restarted without its data, a snapshot was
-      // restored, tombstones were reaped): our index means nothing any more. Reset to 0 so the
-      // next read answers at once and gives a new baseline.
-      // The fresh read then reports the drift.
+      // restored, tombstones were reaped): our index means nothing any more. Reset to 0: the
+      // next read answers at once, gives a new baseline and reports the drift.
       have_baseline = false;
       continue;
-    } else if (block_on_ == BlockOn::kIndex) {
-      changed = new_index > index;  // Equal: the wait ran out (or an idempotent write).
+    }
+    // Equal: the wait ran out (or an idempotent write); nothing to report.
+    if (block_on_ == BlockOn::kIndex ? new_index == index : new_hash == hash) continue;
+    drifted();
+    if (block_on_ == BlockOn::kIndex) {
+      // An index only grows: whatever happens during the pause below moves it past this one.
+      index = new_index;
     } else {
-      changed = new_hash != hash;
+      // A hash does not: the bridge's repair (a new hash) and another deletion (back to this
+      // hash) during the pause would look like no change at all, and the watch would park on a
+      // listing that lacks an entry. So the read after the pause is a fresh one, reported
+      // unconditionally, and the watch parks on what it returned, with no gap in between.
+      have_baseline = false;
     }
-    have_baseline = true;
-    index = new_index;
-    hash = new_hash;
-    if (changed) {
-      drifted();
-      if (!SleepUntil(started + watch_options_.min_interval)) return;
-    }
+    if (!SleepUntil(started + watch_options_.min_interval)) return;
   }
 }
 
