@@ -32,8 +32,9 @@ struct BlockingWatchOptions {
   // our own writes: 10,000 registers at start) cannot turn the watch into a busy poll that
   // fetches the whole listing again and again. A change is still reported at once; only the
   // next request waits for the rest of this interval, so a deletion right after another change
-  // is seen up to this much later (well inside the 1 s repair budget).
-  absl::Duration min_interval = absl::Milliseconds(250);
+  // (our own repair write is one) is seen up to this much later. The bridge rate-limits its
+  // drift listings to the same 100 ms (BridgeConfig::drift_min_interval).
+  absl::Duration min_interval = absl::Milliseconds(100);
   // Reconnect backoff after a failed read.
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(10);

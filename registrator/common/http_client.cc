@@ -6,12 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -92,20 +94,49 @@ int AbortCheck(void* started_generation, curl_off_t, curl_off_t, curl_off_t, cur
   return g_abort_generation.load() != *static_cast<uint64_t*>(started_generation) ? 1 : 0;
 }
 
-// Copies the headers the request asked for out of the last response of `curl`.
-void ReadHeaders(CURL* curl, const HttpRequest& request, HttpResponse* response) {
-  for (const std::string& name : request.response_headers) {
-    // Request -1 is the final response (not a 1xx); of a repeated header, take the last copy.
-    curl_header* header = nullptr;
-    size_t amount = 0;
-    if (curl_easy_header(curl, name.c_str(), 0, CURLH_HEADER, -1, &header) != CURLHE_OK) continue;
-    amount = header->amount;
-    if (amount > 1 &&
-        curl_easy_header(curl, name.c_str(), amount - 1, CURLH_HEADER, -1, &header) != CURLHE_OK) {
-      continue;
-    }
-    response->headers.emplace_back(name, header->value);
+// Keeps the response headers a request asked for (HttpRequest::response_headers). A header
+// callback rather than curl_easy_header(): the static release build's libcurl is configured with
+// --disable-headers-api.
+struct HeaderCapture {
+  const std::vector<std::string>* names;
+  std::vector<std::pair<std::string, std::string>>* out;
+};
+
+size_t CaptureHeader(char* data, size_t size, size_t count, void* user) {
+  auto* capture = static_cast<HeaderCapture*>(user);
+  const size_t length = size * count;
+  absl::string_view line(data, length);
+  // A status line starts a response (an interim 1xx, then the final one): keep only the last.
+  if (absl::StartsWith(line, "HTTP/")) {
+    capture->out->clear();
+    return length;
   }
+  const size_t colon = line.find(':');
+  if (colon == absl::string_view::npos) return length;
+  const absl::string_view name = absl::StripAsciiWhitespace(line.substr(0, colon));
+  const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+  for (const std::string& wanted : *capture->names) {
+    if (!absl::EqualsIgnoreCase(wanted, name)) continue;
+    // A repeated header reads as its last value.
+    auto it = std::find_if(capture->out->begin(), capture->out->end(),
+                           [&](const auto& kept) { return kept.first == wanted; });
+    if (it != capture->out->end()) {
+      it->second = std::string(value);
+    } else {
+      capture->out->emplace_back(wanted, std::string(value));
+    }
+  }
+  return length;
+}
+
+// Installs CaptureHeader on `curl` when the request wants headers (`capture` must outlive the
+// transfer).
+void CaptureHeaders(CURL* curl, const HttpRequest& request, HttpResponse* response,
+                    HeaderCapture* capture) {
+  if (request.response_headers.empty()) return;
+  *capture = HeaderCapture{&request.response_headers, &response->headers};
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &CaptureHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, capture);
 }
 
 }  // namespace
@@ -231,6 +262,8 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  HeaderCapture capture{};
+  CaptureHeaders(curl, request, &response, &capture);
   uint64_t generation = g_abort_generation.load();
   curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
   curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
@@ -253,7 +286,6 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     return status;
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
-  ReadHeaders(curl, request, &response);
   ReleaseHandle(curl);
   return response;
 }
@@ -403,6 +435,8 @@ absl::StatusOr<HttpResponse> HttpClient::LongPoll(const HttpRequest& request,
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  HeaderCapture capture{};
+  CaptureHeaders(curl.get(), request, &response, &capture);
   {
     absl::MutexLock lock(&cancel->mu_);
     if (cancel->cancelled_) return absl::CancelledError("long poll cancelled");
@@ -446,7 +480,6 @@ absl::StatusOr<HttpResponse> HttpClient::LongPoll(const HttpRequest& request,
     return TransportError(result, error_buffer, request);
   }
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
-  ReadHeaders(curl.get(), request, &response);
   return response;
 }
 
