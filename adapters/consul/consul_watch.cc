@@ -70,7 +70,7 @@ bool BlockingWatch::SleepUntil(absl::Time until) {
   return !stopping_;
 }
 
-void BlockingWatch::Run(std::function<void()> drifted) {
+void BlockingWatch::Run(const std::function<void()>& drifted) {
   StreamCancel* cancel = nullptr;
   {
     absl::MutexLock lock(&mu_);

@@ -64,7 +64,7 @@ class BlockingWatch {
   int64_t requests() const;
 
  private:
-  void Run(std::function<void()> drifted);
+  void Run(const std::function<void()>& drifted);
   // Sleeps until `until` or Stop(); false when stopping.
   bool SleepUntil(absl::Time until);
 
