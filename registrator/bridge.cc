@@ -124,16 +124,99 @@ void Bridge::SpawnLocked(std::function<void()> body) {
 }
 
 void Bridge::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || stopping_) return;
+    started_ = true;
+    // A follower lists its backend at once: what it holds is adopted, not rewritten (the tracker
+    // asks again after each of its resyncs, which also runs -cleanup).
+    if (is_follower()) resync_requested_ = true;
+    for (int i = 0; i < std::max(1, config_.workers); ++i) SpawnLocked([this] { WorkerLoop(); });
+    SpawnLocked([this] { ResyncLoop(); });
+    SpawnLocked([this] { RefreshLoop(); });
+    SpawnLocked([this] { RetryLoop(); });
+    // A tracker (several registries) has no backend to watch.
+    if (adapter_ == nullptr) return;
+    // Always there (it sleeps unless the watch reports): Stop() then joins a fixed set of threads
+    // however StartWatch turns out.
+    SpawnLocked([this] { DriftLoop(); });
+  }
+  // Not under mu_: an adapter may report drift from within StartWatch.
+  const absl::Status watch = adapter_->StartWatch([this] { OnDrift(); });
+  if (watch.ok()) {
+    REG_LOG_INFO(
+        "watching the backend: entries changed behind registrator's back are repaired "
+        "at once");
+    absl::MutexLock lock(&mu_);
+    stats_.watching = true;
+  } else if (absl::IsUnimplemented(watch)) {
+    REG_LOG_DEBUG("backend cannot be watched (", watch.message(),
+                  "); drift is repaired by -resync and -ttl-refresh only");
+  } else {
+    REG_LOG_WARN("cannot watch the backend: ", watch.message(),
+                 "; drift is repaired by -resync and -ttl-refresh only");
+  }
+}
+
+void Bridge::OnDrift() {
   absl::MutexLock lock(&mu_);
-  if (started_ || stopping_) return;
-  started_ = true;
-  // A follower lists its backend at once: what it holds is adopted, not rewritten (the tracker
-  // asks again after each of its resyncs, which also runs -cleanup).
-  if (is_follower()) resync_requested_ = true;
-  for (int i = 0; i < std::max(1, config_.workers); ++i) SpawnLocked([this] { WorkerLoop(); });
-  SpawnLocked([this] { ResyncLoop(); });
-  SpawnLocked([this] { RefreshLoop(); });
-  SpawnLocked([this] { RetryLoop(); });
+  if (drift_requested_ || stopping_) return;
+  drift_requested_ = true;
+  drift_cv_.Signal();
+}
+
+void Bridge::DriftLoop() {
+  // Real time, like the resync period: the rate limit is about the backend's load.
+  absl::Time not_before = absl::InfinitePast();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && !(drift_requested_ && absl::Now() >= not_before)) {
+        if (drift_requested_) {
+          drift_cv_.WaitWithDeadline(&mu_, not_before);
+        } else {
+          drift_cv_.Wait(&mu_);
+        }
+      }
+      if (stopping_) break;
+      // Triggers from now on ask for another check: they may report what this listing misses.
+      drift_requested_ = false;
+      drift_running_ = true;
+    }
+    const absl::Time started = absl::Now();
+    CheckBackend();
+    const absl::Time finished = absl::Now();
+    // A slow listing (a large backend) is asked for less often, so that listings never take more
+    // than about a third of the time however busy the watch is.
+    not_before =
+        finished + std::clamp(2 * (finished - started), config_.drift_min_interval,
+                              std::max(config_.drift_min_interval, config_.drift_max_interval));
+    absl::MutexLock lock(&mu_);
+    drift_running_ = false;
+    idle_cv_.SignalAll();
+  }
+  ThreadExited();
+}
+
+void Bridge::CheckBackend() {
+  uint64_t listed_at = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    listed_at = write_seq_;
+    ++listings_in_flight_;
+  }
+  absl::StatusOr<std::vector<RegisteredService>> held = adapter_->Services();
+  if (!held.ok()) {
+    // The watch saw the backend moments ago; when it breaks it reports again once it is back,
+    // and -resync/-ttl-refresh still run meanwhile.
+    REG_LOG_WARN("drift check: listing the backend failed: ", held.status().message());
+  }
+  absl::MutexLock lock(&mu_);
+  --listings_in_flight_;
+  ++stats_.drift_checks;
+  if (held.ok())
+    ApplyListingLocked(*std::move(held), listed_at, "drift", /*retry_backed_off=*/false);
+  if (listings_in_flight_ == 0) erased_at_.clear();
 }
 
 void Bridge::ThreadExited() {
@@ -151,11 +234,14 @@ void Bridge::Stop() {
     work_cv_.SignalAll();
     sched_cv_.SignalAll();
     idle_cv_.SignalAll();
+    drift_cv_.SignalAll();
   }
   // Workers finish the call they are in and take no more work; queued work is dropped: the
   // next start resyncs from scratch anyway.
   std::shared_ptr<std::deque<std::string>> left;
   if (config_.deregister_on_exit) left = DeregisterOnExit(deadline);
+  // While those run: after this the adapter never calls OnDrift (which only sets a flag now).
+  if (adapter_ != nullptr) adapter_->StopWatch();
   bool stuck = false;
   {
     absl::MutexLock lock(&mu_);
@@ -930,74 +1016,8 @@ absl::Status Bridge::RunResync() {
   --listings_in_flight_;
   ++stats_.resyncs;
   stats_.last_sync = Now();
-  if (held.ok()) {
-    absl::flat_hash_map<std::string, RegisteredService> listed;
-    listed.reserve(held->size());
-    // A backend keyed by name lists an ID twice while an old entry (another name) is left:
-    // the second and further entries, which must not be forgotten (see below).
-    absl::flat_hash_map<std::string, std::vector<RegisteredService>> also_listed;
-    for (RegisteredService& entry : *held) {
-      std::string id = entry.service.id;
-      auto [it, inserted] = listed.try_emplace(std::move(id), std::move(entry));
-      // try_emplace leaves `entry` alone when the ID is already there.
-      if (!inserted) also_listed[it->first].push_back(std::move(entry));
-    }
-    for (auto& [service_id, slot] : slots_) {
-      auto entry = listed.find(service_id);
-      // A slot written since the listing was asked for knows better than the listing.
-      if (!busy_slots_.contains(service_id) && slot.last_write <= listed_at) {
-        auto extra = also_listed.empty() ? also_listed.end() : also_listed.find(service_id);
-        if (extra != also_listed.end() && entry != listed.end() && slot.held) {
-          // Of several entries, the one at the key the bridge believes current is `held`.
-          const std::string key = adapter_->EntryKey(*slot.held);
-          for (RegisteredService& other : extra->second) {
-            if (adapter_->EntryKey(entry->second.service) != key &&
-                adapter_->EntryKey(other.service) == key) {
-              std::swap(entry->second, other);
-            }
-          }
-        }
-        if (entry == listed.end()) {
-          slot.held.reset();
-          slot.held_fingerprint.clear();
-          slot.held_health.clear();
-        } else {
-          if (!slot.held || slot.held_fingerprint != entry->second.fingerprint) {
-            slot.held = entry->second.service;
-            slot.held_fingerprint = entry->second.fingerprint;
-          }
-          // Docker health is re-asserted where the backend's differs (set behind our back, or
-          // a write lost).
-          slot.held_health = entry->second.health_fingerprint;
-          // The others are old entries at other keys: remembered, so they are deregistered
-          // once the current one is right (instead of staying for good when `held` moves on).
-          if (extra != also_listed.end()) {
-            const std::string key = adapter_->EntryKey(*slot.held);
-            for (const RegisteredService& other : extra->second) {
-              if (adapter_->EntryKey(other.service) != key) AddMovedLocked(slot, other.service);
-            }
-          }
-        }
-        // A write still waiting out its backoff is tried now too: the listing just succeeded,
-        // so the backend answers again (after an outage the backoff may have grown towards
-        // retry_max, 60 s, and -resync would not have healed anything sooner). A backend that
-        // lists but keeps refusing writes gets at most one more attempt per resync.
-        const Service* target = nullptr;
-        if (Decide(slot, &target) != Action::kNone) {
-          REG_LOG_INFO("resync: backend ", entry == listed.end() ? "lacks " : "differs for ",
-                       service_id, "; rewriting");
-          MarkSlotDirtyLocked(service_id);
-        }
-      }
-      if (entry != listed.end()) listed.erase(entry);
-    }
-    backend_snapshot_.clear();
-    for (auto& [service_id, entry] : listed) {
-      auto erased = erased_at_.find(service_id);
-      if (erased != erased_at_.end() && erased->second > listed_at) continue;
-      backend_snapshot_.emplace(service_id, std::move(entry));
-    }
-  }
+  if (held.ok())
+    ApplyListingLocked(*std::move(held), listed_at, "resync", /*retry_backed_off=*/true);
   if (listings_in_flight_ == 0) erased_at_.clear();
   if (is_follower()) {
     // Listed (or failed to): what the backend held is adopted; the writes may start.
@@ -1023,6 +1043,77 @@ absl::Status Bridge::RunResync() {
     if (!running_ids.contains(id)) MarkContainerDirtyLocked(id);
   }
   return absl::OkStatus();
+}
+
+void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t listed_at,
+                                absl::string_view why, bool retry_backed_off) {
+  absl::flat_hash_map<std::string, RegisteredService> listed;
+  listed.reserve(held.size());
+  // A backend keyed by name lists an ID twice while an old entry (another name) is left:
+  // the second and further entries, which must not be forgotten (see below).
+  absl::flat_hash_map<std::string, std::vector<RegisteredService>> also_listed;
+  for (RegisteredService& entry : held) {
+    std::string id = entry.service.id;
+    auto [it, inserted] = listed.try_emplace(std::move(id), std::move(entry));
+    // try_emplace leaves `entry` alone when the ID is already there.
+    if (!inserted) also_listed[it->first].push_back(std::move(entry));
+  }
+  for (auto& [service_id, slot] : slots_) {
+    auto entry = listed.find(service_id);
+    // A slot written since the listing was asked for knows better than the listing.
+    if (!busy_slots_.contains(service_id) && slot.last_write <= listed_at) {
+      auto extra = also_listed.empty() ? also_listed.end() : also_listed.find(service_id);
+      if (extra != also_listed.end() && entry != listed.end() && slot.held) {
+        // Of several entries, the one at the key the bridge believes current is `held`.
+        const std::string key = adapter_->EntryKey(*slot.held);
+        for (RegisteredService& other : extra->second) {
+          if (adapter_->EntryKey(entry->second.service) != key &&
+              adapter_->EntryKey(other.service) == key) {
+            std::swap(entry->second, other);
+          }
+        }
+      }
+      if (entry == listed.end()) {
+        slot.held.reset();
+        slot.held_fingerprint.clear();
+        slot.held_health.clear();
+      } else {
+        if (!slot.held || slot.held_fingerprint != entry->second.fingerprint) {
+          slot.held = entry->second.service;
+          slot.held_fingerprint = entry->second.fingerprint;
+        }
+        // Docker health is re-asserted where the backend's differs (set behind our back, or
+        // a write lost).
+        slot.held_health = entry->second.health_fingerprint;
+        // The others are old entries at other keys: remembered, so they are deregistered
+        // once the current one is right (instead of staying for good when `held` moves on).
+        if (extra != also_listed.end()) {
+          const std::string key = adapter_->EntryKey(*slot.held);
+          for (const RegisteredService& other : extra->second) {
+            if (adapter_->EntryKey(other.service) != key) AddMovedLocked(slot, other.service);
+          }
+        }
+      }
+      // A write still waiting out its backoff is tried now too: the listing just succeeded,
+      // so the backend answers again (after an outage the backoff may have grown towards
+      // retry_max, 60 s, and -resync would not have healed anything sooner). A backend that
+      // lists but keeps refusing writes gets at most one more attempt per resync. Not per drift
+      // check, which may come every drift_min_interval: there the backoff stands.
+      const Service* target = nullptr;
+      if ((retry_backed_off || slot.failures == 0) && Decide(slot, &target) != Action::kNone) {
+        REG_LOG_INFO(why, ": backend ", entry == listed.end() ? "lacks " : "differs for ",
+                     service_id, "; rewriting");
+        MarkSlotDirtyLocked(service_id);
+      }
+    }
+    if (entry != listed.end()) listed.erase(entry);
+  }
+  backend_snapshot_.clear();
+  for (auto& [service_id, entry] : listed) {
+    auto erased = erased_at_.find(service_id);
+    if (erased != erased_at_.end() && erased->second > listed_at) continue;
+    backend_snapshot_.emplace(service_id, std::move(entry));
+  }
 }
 
 absl::flat_hash_set<std::string> Bridge::UnresolvedNamesLocked() const {
@@ -1205,7 +1296,8 @@ bool Bridge::WaitUntilDrained(absl::Duration timeout, bool include_resync) {
     // worker drops without signalling anyone.
     return dirty_containers_.empty() && dirty_slots_.empty() && busy_containers_.empty() &&
            busy_slots_.empty() &&
-           !(include_resync && (resync_requested_ || resync_starting_ || resyncs_running_ > 0));
+           !(include_resync && (resync_requested_ || resync_starting_ || resyncs_running_ > 0 ||
+                                drift_requested_ || drift_running_));
   };
   while (!drained()) {
     if (stopping_) return false;

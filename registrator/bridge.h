@@ -42,6 +42,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "docker_client/docker_api.h"
@@ -87,6 +88,13 @@ struct BridgeConfig {
   // A follower's registry as logs name it (the redacted URI): every line logged on its threads
   // says which registry it is about.
   std::string log_context;
+  // Drift watching (RegistryAdapter::StartWatch): after the adapter reports possible drift, the
+  // backend is listed and compared at once, then not again before this long (or twice the last
+  // listing's duration, whichever is longer, up to drift_max_interval): a burst of triggers (the
+  // bridge's own writes at start) costs a bounded number of listings, and a deleted entry is
+  // still back within about drift_max_interval plus a listing and a write.
+  absl::Duration drift_min_interval = absl::Milliseconds(100);
+  absl::Duration drift_max_interval = absl::Milliseconds(500);
 };
 
 // Turns one inspected container into the services it should have. Pure; may log warnings.
@@ -106,10 +114,12 @@ struct BridgeStats {
   uint64_t retries = 0;
   uint64_t resyncs = 0;
   uint64_t refreshes = 0;
+  uint64_t drift_checks = 0;  // Backend listings the drift watch asked for.
   uint64_t docker_reconnects = 0;
   uint64_t services = 0;  // currently registered
   absl::Time last_sync = absl::InfinitePast();
   bool docker_connected = false;
+  bool watching = false;  // The adapter watches the backend for drift (StartWatch succeeded).
 };
 
 class Bridge : public docker::EventSink {
@@ -126,12 +136,13 @@ class Bridge : public docker::EventSink {
   // follower must outlive this bridge's Stop().
   void AddFollower(Bridge* follower);
 
-  // Starts the workers, the resync, refresh and retry threads.
+  // Starts the workers, the resync, refresh, retry and drift-check threads, then the adapter's
+  // drift watch (RegistryAdapter::StartWatch).
   void Start();
   // Stops taking work and returns within about config.stop_timeout: calls in flight may finish
   // until then, -deregister-on-exit removes what is registered in parallel until then, and
   // whatever still runs at the deadline is aborted (config.cancel_calls, adapter AbortCalls) and
-  // joined. Clears the adapter's state-lost callback. Idempotent.
+  // joined. Stops the adapter's drift watch and clears its state-lost callback. Idempotent.
   void Stop();
 
   // docker::EventSink: called from the event stream's thread; never blocks on the network.
@@ -220,7 +231,20 @@ class Bridge : public docker::EventSink {
   void ResyncLoop();
   void RefreshLoop();
   void RetryLoop();
+  // Runs CheckBackend when the drift watch asked, rate-limited (BridgeConfig::drift_*).
+  void DriftLoop();
   void ThreadExited();
+  // RegistryAdapter::StartWatch's callback: any thread, any time until StopWatch returns.
+  void OnDrift();
+  // The backend half of a resync, for the drift watch: lists the backend and rewrites the slots
+  // whose entries differ. No Docker calls; entries nobody here claims are never written.
+  void CheckBackend();
+  // Compares a backend listing (requested at write_seq_ `listed_at`) with the slots, marks
+  // those whose entry differs dirty and keeps the rest as backend_snapshot_. Slots whose last
+  // write failed are retried at once only with `retry_backed_off`.
+  void ApplyListingLocked(std::vector<RegisteredService> held, uint64_t listed_at,
+                          absl::string_view why, bool retry_backed_off)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // A network connect/disconnect of a tracked container: re-derive it (SERVICE_NETWORK).
   void OnNetworkEventLocked(const docker::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -293,12 +317,16 @@ class Bridge : public docker::EventSink {
   absl::CondVar sched_cv_;  // Resync/refresh/retry threads: a request, a retry or stopping_.
   absl::CondVar idle_cv_;   // Signalled when a piece of work finishes.
   absl::CondVar stop_cv_;   // A thread exited.
+  absl::CondVar drift_cv_;  // The drift-check thread: drift_requested_ or stopping_.
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int live_threads_ ABSL_GUARDED_BY(mu_) = 0;
   bool resync_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_starting_ ABSL_GUARDED_BY(mu_) = false;
   int resyncs_running_ ABSL_GUARDED_BY(mu_) = 0;
+  // The drift watch reported a change not yet looked at; a check is running.
+  bool drift_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool drift_running_ ABSL_GUARDED_BY(mu_) = false;
   // Dirty work in arrival order; a key is queued once while dirty.
   std::deque<std::pair<Kind, std::string>> queue_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> dirty_containers_ ABSL_GUARDED_BY(mu_);

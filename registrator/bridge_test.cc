@@ -1398,5 +1398,120 @@ TEST_F(BridgeTest, FailedHealthWritesAreRetriedAndALostCheckIsReRegistered) {
   EXPECT_EQ(adapter_.registers(), 2);
 }
 
+// Issue 16: a watching backend reports drift and the bridge repairs it from a backend listing
+// alone, without -resync and without asking Docker anything; entries it does not hold (another
+// host's, or this host's that no container claims) are left as they are.
+TEST_F(BridgeTest, WatchRepairsDeletedAndAlteredEntriesAndNothingElse) {
+  for (int i = 0; i < 5; ++i)
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+  adapter_.SetWatchable(true);
+  StartBridge();
+  ASSERT_TRUE(adapter_.watching());
+  EXPECT_TRUE(bridge_->stats().watching);
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  const int docker_lists = docker_.lists();
+  const int inspects = docker_.inspects();
+  const int writes = adapter_.writes();
+
+  Service foreign;
+  foreign.id = "host2:web:80";
+  foreign.name = "web";
+  foreign.ip = "10.9.9.9";
+  foreign.port = 1;
+  Service stray = foreign;
+  stray.id = "host1:gone:80";  // This host's pattern, but no container claims it.
+  adapter_.Seed(foreign);
+  adapter_.Seed(stray);
+  adapter_.Drop("host1:c1:80");
+  Service altered = adapter_.entries().at("host1:c2:80");
+  altered.port = 1;
+  adapter_.Seed(altered);
+
+  ASSERT_TRUE(Eventually([&] {
+    const auto entries = adapter_.entries();
+    return entries.count("host1:c1:80") == 1 && entries.at("host1:c2:80").port == 10080;
+  })) << bridge_->PendingWork();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.writes(), writes + 2);
+  EXPECT_EQ(adapter_.entries().at("host2:web:80").ip, "10.9.9.9");
+  EXPECT_EQ(adapter_.entries().at("host1:gone:80").port, 1);
+  EXPECT_EQ(docker_.lists(), docker_lists);
+  EXPECT_EQ(docker_.inspects(), inspects);
+  EXPECT_EQ(bridge_->stats().resyncs, 1u);  // Only SyncNow's.
+  EXPECT_GE(bridge_->stats().drift_checks, 1u);
+}
+
+// The bridge's own writes trigger the watch too: 2,000 registrations in a burst cost a number of
+// listings bounded by the rate limit, not one per write.
+TEST_F(BridgeTest, WatchTriggersOfABurstAreCoalesced) {
+  adapter_.SetWatchable(true);
+  BridgeConfig config;
+  config.drift_min_interval = absl::Milliseconds(50);
+  config.drift_max_interval = absl::Milliseconds(50);
+  const absl::Time start = absl::Now();
+  StartBridge(config);
+  for (int i = 0; i < 2000; ++i) {
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+    Event(absl::StrCat("id", i), "start");
+  }
+  ASSERT_TRUE(Eventually([&] { return adapter_.entries().size() == 2000; }));
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(20)));
+  const absl::Duration took = absl::Now() - start;
+  const int lists = adapter_.lists();
+  EXPECT_GE(adapter_.watch_events(), 1);
+  // At most one listing per interval (plus the first, which is not delayed).
+  EXPECT_LE(lists, 2 + took / absl::Milliseconds(50)) << "in " << took;
+  EXPECT_LT(lists, 2000);
+  EXPECT_EQ(adapter_.registers(), 2000);
+}
+
+// A watch that breaks reports drift once it is back: the bridge re-checks everything (here a
+// deletion the watch missed) from one listing.
+TEST_F(BridgeTest, ABrokenWatchMakesTheBridgeRecheckEverything) {
+  for (int i = 0; i < 3; ++i)
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+  adapter_.SetWatchable(true);
+  StartBridge();
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  const uint64_t checks = bridge_->stats().drift_checks;
+  adapter_.DropUnseen("host1:c0:80");  // While the watch is down: nobody sees it...
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.entries().count("host1:c0:80"), 0u);
+  EXPECT_EQ(bridge_->stats().drift_checks, checks);
+  adapter_.BreakWatch();  // ...until the adapter re-establishes the watch and reports.
+  ASSERT_TRUE(Eventually([&] { return adapter_.entries().count("host1:c0:80") == 1; }));
+  EXPECT_GT(bridge_->stats().drift_checks, checks);
+}
+
+// Without a watch (the default backend) nothing changes: no drift thread listing, and the
+// watch is stopped by Stop() when there is one.
+TEST_F(BridgeTest, StopStopsTheWatchAndAnUnwatchableBackendIsNeverListedForDrift) {
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  StartBridge();
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_FALSE(bridge_->stats().watching);
+  adapter_.Drop("host1:web:80");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(bridge_->stats().drift_checks, 0u);
+  EXPECT_EQ(adapter_.entries().count("host1:web:80"), 0u);
+  bridge_->Stop();
+
+  FakeAdapter watched;
+  watched.SetWatchable(true);
+  {
+    BridgeConfig config;
+    config.hostname = kHost;
+    Bridge bridge(&docker_, &watched, SimpleDerive, config);
+    bridge.Start();
+    EXPECT_TRUE(watched.watching());
+    bridge.Stop();
+    EXPECT_FALSE(watched.watching());
+  }
+  EXPECT_EQ(watched.watch_starts(), 1);
+}
+
 }  // namespace
 }  // namespace registrator

@@ -63,6 +63,10 @@ class ZookeeperTestClient {
                       &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
   }
   int Delete(const std::string& path) { return zoo_delete(handle_, path.c_str(), -1); }
+  // Replaces the data of an existing node (any version); the ZooKeeper return code.
+  int Set(const std::string& path, const std::string& data) {
+    return zoo_set(handle_, path.c_str(), data.data(), static_cast<int>(data.size()), -1);
+  }
 
  private:
   static void Watcher(zhandle_t*, int type, int state, const char*, void* context) {

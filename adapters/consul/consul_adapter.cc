@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "adapters/consul/consul_codec.h"
 #include "adapters/consul/consul_transport.h"
+#include "adapters/consul/consul_watch.h"
 #include "registrator/common/http_client.h"
 #include "registrator/common/log.h"
 #include "registrator/model/state_lost_notifier.h"
@@ -20,8 +21,20 @@ constexpr char kJson[] = "application/json";
 
 class ConsulAdapter : public RegistryAdapter {
  public:
-  ConsulAdapter(HttpEndpoint endpoint, AdapterOptions options)
-      : agent_(std::move(endpoint), options), options_(std::move(options)) {}
+  ConsulAdapter(HttpEndpoint endpoint, AdapterOptions options, BlockingWatchOptions watch)
+      : agent_(endpoint, options),
+        options_(std::move(options)),
+        // Why the agent's /v1/agent/services and not the catalog's
+        // /v1/catalog/node-services/<node>: it is exactly what Register writes and Services()
+        // lists, so a deletion is seen the moment the agent applies it, not after anti-entropy
+        // syncs it to the servers (and an agent that restarted without its state shows up even
+        // though the catalog still lists the services). Its hash-based blocking wakes only when
+        // this agent's services change; the catalog's index moves with every service write in
+        // the cluster (X-Consul-Index is per table), which would wake every host's watch. And it
+        // needs no node name and keeps working when the servers have no leader. What it does not
+        // see, check status, is not what drift watching is about (TTL refresh keeps that).
+        watch_(std::move(endpoint), options_, "/v1/agent/services", BlockOn::kHash, "consul",
+               watch) {}
 
   absl::Status Ping() override { return agent_.PingLeader("consul ping"); }
 
@@ -125,10 +138,16 @@ class ConsulAdapter : public RegistryAdapter {
     state_lost_.Set(std::move(request));
   }
 
+  absl::Status StartWatch(std::function<void()> drifted) override {
+    return watch_.Start(std::move(drifted));
+  }
+  void StopWatch() override { watch_.Stop(); }
+
  private:
   AgentClient agent_;
   const AdapterOptions options_;
   StateLostNotifier state_lost_;
+  BlockingWatch watch_;
 };
 
 }  // namespace
@@ -136,6 +155,12 @@ class ConsulAdapter : public RegistryAdapter {
 
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapter(const BackendUri& uri,
                                                                   const AdapterOptions& options) {
+  return NewConsulAdapterWithWatch(uri, options, consul::BlockingWatchOptions());
+}
+
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapterWithWatch(
+    const BackendUri& uri, const AdapterOptions& options,
+    const consul::BlockingWatchOptions& watch) {
   consul::Transport transport;
   if (uri.scheme == "consul") {
     transport = consul::Transport::kHttp;
@@ -158,7 +183,7 @@ absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapter(const BackendU
       consul::ResolveEndpoint(transport, uri.host, uri.path, options);
   if (!endpoint.ok()) return endpoint.status();
   return std::unique_ptr<RegistryAdapter>(
-      std::make_unique<consul::ConsulAdapter>(*std::move(endpoint), options));
+      std::make_unique<consul::ConsulAdapter>(*std::move(endpoint), options, watch));
 }
 
 }  // namespace registrator

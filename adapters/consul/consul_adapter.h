@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "adapters/consul/consul_watch.h"
 #include "registrator/model/adapter_options.h"
 #include "registrator/model/backend_uri.h"
 #include "registrator/model/registry_adapter.h"
@@ -16,9 +17,13 @@
 namespace registrator {
 
 // Validates the URI (scheme consul, consul-tls or consul-unix) and the environment; makes no
-// network call.
+// network call. Its drift watch (StartWatch) is a hash-based blocking query on
+// /v1/agent/services (see consul_watch.h); `watch` tunes it (tests: a short wait).
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapter(const BackendUri& uri,
                                                                   const AdapterOptions& options);
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulAdapterWithWatch(
+    const BackendUri& uri, const AdapterOptions& options,
+    const consul::BlockingWatchOptions& watch);
 
 }  // namespace registrator
 

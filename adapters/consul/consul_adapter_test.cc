@@ -9,8 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "adapters/consul/consul_codec.h"
+#include "adapters/consul/consul_watch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registrator/model/adapter_options.h"
@@ -609,6 +613,158 @@ TEST_F(ConsulTlsTest, FailsWithoutClientCertificateOrTrustedCa) {
   untrusted.env.erase("CONSUL_CACERT");  // The system CAs do not know our test CA.
   EXPECT_EQ(MakeAdapter(Uri(), untrusted)->Ping().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(standin_->ServiceIds(), IsEmpty());
+}
+
+// --- Drift watching (issue 16): a hash-based blocking query on /v1/agent/services. ---
+
+// Counts `drifted` calls; tests wait for the count to pass a mark.
+class DriftCounter {
+ public:
+  std::function<void()> Callback() {
+    return [this] {
+      absl::MutexLock lock(&mu_);
+      ++count_;
+    };
+  }
+  int count() {
+    absl::MutexLock lock(&mu_);
+    return count_;
+  }
+  // True once count() > mark (within a generous deadline: only a broken watch takes that long).
+  bool AwaitAbove(int mark) {
+    absl::MutexLock lock(&mu_);
+    auto above = [this, mark]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return count_ > mark; };
+    return mu_.AwaitWithTimeout(absl::Condition(&above), absl::Seconds(30));
+  }
+
+ private:
+  absl::Mutex mu_;
+  int count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+std::unique_ptr<RegistryAdapter> MakeWatchingAdapter(const std::string& uri,
+                                                     consul::BlockingWatchOptions watch) {
+  absl::StatusOr<BackendUri> parsed = ParseBackendUri(uri);
+  EXPECT_THAT(parsed, IsOk()) << parsed.status();
+  absl::StatusOr<std::unique_ptr<RegistryAdapter>> adapter =
+      NewConsulAdapterWithWatch(*parsed, AdapterOptions(), watch);
+  EXPECT_THAT(adapter, IsOk()) << adapter.status();
+  return adapter.ok() ? *std::move(adapter) : nullptr;
+}
+
+class ConsulWatchTest : public ConsulAdapterTest {
+ protected:
+  // Blocking reads of /v1/agent/services (those carrying ?hash=) the stand-in received.
+  int ParkedReads() const {
+    int parked = 0;
+    for (const auto& r : standin_.requests()) {
+      parked += r.path == "/v1/agent/services" && absl::StrContains(r.query, "hash=");
+    }
+    return parked;
+  }
+  // Waits until the stand-in has received more than `mark` blocking reads.
+  void AwaitParkedAbove(int mark) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (ParkedReads() <= mark && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
+    ASSERT_GT(ParkedReads(), mark);
+  }
+  fakes::StandinReply Behind(const std::string& method, const std::string& path,
+                             const std::string& body = "") {
+    return standin_.Handle(method, path, {}, body, {});
+  }
+};
+
+TEST_F(ConsulWatchTest, DeletedAlteredOrAddedBehindItsBackCallsDrifted) {
+  auto adapter = MakeAdapter(Uri());
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
+  DriftCounter drift;
+  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
+  // The first read is a baseline, reported once (the entries may have changed before it).
+  ASSERT_TRUE(drift.AwaitAbove(0));
+  AwaitParkedAbove(0);
+  int mark = drift.count();
+
+  ASSERT_EQ(Behind("PUT", "/v1/agent/service/deregister/host1:web:80").status, 200);
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+  mark = drift.count();
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());  // Our own write wakes it too.
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+  AwaitParkedAbove(ParkedReads());
+  mark = drift.count();
+  ASSERT_EQ(
+      Behind("PUT", "/v1/agent/service/register", R"({"ID":"host1:web:80","Name":"web","Port":1})")
+          .status,
+      200);
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+  mark = drift.count();
+  ASSERT_EQ(Behind("PUT", "/v1/agent/service/register", R"({"ID":"other","Name":"x"})").status,
+            200);
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+
+  // Stopping ends the parked five-minute read at once; nothing is reported afterwards.
+  adapter->StopWatch();
+  mark = drift.count();
+  ASSERT_EQ(Behind("PUT", "/v1/agent/service/deregister/other").status, 200);
+  adapter->StopWatch();  // Idempotent.
+  EXPECT_EQ(drift.count(), mark);
+}
+
+TEST_F(ConsulWatchTest, TimeoutsAndUnrelatedWritesAreNotDrift) {
+  consul::BlockingWatchOptions options;
+  options.wait = absl::Milliseconds(30);
+  auto adapter = MakeWatchingAdapter(Uri(), options);
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
+  DriftCounter drift;
+  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
+  ASSERT_TRUE(drift.AwaitAbove(0));
+  const int baseline = drift.count();
+  // Check status and KV writes leave the agent's services (and so their hash) alone.
+  ASSERT_EQ(Behind("PUT", "/v1/kv/unrelated", "x").status, 200);
+  // Several waits run out, each answered with the same hash: no drift.
+  AwaitParkedAbove(5);
+  EXPECT_EQ(drift.count(), baseline);
+  for (const auto& r : standin_.requests()) {
+    if (r.path == "/v1/agent/services") {
+      EXPECT_TRUE(r.query.empty() || absl::StrContains(r.query, "wait=30ms")) << r.query;
+    }
+  }
+  EXPECT_EQ(standin_.write_count(), 2);  // The register and the KV write: the watch writes nothing.
+  adapter->StopWatch();
+}
+
+TEST_F(ConsulWatchTest, BrokenWatchReportsOnceAndComesBack) {
+  consul::BlockingWatchOptions options;
+  options.backoff_initial = absl::Milliseconds(10);
+  options.backoff_max = absl::Milliseconds(50);
+  auto adapter = MakeWatchingAdapter(Uri(), options);
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
+  DriftCounter drift;
+  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
+  ASSERT_TRUE(drift.AwaitAbove(0));
+  AwaitParkedAbove(0);
+  int mark = drift.count();
+  const int port = standin_.port();
+  standin_.Stop();  // Answers the parked read, then refuses connections.
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+  // The agent comes back without its data: the watch re-establishes and reports it.
+  standin_.Wipe();
+  ASSERT_THAT(standin_.ListenTcp("127.0.0.1", port), IsOk());
+  mark = drift.count();
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+  ASSERT_THAT(adapter->Register(WebService()), IsOk());
+  AwaitParkedAbove(ParkedReads());
+  mark = drift.count();
+  ASSERT_EQ(Behind("PUT", "/v1/agent/service/deregister/host1:web:80").status, 200);
+  EXPECT_TRUE(drift.AwaitAbove(mark));
+  adapter->StopWatch();
+}
+
+TEST_F(ConsulWatchTest, StartingTwiceIsRefused) {
+  auto adapter = MakeAdapter(Uri());
+  DriftCounter drift;
+  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
+  EXPECT_FALSE(adapter->StartWatch(drift.Callback()).ok());
+  adapter->StopWatch();
 }
 
 }  // namespace

@@ -99,6 +99,17 @@ absl::StatusOr<HttpResponse> AgentClient::Send(const std::string& method, const 
   return http_.Send(request);
 }
 
+absl::StatusOr<HttpResponse> AgentClient::LongPoll(const std::string& path, absl::Duration timeout,
+                                                   std::vector<std::string> response_headers,
+                                                   StreamCancel* cancel) {
+  HttpRequest request;
+  request.path = path;
+  request.headers = headers_;
+  request.timeout = timeout;
+  request.response_headers = std::move(response_headers);
+  return http_.LongPoll(request, cancel);
+}
+
 absl::Status AgentClient::PingLeader(absl::string_view who) {
   absl::StatusOr<HttpResponse> response = Send("GET", "/v1/status/leader");
   if (!response.ok()) return response.status();

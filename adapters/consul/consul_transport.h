@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "registrator/common/http_client.h"
 #include "registrator/model/adapter_options.h"
 
@@ -44,6 +45,11 @@ class AgentClient {
   // Sends one request; `content_type` is sent when `body` is not empty.
   absl::StatusOr<HttpResponse> Send(const std::string& method, const std::string& path,
                                     std::string body = "", absl::string_view content_type = "");
+  // One blocking query (GET `path`, already carrying ?index= or ?hash= and ?wait=): as Send, but
+  // bounded by `timeout`, returning `response_headers`, and ended at once by `cancel`.
+  absl::StatusOr<HttpResponse> LongPoll(const std::string& path, absl::Duration timeout,
+                                        std::vector<std::string> response_headers,
+                                        StreamCancel* cancel);
   // GET /v1/status/leader: OK when the cluster has a leader, UNAVAILABLE otherwise. `who` starts
   // the messages ("consul ping").
   absl::Status PingLeader(absl::string_view who);

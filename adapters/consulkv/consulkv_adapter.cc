@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "adapters/consul/consul_transport.h"
+#include "adapters/consul/consul_watch.h"
 #include "adapters/consulkv/consulkv_codec.h"
 #include "registrator/common/http_client.h"
 
@@ -18,8 +19,15 @@ constexpr char kRawValue[] = "application/octet-stream";
 
 class ConsulKvAdapter : public RegistryAdapter {
  public:
-  ConsulKvAdapter(HttpEndpoint endpoint, std::string prefix, const AdapterOptions& options)
-      : agent_(std::move(endpoint), options), prefix_(std::move(prefix)) {}
+  ConsulKvAdapter(HttpEndpoint endpoint, std::string prefix, const AdapterOptions& options,
+                  const consul::BlockingWatchOptions& watch)
+      : agent_(endpoint, options),
+        prefix_(std::move(prefix)),
+        // The same recursive read as Services(), as an index-based blocking query: Consul's
+        // index for a prefix is the highest ModifyIndex under it, deletions included
+        // (tombstones), so writes under other prefixes do not wake it.
+        watch_(std::move(endpoint), options, consulkv::ListingPath(prefix_),
+               consul::BlockOn::kIndex, "consulkv", watch) {}
 
   absl::Status Ping() override { return agent_.PingLeader("consulkv ping"); }
 
@@ -61,15 +69,27 @@ class ConsulKvAdapter : public RegistryAdapter {
     return consulkv::ServiceFingerprint(prefix_, service);
   }
 
+  absl::Status StartWatch(std::function<void()> drifted) override {
+    return watch_.Start(std::move(drifted));
+  }
+  void StopWatch() override { watch_.Stop(); }
+
  private:
   consul::AgentClient agent_;
   const std::string prefix_;  // Without leading or trailing "/"; may be empty.
+  consul::BlockingWatch watch_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(const BackendUri& uri,
                                                                     const AdapterOptions& options) {
+  return NewConsulKvAdapterWithWatch(uri, options, consul::BlockingWatchOptions());
+}
+
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapterWithWatch(
+    const BackendUri& uri, const AdapterOptions& options,
+    const consul::BlockingWatchOptions& watch) {
   std::string path = uri.path;
   consul::Transport transport = consul::Transport::kHttp;
   std::string socket;
@@ -92,7 +112,7 @@ absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(const Backen
       consul::ResolveEndpoint(transport, uri.host, socket, options);
   if (!endpoint.ok()) return endpoint.status();
   return std::unique_ptr<RegistryAdapter>(std::make_unique<ConsulKvAdapter>(
-      *std::move(endpoint), consulkv::NormalizePrefix(path), options));
+      *std::move(endpoint), consulkv::NormalizePrefix(path), options, watch));
 }
 
 }  // namespace registrator

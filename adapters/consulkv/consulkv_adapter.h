@@ -11,15 +11,21 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "adapters/consul/consul_watch.h"
 #include "registrator/model/adapter_options.h"
 #include "registrator/model/backend_uri.h"
 #include "registrator/model/registry_adapter.h"
 
 namespace registrator {
 
-// Validates the URI (consulkv or consulkv-unix); makes no network call.
+// Validates the URI (consulkv or consulkv-unix); makes no network call. Its drift watch
+// (StartWatch) is a blocking recursive read of the prefix (?recurse&index=, see
+// adapters/consul/consul_watch.h); `watch` tunes it (tests: a short wait).
 absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapter(const BackendUri& uri,
                                                                     const AdapterOptions& options);
+absl::StatusOr<std::unique_ptr<RegistryAdapter>> NewConsulKvAdapterWithWatch(
+    const BackendUri& uri, const AdapterOptions& options,
+    const consul::BlockingWatchOptions& watch);
 
 }  // namespace registrator
 

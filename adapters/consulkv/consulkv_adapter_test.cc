@@ -5,7 +5,11 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "adapters/consul/consul_watch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/consul_standin/consul_standin.h"
@@ -203,6 +207,116 @@ TEST(ConsulKvDownTest, UnreachableIsUnavailableAndFactoryValidates) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(NewConsulKvAdapter(*ParseBackendUri("consulkv-unix://h/x.sock:/p"), {}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// --- Drift watching (issue 16): a blocking recursive read of the prefix. ---
+
+class DriftCounter {
+ public:
+  std::function<void()> Callback() {
+    return [this] {
+      absl::MutexLock lock(&mu_);
+      ++count_;
+    };
+  }
+  int count() {
+    absl::MutexLock lock(&mu_);
+    return count_;
+  }
+  // True once count() > mark (within a generous deadline: only a broken watch takes that long).
+  bool AwaitAbove(int mark) {
+    absl::MutexLock lock(&mu_);
+    auto above = [this, mark]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return count_ > mark; };
+    return mu_.AwaitWithTimeout(absl::Condition(&above), absl::Seconds(30));
+  }
+
+ private:
+  absl::Mutex mu_;
+  int count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class ConsulKvWatchTest : public ConsulKvTest {
+ protected:
+  std::unique_ptr<RegistryAdapter> MakeWatching(consul::BlockingWatchOptions watch = {}) {
+    absl::StatusOr<BackendUri> parsed = ParseBackendUri(Uri("/services"));
+    EXPECT_THAT(parsed, IsOk()) << parsed.status();
+    auto adapter = NewConsulKvAdapterWithWatch(*parsed, AdapterOptions(), watch);
+    EXPECT_THAT(adapter, IsOk()) << adapter.status();
+    return adapter.ok() ? *std::move(adapter) : nullptr;
+  }
+  // Reads of the prefix the stand-in received: all, and those that block (?index=).
+  int Reads(bool blocking_only) const {
+    int reads = 0;
+    for (const auto& r : standin_.requests()) {
+      if (r.path != "/v1/kv/services/" || !absl::StrContains(r.query, "recurse")) continue;
+      reads += !blocking_only || absl::StrContains(r.query, "index=");
+    }
+    return reads;
+  }
+  void AwaitReadsAbove(int mark, bool blocking_only = true) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (Reads(blocking_only) <= mark && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    ASSERT_GT(Reads(blocking_only), mark);
+  }
+  int Behind(const std::string& method, const std::string& key, const std::string& body = "") {
+    return standin_.Handle(method, absl::StrCat("/v1/kv/", key), {}, body, {}).status;
+  }
+};
+
+TEST_F(ConsulKvWatchTest, DeletedOrAlteredKeyCallsDriftedAndOtherPrefixesDoNot) {
+  auto adapter = MakeWatching();
+  ASSERT_THAT(adapter->Register(MakeService("host1:web:80", "web", "10.0.0.5", 80)), IsOk());
+  DriftCounter drift;
+  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
+  ASSERT_TRUE(drift.AwaitAbove(0));  // The baseline read.
+  AwaitReadsAbove(0);
+  int mark = drift.count();
+  // A write outside the prefix: Consul's index for the prefix does not move, nor does the
+  // parked read.
+  ASSERT_EQ(Behind("PUT", "elsewhere/web/x", "1.2.3.4:5"), 200);
+  ASSERT_EQ(Behind("DELETE", "elsewhere/web/x"), 200);
+  EXPECT_EQ(Reads(true), 1);
+
+  ASSERT_EQ(Behind("DELETE", "services/web/host1:web:80"), 200);
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+  AwaitReadsAbove(1);
+  mark = drift.count();
+  ASSERT_EQ(Behind("PUT", "services/web/host1:web:80", "6.6.6.6:1"), 200);
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+  EXPECT_EQ(standin_.write_count(), 5);  // Ours was the first; the watch writes nothing.
+  adapter->StopWatch();
+}
+
+TEST_F(ConsulKvWatchTest, IndexGoingBackwardsResetsToAFreshRead) {
+  consul::BlockingWatchOptions options;
+  options.wait = absl::Milliseconds(100);
+  auto adapter = MakeWatching(options);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_THAT(adapter->Register(MakeService(absl::StrCat("h:web:", i), "web", "10.0.0.5", i)),
+                IsOk());
+  }
+  DriftCounter drift;
+  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
+  ASSERT_TRUE(drift.AwaitAbove(0));
+  AwaitReadsAbove(0);
+  const int mark = drift.count();
+  const int fresh_reads = Reads(false) - Reads(true);
+  // The agent's state is replaced by one with a lower index (restarted without data, one key
+  // written since): the parked read answers when its wait runs out with that lower index, and
+  // the watch must start over from index 0 (else it would block on an index the agent will not
+  // reach for a long time) and report the drift.
+  standin_.Wipe();
+  ASSERT_EQ(Behind("PUT", "services/web/h:web:9", "10.0.0.9:9"), 200);
+  ASSERT_TRUE(drift.AwaitAbove(mark));
+  AwaitReadsAbove(Reads(true));
+  EXPECT_EQ(Reads(false) - Reads(true), fresh_reads + 1);
+  // And it watches the new state: a deletion there is seen.
+  const int after_reset = drift.count();
+  ASSERT_EQ(Behind("DELETE", "services/web/h:web:9"), 200);
+  EXPECT_TRUE(drift.AwaitAbove(after_reset));
+  adapter->StopWatch();
 }
 
 }  // namespace

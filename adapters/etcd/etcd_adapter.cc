@@ -7,10 +7,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "adapters/etcd/etcd_codec.h"
 #include "adapters/etcd/etcd_lease.h"
+#include "adapters/etcd/etcd_watch.h"
 #include "registrator/common/log.h"
 #include "registrator/model/state_lost_notifier.h"
 
@@ -139,6 +142,29 @@ class EtcdAdapter : public RegistryAdapter {
   void SetStateLostCallback(std::function<void()> request) override {
     state_lost_.Set(std::move(request));
   }
+
+  // Watches every key under the prefix (this host's and others': etcd cannot filter by the ID's
+  // host part, and a foreign change costs the bridge only one listing).
+  absl::Status StartWatch(std::function<void()> drifted) override {
+    absl::MutexLock lock(&watch_mu_);
+    if (watcher_ != nullptr) return absl::FailedPreconditionError("already watching");
+    const std::string start = etcd::ListingPrefix(config_.prefix);
+    watcher_ = std::make_unique<etcd::Watcher>(transport_.get(), start,
+                                               etcd::V2KeyPath(config_.prefix) + "/");
+    watcher_->Start(std::move(drifted));
+    return absl::OkStatus();
+  }
+
+  void StopWatch() override {
+    std::unique_ptr<etcd::Watcher> watcher;
+    {
+      absl::MutexLock lock(&watch_mu_);
+      watcher = std::move(watcher_);
+    }
+    if (watcher != nullptr) watcher->Stop();
+  }
+
+  ~EtcdAdapter() override { StopWatch(); }
 
  private:
   // ---- v3 -------------------------------------------------------------------------------------
@@ -290,6 +316,8 @@ class EtcdAdapter : public RegistryAdapter {
   const std::unique_ptr<etcd::Transport> transport_;
   etcd::LeaseKeeper lease_;  // Used only on v3 with -ttl.
   StateLostNotifier state_lost_;
+  absl::Mutex watch_mu_;
+  std::unique_ptr<etcd::Watcher> watcher_ ABSL_GUARDED_BY(watch_mu_);
 };
 
 }  // namespace

@@ -280,6 +280,69 @@ absl::StatusOr<std::string> ParseV3AuthToken(absl::string_view body) {
   return std::string(View(token));
 }
 
+std::string V3WatchCreateBody(absl::string_view key, absl::string_view range_end,
+                              int64_t start_revision) {
+  std::string body = absl::StrCat("{\"create_request\":{\"key\":\"", Base64(key), "\"");
+  if (!range_end.empty()) absl::StrAppend(&body, ",\"range_end\":\"", Base64(range_end), "\"");
+  if (start_revision > 0) absl::StrAppend(&body, ",\"start_revision\":\"", start_revision, "\"");
+  return body + ",\"progress_notify\":true}}";
+}
+
+absl::StatusOr<WatchMessage> ParseV3WatchMessage(absl::string_view line) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, line, "watch", &doc); !s.ok()) return s;
+  if (!doc.is_object()) return absl::InvalidArgumentError("etcd watch message is not an object");
+  element error;
+  if (doc["error"].get(error) == simdjson::SUCCESS) {
+    std::string_view message;
+    if (error.is_object() && error["message"].get(message) == simdjson::SUCCESS) {
+      return absl::UnavailableError(absl::StrCat("etcd watch: ", View(message)));
+    }
+    return absl::UnavailableError(absl::StrCat("etcd watch: ", line.substr(0, 200)));
+  }
+  element result;
+  if (doc["result"].get(result) != simdjson::SUCCESS || !result.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd watch message has no \"result\": ", line.substr(0, 200)));
+  }
+  WatchMessage out;
+  element header;
+  if (result["header"].get(header) == simdjson::SUCCESS && header.is_object() &&
+      !GetInt64Field(header, "revision", &out.revision)) {
+    return absl::InvalidArgumentError("etcd watch: bad header.revision");
+  }
+  bool flag = false;
+  if (result["created"].get(flag) == simdjson::SUCCESS) out.created = flag;
+  flag = false;
+  if (result["canceled"].get(flag) == simdjson::SUCCESS) out.canceled = flag;
+  if (!GetInt64Field(result, "compact_revision", &out.compact_revision)) {
+    return absl::InvalidArgumentError("etcd watch: bad compact_revision");
+  }
+  std::string_view reason;
+  if (result["cancel_reason"].get(reason) == simdjson::SUCCESS)
+    out.cancel_reason = std::string(reason);
+  array events;
+  if (result["events"].get(events) == simdjson::SUCCESS) {
+    out.events = static_cast<int>(events.size());
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> ParseV2WatchEvent(absl::string_view body) {
+  simdjson::dom::parser parser;
+  element doc;
+  if (absl::Status s = Parse(parser, body, "v2 watch", &doc); !s.ok()) return s;
+  element node;
+  int64_t index = 0;
+  if (!doc.is_object() || doc["node"].get(node) != simdjson::SUCCESS || !node.is_object() ||
+      !GetInt64Field(node, "modifiedIndex", &index) || index <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd v2 watch event has no node.modifiedIndex: ", body.substr(0, 200)));
+  }
+  return index;
+}
+
 absl::StatusOr<std::vector<KeyValue>> ParseV2Listing(absl::string_view body) {
   simdjson::dom::parser parser;
   element doc;

@@ -92,6 +92,27 @@ absl::StatusOr<std::string> ParseV3AuthToken(absl::string_view body);
 // GET /v2/keys/<dir>?recursive=true: every leaf node below, keys as etcd returns them.
 absl::StatusOr<std::vector<KeyValue>> ParseV2Listing(absl::string_view body);
 
+// ---- The drift watch ---------------------------------------------------------------------------
+
+// POST <v3 base>/watch: a watch on [key, range_end) with progress notifications, from
+// start_revision (0: from now).
+std::string V3WatchCreateBody(absl::string_view key, absl::string_view range_end,
+                              int64_t start_revision);
+// One message of the v3 gateway's watch stream ({"result":{"header":{"revision":..},...}} per
+// line, or {"error":{...}}).
+struct WatchMessage {
+  int64_t revision = 0;  // header.revision: everything up to it has been delivered.
+  bool created = false;
+  bool canceled = false;
+  int64_t compact_revision = 0;  // > 0: the start revision was compacted away.
+  std::string cancel_reason;
+  int events = 0;  // Changes in this message (0 for a progress notification).
+};
+absl::StatusOr<WatchMessage> ParseV3WatchMessage(absl::string_view line);
+// GET /v2/keys/<dir>/?wait=true&recursive=true: the event's node.modifiedIndex (the next wait
+// starts at it + 1).
+absl::StatusOr<int64_t> ParseV2WatchEvent(absl::string_view body);
+
 // Maps a non-2xx reply to a Status carrying etcd's own message (v3 {"error","message","code"},
 // v2 {"errorCode","message","cause"}, or the raw text): 400 -> INVALID_ARGUMENT, 401 ->
 // UNAUTHENTICATED, 403 -> PERMISSION_DENIED, 404 -> NOT_FOUND, 409/412 -> FAILED_PRECONDITION,

@@ -234,4 +234,44 @@ absl::StatusOr<HttpResponse> Transport::V2Send(const std::string& method, const 
   return SendToAnyEndpoint(request);
 }
 
+absl::Status Transport::Stream(const ApiChoice& api, HttpRequest request,
+                               const std::function<bool(absl::string_view)>& on_data,
+                               StreamCancel* cancel, const std::function<void()>& on_live) {
+  if (!user_.empty()) {
+    if (api.api == EtcdApi::kV3) {
+      std::string token;
+      {
+        absl::MutexLock lock(&mu_);
+        token = token_;
+      }
+      if (token.empty()) {
+        absl::StatusOr<std::string> fresh = V3Authenticate(api);
+        if (!fresh.ok()) return fresh.status();
+        token = *fresh;
+      }
+      request.headers.push_back(absl::StrCat("Authorization: ", token));
+    } else {
+      request.headers.push_back(absl::StrCat(
+          "Authorization: Basic ", absl::Base64Escape(absl::StrCat(user_, ":", password_))));
+    }
+  }
+  size_t index = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    index = current_endpoint_;
+  }
+  absl::Status status = clients_[index]->Stream(request, on_data, cancel, on_live);
+  if (absl::IsUnavailable(status) && clients_.size() > 1) {
+    absl::MutexLock lock(&mu_);
+    if (current_endpoint_ == index) current_endpoint_ = (index + 1) % clients_.size();
+  } else if (!user_.empty() && api.api == EtcdApi::kV3 &&
+             (absl::StrContains(status.message(), "auth token") ||
+              absl::StrContains(status.message(), "HTTP 401"))) {
+    // An expired token: the next attempt authenticates again.
+    absl::MutexLock lock(&mu_);
+    token_.clear();
+  }
+  return status;
+}
+
 }  // namespace registrator::etcd

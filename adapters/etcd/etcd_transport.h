@@ -13,6 +13,7 @@
 #ifndef ADAPTERS_ETCD_ETCD_TRANSPORT_H_
 #define ADAPTERS_ETCD_ETCD_TRANSPORT_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,14 @@ class Transport {
   // One v2 keys API request (a form body when `form` is not empty); the reply as it came.
   absl::StatusOr<HttpResponse> V2Send(const std::string& method, const std::string& path,
                                       const std::string& form);
+
+  // A long-lived request (the drift watch: a v3 watch stream, a v2 wait): streams the reply of
+  // `request` from the endpoint that answered last to `on_data`, with the v3 token (`api` v3,
+  // authenticating first when a user is configured) or v2 basic auth. See HttpClient::Stream for
+  // the result; after a transport failure the next call tries the next endpoint.
+  absl::Status Stream(const ApiChoice& api, HttpRequest request,
+                      const std::function<bool(absl::string_view)>& on_data, StreamCancel* cancel,
+                      const std::function<void()>& on_live);
 
   const std::string& backend_name() const { return backend_name_; }
 

@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "adapters/zookeeper/zookeeper_adapter_testing.h"
 #include "adapters/zookeeper/zookeeper_codec.h"
 #include "adapters/zookeeper/zookeeper_session.h"
+#include "registrator/common/backoff.h"
 #include "registrator/common/log.h"
 #include "registrator/model/state_lost_notifier.h"
 
@@ -26,6 +29,56 @@ namespace {
 
 // How long destroying an aborted adapter waits for its session to close (see the destructor).
 constexpr absl::Duration kAbortedCloseWait = absl::Milliseconds(100);
+
+// What the drift watch shares with the client library's threads, which call OnEvent with it as
+// context for every watch it set (also after StopWatch, while the session lives: hence shared,
+// kept alive by whoever holds the session).
+struct WatchHub {
+  // Library thread: records what fired; the adapter's watch thread acts on it.
+  static void OnEvent(zhandle_t* /*handle*/, int type, int state, const char* path, void* context) {
+    auto* hub = static_cast<WatchHub*>(context);
+    absl::MutexLock lock(&hub->mu);
+    if (!hub->active) return;
+    if (type == ZOO_SESSION_EVENT) {
+      // Delivered to every watch set: flags, not counts.
+      if (state == ZOO_CONNECTING_STATE) {
+        hub->lost = true;
+        hub->down = true;
+      } else if (state == ZOO_EXPIRED_SESSION_STATE) {
+        // Its watches are gone with it: a new session (which Arm opens) sets them all again.
+        hub->lost = true;
+        hub->down = false;
+        hub->rearm_all = true;
+      } else if (state == ZOO_CONNECTED_STATE && hub->down) {
+        // The library set the watches again on reconnect; we do it too (re-arming an armed watch
+        // is a no-op) and re-check, as changes while disconnected may have been missed.
+        hub->down = false;
+        hub->rearm_all = true;
+      }
+    } else if (type == ZOO_CHILD_EVENT) {
+      hub->fired = true;
+      if (path != nullptr) hub->arm_parents.insert(path);
+    } else if (type == ZOO_CREATED_EVENT || type == ZOO_DELETED_EVENT ||
+               type == ZOO_CHANGED_EVENT) {
+      hub->fired = true;
+      if (path != nullptr) hub->arm_nodes.insert(path);
+    }
+    hub->cv.Signal();
+  }
+
+  absl::Mutex mu;
+  absl::CondVar cv;
+  bool active ABSL_GUARDED_BY(mu) = false;  // Between StartWatch and StopWatch.
+  bool stop ABSL_GUARDED_BY(mu) = false;
+  bool fired ABSL_GUARDED_BY(mu) = false;               // A watch fired: report drift.
+  bool lost ABSL_GUARDED_BY(mu) = false;                // Connection lost or session expired: log.
+  bool down ABSL_GUARDED_BY(mu) = false;                // Not connected since `lost`.
+  bool rearm_all ABSL_GUARDED_BY(mu) = false;           // (Re)connected: set every watch again.
+  std::set<std::string> arm_nodes ABSL_GUARDED_BY(mu);  // Watches to set.
+  std::set<std::string> arm_parents ABSL_GUARDED_BY(mu);
+  // This host's nodes: what this adapter registered and has not deregistered.
+  std::set<std::string> nodes ABSL_GUARDED_BY(mu);
+};
 
 class ZookeeperAdapter : public RegistryAdapter {
  public:
@@ -37,6 +90,7 @@ class ZookeeperAdapter : public RegistryAdapter {
         before_session_open_(std::move(before_session_open)) {}
 
   ~ZookeeperAdapter() override {
+    StopWatch();
     std::shared_ptr<Session> session;
     bool aborted = false;
     {
@@ -55,7 +109,8 @@ class ZookeeperAdapter : public RegistryAdapter {
     // holds up the exit. The thread owns the session to the end (its completions may still
     // run); if the process exits first, the server expires the session instead.
     auto closed = std::make_shared<absl::Notification>();
-    std::thread([session = std::move(session), closed]() mutable {
+    // The hub too: the session's library threads may call into it until it is closed.
+    std::thread([session = std::move(session), closed, hub = hub_]() mutable {
       session.reset();
       closed->Notify();
     }).detach();
@@ -76,7 +131,18 @@ class ZookeeperAdapter : public RegistryAdapter {
     absl::StatusOr<std::shared_ptr<Session>> session = Connected();
     if (!session.ok()) return session.status();
     const absl::Time deadline = CallDeadline();
-    return RegisterWith(**session, service, deadline);
+    absl::Status status = RegisterWith(**session, service, deadline);
+    if (status.ok()) {
+      const std::string path = NodePath(target_.base, service);
+      absl::MutexLock lock(&hub_->mu);
+      hub_->nodes.insert(path);
+      if (hub_->active) {
+        hub_->arm_nodes.insert(path);
+        hub_->arm_parents.insert(NamePath(target_.base, service.name));
+        hub_->cv.Signal();
+      }
+    }
+    return status;
   }
 
   absl::Status Deregister(const Service& service) override {
@@ -87,6 +153,10 @@ class ZookeeperAdapter : public RegistryAdapter {
     const absl::Time deadline = CallDeadline();
     const std::string path = NodePath(target_.base, service);
     if (absl::Status s = DeleteIfHeldBy(session, path, service.id, deadline); !s.ok()) return s;
+    {
+      absl::MutexLock lock(&hub_->mu);
+      hub_->nodes.erase(path);
+    }
     // Upstream removes the Name node once it has no children left. A sibling registered
     // meanwhile (or the node we left to another service) makes this fail with ZNOTEMPTY, which
     // is exactly right; a Register that just re-created the Name node and loses it here
@@ -295,6 +365,31 @@ class ZookeeperAdapter : public RegistryAdapter {
     if (session != nullptr) session->Abort();
   }
 
+  // Exists watches on this host's nodes (they fire on delete, re-create and data change) and
+  // child watches on their Name nodes (a node added or removed beside them), set again after
+  // every trigger and after a reconnect or a new session, by a thread of our own.
+  absl::Status StartWatch(std::function<void()> drifted) override {
+    {
+      absl::MutexLock lock(&hub_->mu);
+      if (hub_->active) return absl::FailedPreconditionError("already watching");
+      hub_->active = true;
+      hub_->stop = false;
+      hub_->rearm_all = true;
+    }
+    watch_thread_ = std::thread([this, drifted = std::move(drifted)] { WatchLoop(drifted); });
+    return absl::OkStatus();
+  }
+
+  void StopWatch() override {
+    {
+      absl::MutexLock lock(&hub_->mu);
+      hub_->active = false;
+      hub_->stop = true;
+      hub_->cv.SignalAll();
+    }
+    if (watch_thread_.joinable()) watch_thread_.join();
+  }
+
   absl::StatusOr<std::pair<int64_t, std::string>> SessionCredentials() {
     std::shared_ptr<Session> session;
     {
@@ -308,6 +403,111 @@ class ZookeeperAdapter : public RegistryAdapter {
   }
 
  private:
+  void WatchLoop(const std::function<void()>& drifted) {
+    bool broken = false;
+    int failures = 0;
+    WatchHub& hub = *hub_;
+    while (true) {
+      bool report = false;
+      bool all = false;
+      std::set<std::string> nodes;
+      std::set<std::string> parents;
+      {
+        absl::MutexLock lock(&hub.mu);
+        hub.mu.Await(absl::Condition(
+            +[](WatchHub* h) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return h->stop || h->fired || h->lost ||
+                     (!h->down &&
+                      (h->rearm_all || !h->arm_nodes.empty() || !h->arm_parents.empty()));
+            },
+            &hub));
+        if (hub.stop) break;
+        if (hub.lost && !broken) {
+          REG_LOG_WARN("zookeeper: watch broken (connection to ", target_.connect_string,
+                       " lost); drift is repaired by -resync/-ttl-refresh until it is back");
+          broken = true;
+          report = true;
+        }
+        hub.lost = false;
+        report = report || hub.fired;
+        hub.fired = false;
+        all = hub.rearm_all && !hub.down;
+        if (all) {
+          hub.rearm_all = false;
+          hub.arm_nodes.clear();
+          hub.arm_parents.clear();
+          nodes = hub.nodes;
+          for (const std::string& node : nodes) parents.insert(ParentOf(node));
+        } else if (!hub.down) {
+          // Only what is still ours (a deregistered node's watch fires once more, and ends).
+          for (const std::string& node : hub.arm_nodes) {
+            if (hub.nodes.count(node) > 0) nodes.insert(node);
+          }
+          for (const std::string& parent : hub.arm_parents) parents.insert(parent);
+          hub.arm_nodes.clear();
+          hub.arm_parents.clear();
+        }
+      }
+      if (report) drifted();
+      if (!all && nodes.empty() && parents.empty()) continue;
+      absl::Status status = Arm(nodes, parents);
+      if (!status.ok()) {
+        if (!broken && !absl::IsCancelled(status)) {
+          REG_LOG_WARN("zookeeper: watch broken (", status.message(),
+                       "); drift is repaired by -resync/-ttl-refresh until it is back");
+          broken = true;
+          drifted();
+        }
+        absl::MutexLock lock(&hub.mu);
+        // Everything again once the session answers (whatever was not set is unknown).
+        hub.rearm_all = true;
+        const absl::Time until =
+            absl::Now() + BackoffDelay(absl::Milliseconds(250), absl::Seconds(5), failures++, 0.5);
+        while (!hub.stop && !hub.cv.WaitWithDeadline(&hub.mu, until)) {
+        }
+        continue;
+      }
+      failures = 0;
+      if (all && broken) {
+        REG_LOG_INFO("zookeeper: watch re-established; checking for drift");
+        broken = false;
+        drifted();
+      }
+    }
+  }
+
+  static std::string ParentOf(const std::string& path) {
+    const size_t slash = path.rfind('/');
+    return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+  }
+
+  // Sets the watches (all requests in flight at once) on the current session.
+  absl::Status Arm(const std::set<std::string>& nodes, const std::set<std::string>& parents) {
+    absl::StatusOr<std::shared_ptr<Session>> connected = Connected();
+    if (!connected.ok()) return connected.status();
+    Session& session = **connected;
+    const absl::Time deadline = CallDeadline();
+    std::vector<std::pair<std::string, std::shared_ptr<Reply>>> replies;
+    replies.reserve(nodes.size() + parents.size());
+    for (const std::string& node : nodes) {
+      replies.emplace_back(node, session.WatchExists(node, &WatchHub::OnEvent, hub_.get()));
+    }
+    for (const std::string& parent : parents) {
+      replies.emplace_back(parent, session.WatchChildren(parent, &WatchHub::OnEvent, hub_.get()));
+    }
+    absl::Status first;
+    for (const auto& [path, reply] : replies) {
+      absl::Status status = session.Await(deadline, *reply, "watch", path);
+      // A missing node (or Name node) still gets its exists watch; a missing parent's child
+      // watch is not set, but the node's exists watch sees its re-creation.
+      if (status.ok() && reply->rc != ZOK && reply->rc != ZNONODE) {
+        status = ToStatus(reply->rc, "watch", path);
+      }
+      if (!status.ok() && first.ok()) first = status;
+    }
+    return first;
+  }
+
   // The current session, connected; a new one when the old one expired. Opening one (DNS,
   // thread start-up) and closing one (joins threads) happen outside the lock; one thread opens
   // while the others wait for it, as for a connection, at most the connect timeout.
@@ -523,6 +723,8 @@ class ZookeeperAdapter : public RegistryAdapter {
   const SessionSettings settings_;
   const std::function<void()> before_session_open_;  // Tests only.
   StateLostNotifier state_lost_;
+  const std::shared_ptr<WatchHub> hub_ = std::make_shared<WatchHub>();
+  std::thread watch_thread_;
   absl::Mutex mu_;
   std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
   bool opening_ ABSL_GUARDED_BY(mu_) = false;  // A thread is opening session_, unlocked.

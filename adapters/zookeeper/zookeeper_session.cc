@@ -194,7 +194,7 @@ std::pair<int64_t, std::string> Session::Credentials() const {
 
 void Session::Watcher(zhandle_t* /*handle*/, int type, int state, const char* /*path*/,
                       void* context) {
-  if (type != ZOO_SESSION_EVENT) return;  // We set no node watches.
+  if (type != ZOO_SESSION_EVENT) return;  // Node watches have watchers of their own.
   auto* self = static_cast<Session*>(context);
   bool report = false;
   bool lost_connection = false;
@@ -282,6 +282,20 @@ std::shared_ptr<Reply> Session::Set(const std::string& path, const std::string& 
   return Start([&](zhandle_t* zh, const void* completion) {
     return zoo_aset(zh, path.c_str(), data.data(), static_cast<int>(data.size()), version,
                     &Session::OnStat, completion);
+  });
+}
+
+std::shared_ptr<Reply> Session::WatchExists(const std::string& path, watcher_fn watcher,
+                                            void* context) {
+  return Start([&](zhandle_t* zh, const void* data) {
+    return zoo_awexists(zh, path.c_str(), watcher, context, &Session::OnStat, data);
+  });
+}
+
+std::shared_ptr<Reply> Session::WatchChildren(const std::string& path, watcher_fn watcher,
+                                              void* context) {
+  return Start([&](zhandle_t* zh, const void* data) {
+    return zoo_awget_children(zh, path.c_str(), watcher, context, &Session::OnStrings, data);
   });
 }
 

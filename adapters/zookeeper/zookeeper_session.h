@@ -100,6 +100,12 @@ class Session {
   // ACL: creator-only with digest auth, else open (ZooKeeper's default for unauthenticated use).
   std::shared_ptr<Reply> Create(const std::string& path, const std::string& data, int mode);
   std::shared_ptr<Reply> Set(const std::string& path, const std::string& data, int version);
+  // Exists / Children that also leave a one-shot watch on `path` (set even when the node does
+  // not exist yet, for exists): `watcher` runs on the library's thread with `context` when the
+  // node is created, deleted or changed (children: a child added or removed), and with every
+  // session event (connection lost, reconnected, expired) until it fired.
+  std::shared_ptr<Reply> WatchExists(const std::string& path, watcher_fn watcher, void* context);
+  std::shared_ptr<Reply> WatchChildren(const std::string& path, watcher_fn watcher, void* context);
 
  private:
   Session(std::function<void()> on_expired, bool digest_auth);

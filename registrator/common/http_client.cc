@@ -6,12 +6,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace registrator {
@@ -91,7 +94,59 @@ int AbortCheck(void* started_generation, curl_off_t, curl_off_t, curl_off_t, cur
   return g_abort_generation.load() != *static_cast<uint64_t*>(started_generation) ? 1 : 0;
 }
 
+// Keeps the response headers a request asked for (HttpRequest::response_headers). A header
+// callback rather than curl_easy_header(): the static release build's libcurl is configured with
+// --disable-headers-api.
+struct HeaderCapture {
+  const std::vector<std::string>* names;
+  std::vector<std::pair<std::string, std::string>>* out;
+};
+
+size_t CaptureHeader(char* data, size_t size, size_t count, void* user) {
+  auto* capture = static_cast<HeaderCapture*>(user);
+  const size_t length = size * count;
+  absl::string_view line(data, length);
+  // A status line starts a response (an interim 1xx, then the final one): keep only the last.
+  if (absl::StartsWith(line, "HTTP/")) {
+    capture->out->clear();
+    return length;
+  }
+  const size_t colon = line.find(':');
+  if (colon == absl::string_view::npos) return length;
+  const absl::string_view name = absl::StripAsciiWhitespace(line.substr(0, colon));
+  const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+  for (const std::string& wanted : *capture->names) {
+    if (!absl::EqualsIgnoreCase(wanted, name)) continue;
+    // A repeated header reads as its last value.
+    auto it = std::find_if(capture->out->begin(), capture->out->end(),
+                           [&](const auto& kept) { return kept.first == wanted; });
+    if (it != capture->out->end()) {
+      it->second = std::string(value);
+    } else {
+      capture->out->emplace_back(wanted, std::string(value));
+    }
+  }
+  return length;
+}
+
+// Installs CaptureHeader on `curl` when the request wants headers (`capture` must outlive the
+// transfer).
+void CaptureHeaders(CURL* curl, const HttpRequest& request, HttpResponse* response,
+                    HeaderCapture* capture) {
+  if (request.response_headers.empty()) return;
+  *capture = HeaderCapture{&request.response_headers, &response->headers};
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &CaptureHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, capture);
+}
+
 }  // namespace
+
+std::string HttpResponse::Header(absl::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (absl::EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
 
 void AbortHttpTransfers() {
   ++g_abort_generation;
@@ -207,6 +262,8 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  HeaderCapture capture{};
+  CaptureHeaders(curl, request, &response, &capture);
   uint64_t generation = g_abort_generation.load();
   curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
   curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
@@ -357,6 +414,73 @@ absl::Status HttpClient::Stream(const HttpRequest& request,
                                                       state.status, ": ", state.error_body));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<HttpResponse> HttpClient::LongPoll(const HttpRequest& request,
+                                                  StreamCancel* cancel) {
+  // A fresh handle on its own multi handle, as Stream: Cancel() wakes the poll at once, and the
+  // connection held by a parked long poll is never one a Send is waiting to reuse.
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), &curl_easy_cleanup);
+  MultiPtr multi(curl_multi_init());
+  if (curl == nullptr || multi == nullptr) return absl::ResourceExhaustedError("curl init failed");
+  curl_slist* raw_headers = nullptr;
+  Configure(curl.get(), request, &raw_headers);
+  SlistPtr headers(raw_headers);
+
+  HttpResponse response;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error_buffer);
+  BoundedBody body{&response.body, request.max_body_bytes};
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &AppendToString);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  HeaderCapture capture{};
+  CaptureHeaders(curl.get(), request, &response, &capture);
+  {
+    absl::MutexLock lock(&cancel->mu_);
+    if (cancel->cancelled_) return absl::CancelledError("long poll cancelled");
+    cancel->multi_ = multi.get();
+  }
+  curl_multi_add_handle(multi.get(), curl.get());
+  CURLcode result = CURLE_OK;
+  bool done = false;
+  while (!done && !cancel->cancelled()) {
+    int running = 0;
+    if (curl_multi_perform(multi.get(), &running) != CURLM_OK) {
+      result = CURLE_RECV_ERROR;
+      break;
+    }
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi.get(), &queued)) {
+      if (message->msg == CURLMSG_DONE) {
+        result = message->data.result;
+        done = true;
+      }
+    }
+    if (done || running == 0) break;
+    // curl shortens the wait itself when its timeout is due; Cancel() wakes it.
+    curl_multi_poll(multi.get(), nullptr, 0, kStreamIdlePollMs, nullptr);
+  }
+  {
+    absl::MutexLock lock(&cancel->mu_);
+    cancel->multi_ = nullptr;
+  }
+  curl_multi_remove_handle(multi.get(), curl.get());
+  if (cancel->cancelled()) {
+    return absl::CancelledError(absl::StrCat(request.method, " ", request.path, ": cancelled"));
+  }
+  if (!done) return TransportError(CURLE_RECV_ERROR, error_buffer, request);
+  if (result != CURLE_OK) {
+    if (body.exceeded) {
+      return absl::ResourceExhaustedError(absl::StrCat(request.method, " ", request.path,
+                                                       ": response body over ",
+                                                       request.max_body_bytes, " bytes; refused"));
+    }
+    return TransportError(result, error_buffer, request);
+  }
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
 }
 
 std::string UrlEncode(absl::string_view text) {

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -46,11 +47,19 @@ struct HttpRequest {
   // Send fails (RESOURCE_EXHAUSTED) rather than hold a bigger body: a Docker inspect carries
   // whatever labels a container's author wrote. Ignored by Stream (it hands data on as it comes).
   size_t max_body_bytes = 64 << 20;
+  // Response headers to return in HttpResponse::headers (names case-insensitive), e.g. Consul's
+  // X-Consul-Index. Empty: none are read (the common case costs nothing).
+  std::vector<std::string> response_headers;
 };
 
 struct HttpResponse {
   long status = 0;
   std::string body;
+  // The headers named in HttpRequest::response_headers that the server sent, in that order:
+  // {name as requested, value}. A header sent twice gives its last value.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The value of a header fetched through response_headers; "" when absent.
+  std::string Header(absl::string_view name) const;
 };
 
 // Cancels a Stream from another thread, promptly (wakes the blocked poll).
@@ -90,6 +99,11 @@ class HttpClient {
   absl::Status Stream(const HttpRequest& request,
                       const std::function<bool(absl::string_view)>& on_data, StreamCancel* cancel,
                       const std::function<void()>& on_headers_ok = nullptr);
+
+  // One request whose answer may take long (a Consul blocking query waits up to 10 minutes for
+  // a change), cancellable from another thread: like Send (request.timeout bounds it, body limit,
+  // response_headers), but on its own connection, and CANCELLED promptly when `cancel` fires.
+  absl::StatusOr<HttpResponse> LongPoll(const HttpRequest& request, StreamCancel* cancel);
 
   const HttpEndpoint& endpoint() const { return endpoint_; }
 

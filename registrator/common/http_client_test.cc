@@ -103,6 +103,7 @@ class RecordingServer {
         absl::MutexLock lock(&mu_);
         targets_.push_back(req.method + " " + req.target);
       }
+      res.set_header("X-Consul-Index", "42");
       res.set_content(reply_, "text/plain");
     };
     server_.Get(".*", record);
@@ -176,6 +177,57 @@ TEST(HttpClientTest, ResponseBodyOverTheLimitIsRefused) {
   // The pooled handles still work after a refused body.
   request.max_body_bytes = 100000;
   EXPECT_TRUE(client.Send(request).ok());
+}
+
+TEST(HttpClientLongPollTest, CancelEndsAParkedLongPollPromptly) {
+  SilentServer server;
+  HttpEndpoint endpoint;
+  endpoint.base_url = absl::StrCat("http://127.0.0.1:", server.port());
+  HttpClient client(endpoint);
+  HttpRequest request;
+  request.path = "/v1/kv/a?recurse&index=5&wait=5m";
+  request.timeout = absl::Minutes(6);
+  StreamCancel cancel;
+  absl::Notification done;
+  absl::Status result;
+  std::thread poller([&] {
+    result = client.LongPoll(request, &cancel).status();
+    done.Notify();
+  });
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (server.accepted() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_GT(server.accepted(), 0);
+  EXPECT_FALSE(done.HasBeenNotified());
+  cancel.Cancel();
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  poller.join();
+  EXPECT_TRUE(absl::IsCancelled(result)) << result;
+  // A cancelled StreamCancel stays cancelled: the next LongPoll does not even connect.
+  EXPECT_TRUE(absl::IsCancelled(client.LongPoll(request, &cancel).status()));
+}
+
+TEST(HttpClientLongPollTest, ReturnsStatusBodyAndTheRequestedHeaders) {
+  RecordingServer server;
+  server.set_reply("[]");
+  HttpClient client(Endpoint(server));
+  HttpRequest request;
+  request.path = "/v1/kv/a?recurse";
+  request.response_headers = {"x-consul-index", "X-Missing"};
+  StreamCancel cancel;
+  absl::StatusOr<HttpResponse> response = client.LongPoll(request, &cancel);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "[]");
+  EXPECT_EQ(response->Header("X-Consul-Index"), "42");
+  EXPECT_EQ(response->Header("X-Missing"), "");
+  // Send reads them too; without response_headers it reads none.
+  absl::StatusOr<HttpResponse> sent = client.Send(request);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->Header("X-Consul-Index"), "42");
+  request.response_headers.clear();
+  sent = client.Send(request);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_TRUE(sent->headers.empty());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -23,6 +24,7 @@ namespace registrator::fakes {
 
 class FakeAdapter : public RegistryAdapter {
  public:
+  ~FakeAdapter() override { StopWatch(); }
   absl::Status Ping() override { return Fail("ping"); }
   absl::Status Register(const Service& service) override {
     Delay();
@@ -35,6 +37,7 @@ class FakeAdapter : public RegistryAdapter {
     }
     if (absl::Status s = FailLocked("register", service.id); !s.ok()) return s;
     entries_[KeyLocked(service)] = service;
+    NotifyWatchLocked();
     return absl::OkStatus();
   }
   absl::Status Deregister(const Service& service) override {
@@ -48,6 +51,7 @@ class FakeAdapter : public RegistryAdapter {
     }
     if (absl::Status s = FailLocked("deregister", service.id); !s.ok()) return s;
     entries_.erase(KeyLocked(service));
+    NotifyWatchLocked();
     return absl::OkStatus();
   }
   // Renews TTLs and re-asserts Docker health; with SetRefreshRecreates, also re-creates missing
@@ -201,10 +205,82 @@ class FakeAdapter : public RegistryAdapter {
   void Seed(const Service& service) {
     absl::MutexLock lock(&mu_);
     entries_[KeyLocked(service)] = service;
+    NotifyWatchLocked();
   }
   void Drop(const std::string& id) {
     absl::MutexLock lock(&mu_);
     entries_.erase(id);
+    NotifyWatchLocked();
+  }
+
+  // The drift watch (RegistryAdapter::StartWatch), off by default (UNIMPLEMENTED, like a
+  // backend that cannot watch). When on, every change of the entries (the bridge's writes,
+  // Seed, Drop) reports drift on a thread of its own, as a real watch's stream thread does.
+  void SetWatchable(bool watchable) {
+    absl::MutexLock lock(&mu_);
+    watchable_ = watchable;
+  }
+  absl::Status StartWatch(std::function<void()> drifted) override {
+    absl::MutexLock lock(&mu_);
+    if (!watchable_) return absl::UnimplementedError("fake: no watch");
+    if (watch_thread_.joinable()) return absl::FailedPreconditionError("fake: already watching");
+    ++watch_starts_;
+    watch_stop_ = false;
+    watch_pending_ = false;
+    watch_thread_ = std::thread([this, drifted = std::move(drifted)] {
+      absl::MutexLock lock(&mu_);
+      while (true) {
+        mu_.Await(absl::Condition(
+            +[](FakeAdapter* fake) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return fake->watch_stop_ || fake->watch_pending_;
+            },
+            this));
+        if (watch_stop_) return;
+        watch_pending_ = false;
+        ++watch_events_;
+        mu_.Unlock();
+        drifted();
+        mu_.Lock();
+      }
+    });
+    return absl::OkStatus();
+  }
+  void StopWatch() override {
+    std::thread thread;
+    {
+      absl::MutexLock lock(&mu_);
+      watch_stop_ = true;
+      thread = std::move(watch_thread_);
+    }
+    if (thread.joinable()) thread.join();
+  }
+  // A change the watch misses (it is down): no drift is reported.
+  void DropUnseen(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    entries_.erase(id);
+  }
+  // What an adapter does when its watch breaks and is re-established: report drift once.
+  void BreakWatch() {
+    absl::MutexLock lock(&mu_);
+    NotifyWatchLocked();
+  }
+  bool watching() const {
+    absl::MutexLock lock(&mu_);
+    return watch_thread_.joinable() && !watch_stop_;
+  }
+  int watch_starts() const {
+    absl::MutexLock lock(&mu_);
+    return watch_starts_;
+  }
+  // Drift reports delivered so far.
+  int watch_events() const {
+    absl::MutexLock lock(&mu_);
+    return watch_events_;
+  }
+  // Services() calls so far.
+  int lists() const {
+    absl::MutexLock lock(&mu_);
+    return lists_;
   }
   void LoseState() {
     std::function<void()> callback;
@@ -275,6 +351,9 @@ class FakeAdapter : public RegistryAdapter {
     std::string operation_;
   };
 
+  void NotifyWatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (watch_thread_.joinable() && !watch_stop_) watch_pending_ = true;
+  }
   void Delay() {
     absl::Duration latency;
     {
@@ -335,6 +414,12 @@ class FakeAdapter : public RegistryAdapter {
   int health_writes_ ABSL_GUARDED_BY(mu_) = 0;
   int lists_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> last_refresh_ ABSL_GUARDED_BY(mu_);
+  bool watchable_ ABSL_GUARDED_BY(mu_) = false;
+  bool watch_stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool watch_pending_ ABSL_GUARDED_BY(mu_) = false;
+  int watch_starts_ ABSL_GUARDED_BY(mu_) = 0;
+  int watch_events_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread watch_thread_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace registrator::fakes

@@ -84,6 +84,20 @@ class RegistryAdapter {
   // backend's calls are not plain libcurl transfers, which AbortHttpTransfers() already ends
   // (ZooKeeper: the C client's requests). Irreversible. Default: nothing to abort.
   virtual void AbortCalls() {}
+
+  // Drift watching (issue 16): the adapter watches this adapter's entries with long polls only
+  // (etcd watch stream, ZooKeeper watches, Consul blocking queries) and calls `drifted` from any
+  // thread whenever an entry may have been deleted, altered or added behind the bridge's back
+  // (also after its own writes: the bridge coalesces). When the watch breaks it logs once, calls
+  // `drifted` (the bridge then re-checks everything) and re-establishes it with backoff.
+  // UNIMPLEMENTED: this backend cannot watch (the bridge keeps relying on refresh/resync).
+  virtual absl::Status StartWatch(std::function<void()> drifted) {
+    (void)drifted;
+    return absl::UnimplementedError("this backend cannot watch its entries");
+  }
+  // Stops the watch; once it returns `drifted` is never called again. Idempotent; also called
+  // by Bridge::Stop before the adapter is destroyed.
+  virtual void StopWatch() {}
 };
 
 }  // namespace registrator

@@ -9,6 +9,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
 #include <set>
 #include <utility>
 
@@ -211,10 +214,41 @@ class ConsulStandin::State {
       acl_mode_ = token.empty() ? Acl::kAnonymous : Acl::kUnknownToken;
     }
     StandinReply reply = Route(request);
-    reply.headers.emplace_back("X-Consul-Index", absl::StrCat(index_));
-    reply.headers.emplace_back("X-Consul-KnownLeader", leader_.empty() ? "false" : "true");
-    reply.headers.emplace_back("X-Consul-LastContact", "0");
+    const Blocking blocking = BlockingOf(request);
+    if (blocking != Blocking::kNone && reply.status < 500) {
+      if (std::optional<StandinReply> error = Block(request, blocking, &reply)) return *error;
+    }
+    if (blocking == Blocking::kIndex) {
+      reply.headers.emplace_back("X-Consul-Index", absl::StrCat(ResultIndex(request)));
+      reply.headers.emplace_back("X-Consul-KnownLeader", leader_.empty() ? "false" : "true");
+      reply.headers.emplace_back("X-Consul-LastContact", "0");
+    } else if (blocking == Blocking::kHash && reply.status == 200) {
+      reply.headers.emplace_back("X-Consul-ContentHash", ContentHash(reply.body));
+    }
     return reply;
+  }
+
+  // Wakes every blocked query (they answer at once with the current state): Stop() must not
+  // wait out their `wait`.
+  void Shutdown() {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  void Resume() {
+    absl::MutexLock lock(&mu_);
+    stopping_ = false;
+  }
+  // As an agent restarted without its data (-dev): every service, check and key is gone and
+  // the index starts over at 1. Blocked queries re-run against the new state.
+  void Wipe() {
+    absl::MutexLock lock(&mu_);
+    services_.clear();
+    checks_.clear();
+    kv_.clear();
+    tombstones_.clear();
+    kv_table_index_ = 0;
+    index_ = 1;
+    ++generation_;
   }
 
   int write_count() const {
@@ -262,6 +296,103 @@ class ConsulStandin::State {
 
  private:
   enum class Acl { kAllowed, kAnonymous, kUnknownToken };
+
+  // --- blocking queries (api-docs/features/blocking) ---
+  // Which kind of blocking an endpoint supports: the catalog, health and KV reads are
+  // index-based (X-Consul-Index, ?index=); the agent's own service endpoints are hash-based
+  // (X-Consul-ContentHash, ?hash=) because the agent's local state has no Raft index. Other
+  // endpoints do not block and carry neither header.
+  enum class Blocking { kNone, kIndex, kHash };
+
+  static Blocking BlockingOf(const Request& r) {
+    if (r.method != "GET" && r.method != "HEAD") return Blocking::kNone;
+    const std::string& p = r.path;
+    if (absl::StartsWith(p, "/v1/catalog/") || absl::StartsWith(p, "/v1/health/") ||
+        absl::StartsWith(p, "/v1/kv/") || p == "/v1/kv") {
+      return Blocking::kIndex;
+    }
+    if (p == "/v1/agent/services" || absl::StartsWith(p, "/v1/agent/service/")) {
+      return Blocking::kHash;
+    }
+    return Blocking::kNone;
+  }
+
+  // X-Consul-Index of a read. KV reads use the highest ModifyIndex under the key or prefix,
+  // deletions included (Consul keeps tombstones for this), else the KV table's index, so a
+  // watcher of one prefix is not woken by writes elsewhere. The catalog and health reads use the
+  // store's index. Never below 1: Consul raises a 0 index to 1 so that a client blocking on it
+  // cannot spin.
+  uint64_t ResultIndex(const Request& r) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    uint64_t index = index_;
+    if (absl::StartsWith(r.path, "/v1/kv")) {
+      const std::string key = r.path.size() > 7 ? r.path.substr(7) : "";
+      const bool prefix = r.has_param("recurse") || r.has_param("keys");
+      uint64_t max = 0;
+      if (prefix) {
+        for (auto it = kv_.lower_bound(key); it != kv_.end() && absl::StartsWith(it->first, key);
+             ++it) {
+          max = std::max(max, it->second.modify_index);
+        }
+        for (auto it = tombstones_.lower_bound(key);
+             it != tombstones_.end() && absl::StartsWith(it->first, key); ++it) {
+          max = std::max(max, it->second);
+        }
+      } else {
+        if (auto it = kv_.find(key); it != kv_.end()) max = it->second.modify_index;
+        if (auto it = tombstones_.find(key); it != tombstones_.end())
+          max = std::max(max, it->second);
+      }
+      index = max != 0 ? max : kv_table_index_;
+    }
+    return std::max<uint64_t>(index, 1);
+  }
+
+  static std::string ContentHash(const std::string& body) {
+    // Any stable digest of the answer will do: clients treat it as opaque.
+    return absl::StrCat(absl::Hex(std::hash<std::string>{}(body), absl::kZeroPad16));
+  }
+
+  // Holds a blocking read (?index= or ?hash= present) until its answer changes or `wait` runs
+  // out, re-running it after every write. `reply` is the answer so far; returns an error reply
+  // for a malformed wait or index.
+  std::optional<StandinReply> Block(const Request& r, Blocking blocking, StandinReply* reply)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const bool by_index = blocking == Blocking::kIndex && r.has_param("index");
+    const bool by_hash = blocking == Blocking::kHash && r.has_param("hash");
+    if (!by_index && !by_hash) return std::nullopt;
+    // Default 5 minutes, at most 10; plus up to wait/16 of jitter so that many watchers started
+    // together do not all wake at once.
+    absl::Duration wait = absl::Minutes(5);
+    if (r.has_param("wait") && !ParseGoDuration(r.param("wait"), &wait)) {
+      return Reply(400, "Invalid wait time");
+    }
+    if (wait > absl::Minutes(10)) wait = absl::Minutes(10);
+    std::uniform_int_distribution<int64_t> jitter(0, absl::ToInt64Nanoseconds(wait) / 16);
+    const absl::Time deadline = absl::Now() + wait + absl::Nanoseconds(jitter(rng_));
+    uint64_t min_index = 0;
+    if (by_index && !absl::SimpleAtoi(r.param("index"), &min_index)) {
+      return Reply(400, "Invalid index");
+    }
+    const std::string hash = r.param("hash");
+    // index=0 does not block (the documented first request); nor does a hash that differs.
+    auto fresh = [&] {
+      return by_index ? ResultIndex(r) > min_index : ContentHash(reply->body) != hash;
+    };
+    const Acl acl = acl_mode_;
+    while (!fresh() && !stopping_) {
+      const uint64_t seen = index_;
+      const uint64_t generation = generation_;
+      auto changed = [this, seen, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return index_ != seen || generation_ != generation || stopping_;
+      };
+      if (!mu_.AwaitWithDeadline(absl::Condition(&changed), deadline)) break;
+      // Other requests ran meanwhile and set their own ACL mode.
+      acl_mode_ = acl;
+      *reply = Route(r);
+    }
+    acl_mode_ = acl;
+    return std::nullopt;
+  }
 
   // Writes need a valid token; returns a 403 reply when refused.
   std::optional<StandinReply> DenyWrite() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -963,6 +1094,8 @@ class ConsulStandin::State {
       if (!ok) return Json("false");
     }
     ++index_;
+    kv_table_index_ = index_;
+    tombstones_.erase(key);
     KvEntry& entry = kv_[key];
     if (entry.create_index == 0) entry.create_index = index_;
     entry.modify_index = index_;
@@ -973,14 +1106,20 @@ class ConsulStandin::State {
 
   StandinReply KvDelete(const Request& r, const std::string& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!r.has_param("recurse") && key.empty()) return Reply(400, "Missing key name");
+    ++index_;
+    kv_table_index_ = index_;
+    // Deleted keys leave a tombstone so that a blocking read of their prefix sees its index
+    // move (Consul's graveyard).
     if (r.has_param("recurse")) {
       auto it = kv_.lower_bound(key);
-      while (it != kv_.end() && absl::StartsWith(it->first, key)) it = kv_.erase(it);
-    } else {
-      if (key.empty()) return Reply(400, "Missing key name");
-      kv_.erase(key);
+      while (it != kv_.end() && absl::StartsWith(it->first, key)) {
+        tombstones_[it->first] = index_;
+        it = kv_.erase(it);
+      }
+    } else if (kv_.erase(key) > 0) {
+      tombstones_[key] = index_;
     }
-    ++index_;
     return Json("true");
   }
 
@@ -989,6 +1128,13 @@ class ConsulStandin::State {
   std::string leader_ ABSL_GUARDED_BY(mu_);
   Acl acl_mode_ ABSL_GUARDED_BY(mu_) = Acl::kAllowed;
   uint64_t index_ ABSL_GUARDED_BY(mu_) = 1;
+  // Index of the last KV write, and of each deleted key's deletion (see ResultIndex).
+  uint64_t kv_table_index_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> tombstones_ ABSL_GUARDED_BY(mu_);
+  // Bumped by Wipe(); blocked queries re-run.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::minstd_rand rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<RecordedRequest> log_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ServiceEntry> services_ ABSL_GUARDED_BY(mu_);
@@ -1085,6 +1231,7 @@ absl::Status ConsulStandin::StartServer(std::unique_ptr<httplib::Server> server,
                                         const std::string& host, int port) {
   if (server_ != nullptr) return absl::FailedPreconditionError("stand-in is already listening");
   gate_->OpenAll(false);
+  state_->Resume();
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     std::multimap<std::string, std::string> params(req.params.begin(), req.params.end());
     std::multimap<std::string, std::string> headers(req.headers.begin(), req.headers.end());
@@ -1133,8 +1280,9 @@ absl::Status ConsulStandin::StartServer(std::unique_ptr<httplib::Server> server,
 
 void ConsulStandin::Stop() {
   if (server_ == nullptr) return;
-  // Held handlers run on the server's pool, which stop() joins.
+  // Held handlers and blocked queries run on the server's pool, which stop() joins.
   gate_->OpenAll(true);
+  state_->Shutdown();
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
@@ -1153,6 +1301,7 @@ std::optional<std::string> ConsulStandin::KvValue(const std::string& key) const 
 }
 void ConsulStandin::SetLeader(const std::string& leader) { state_->SetLeader(leader); }
 void ConsulStandin::SetHung(bool hung) { gate_->SetHung(hung); }
+void ConsulStandin::Wipe() { state_->Wipe(); }
 int ConsulStandin::held_requests() const { return gate_->held(); }
 
 std::vector<std::string> ConsulStandin::BodiesOf(const std::string& method,

@@ -76,7 +76,8 @@ class ConsulStandin {
   absl::Status ListenTcp(const std::string& host = "127.0.0.1", int port = 0);
   // Serves plain HTTP on a unix socket (the file is replaced if it exists).
   absl::Status ListenUnix(const std::string& socket_path);
-  // Stops serving (idempotent; also done by the destructor). State is kept.
+  // Stops serving (idempotent; also done by the destructor). State is kept. Blocked queries
+  // are answered at once.
   void Stop();
   int port() const { return port_; }
 
@@ -101,6 +102,9 @@ class ConsulStandin {
   std::vector<std::string> CheckIds() const;
   std::optional<std::string> KvValue(const std::string& key) const;
   void SetLeader(const std::string& leader);
+  // As an agent restarted without its data: services, checks and keys are gone and the index
+  // starts over at 1 (lower than what clients hold: they must reset, see blocking queries).
+  void Wipe();
 
   // Hang mode, a hung agent (as a SIGSTOPped one): while on, every HTTP request is read and then
   // held unanswered. Turning it off answers the held requests one by one in arrival order and

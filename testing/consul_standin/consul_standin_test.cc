@@ -6,7 +6,10 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -376,6 +379,194 @@ TEST(StandinHangTest, StopAnswersHeldRequests) {
   standin.Stop();
   waiting.join();
   EXPECT_LT(absl::Now() - before, absl::Seconds(5)) << "Stop() waited for the hang";
+}
+
+// --- Blocking queries (api-docs/features/blocking) ---
+
+std::string HeaderOf(const StandinReply& reply, const std::string& name) {
+  for (const auto& [key, value] : reply.headers) {
+    if (key == name) return value;
+  }
+  return "";
+}
+
+uint64_t IndexOf(const StandinReply& reply) {
+  uint64_t index = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(HeaderOf(reply, "X-Consul-Index"), &index)) << "no index";
+  return index;
+}
+
+class BlockingTest : public StandinTest {
+ protected:
+  // Runs a GET on another thread; done() tells whether it was answered.
+  class Pending {
+   public:
+    Pending(ConsulStandin* standin, std::string path, std::multimap<std::string, std::string> p)
+        : thread_([this, standin, path, p] {
+            StandinReply reply = standin->Handle("GET", path, p, "", {});
+            absl::MutexLock lock(&mu_);
+            reply_ = std::move(reply);
+            done_ = true;
+          }) {}
+    ~Pending() { thread_.join(); }
+    bool done() {
+      absl::MutexLock lock(&mu_);
+      return done_;
+    }
+    StandinReply Wait() {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(&done_));
+      return reply_;
+    }
+
+   private:
+    absl::Mutex mu_;
+    bool done_ ABSL_GUARDED_BY(mu_) = false;
+    StandinReply reply_ ABSL_GUARDED_BY(mu_);
+    std::thread thread_;
+  };
+
+  // Waits until the stand-in has received `count` requests for `path` (the blocked one is
+  // logged on arrival).
+  void AwaitRequests(const std::string& path, size_t count) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      size_t seen = 0;
+      for (const RecordedRequest& r : standin_.requests()) seen += r.path == path;
+      if (seen >= count) return;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    ADD_FAILURE() << "no request for " << path;
+  }
+};
+
+TEST_F(BlockingTest, KvPrefixReadBlocksUntilTheIndexUnderThePrefixGrows) {
+  ASSERT_EQ(Put("/v1/kv/svc/web/1", "10.0.0.1:80").status, 200);
+  StandinReply first = Get("/v1/kv/svc/", {{"recurse", ""}});
+  ASSERT_EQ(first.status, 200);
+  const uint64_t index = IndexOf(first);
+  ASSERT_GE(index, 1u);
+
+  Pending pending(&standin_, "/v1/kv/svc/",
+                  {{"recurse", ""}, {"index", absl::StrCat(index)}, {"wait", "5m"}});
+  AwaitRequests("/v1/kv/svc/", 2);
+  // A write elsewhere moves the store's index but not this prefix's: the query stays blocked.
+  ASSERT_EQ(Put("/v1/kv/other/x", "y").status, 200);
+  EXPECT_EQ(IndexOf(Get("/v1/kv/svc/", {{"recurse", ""}})), index);
+  EXPECT_FALSE(pending.done());
+  // A deletion under the prefix wakes it (the tombstone's index), with the key gone.
+  ASSERT_EQ(standin_.Handle("DELETE", "/v1/kv/svc/web/1", {}, "", {}).status, 200);
+  StandinReply woken = pending.Wait();
+  EXPECT_EQ(woken.status, 404);  // Nothing left under the prefix; Consul still sends the index.
+  EXPECT_GT(IndexOf(woken), index);
+}
+
+TEST_F(BlockingTest, WaitRunningOutAnswersWithTheSameIndex) {
+  ASSERT_EQ(Put("/v1/kv/svc/web/1", "10.0.0.1:80").status, 200);
+  const uint64_t index = IndexOf(Get("/v1/kv/svc/", {{"recurse", ""}}));
+  StandinReply reply =
+      Get("/v1/kv/svc/", {{"recurse", ""}, {"index", absl::StrCat(index)}, {"wait", "20ms"}});
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(IndexOf(reply), index);
+  EXPECT_THAT(reply.body, HasSubstr("svc/web/1"));
+  // index=0 (or an older index) answers at once.
+  EXPECT_EQ(IndexOf(Get("/v1/kv/svc/", {{"recurse", ""}, {"index", "0"}})), index);
+  EXPECT_EQ(IndexOf(Get("/v1/kv/svc/", {{"recurse", ""}, {"index", absl::StrCat(index - 1)}})),
+            index);
+}
+
+TEST_F(BlockingTest, MalformedWaitOrIndexIsRefused) {
+  EXPECT_EQ(Get("/v1/kv/a", {{"index", "1"}, {"wait", "soon"}}).status, 400);
+  EXPECT_EQ(Get("/v1/kv/a", {{"index", "x"}}).status, 400);
+  EXPECT_EQ(Get("/v1/catalog/services", {{"index", "-1"}}).status, 400);
+}
+
+TEST_F(BlockingTest, IndexIsNeverBelowOneAndOnlyOnBlockingEndpoints) {
+  StandinReply empty = Get("/v1/kv/nothing/", {{"recurse", ""}});
+  EXPECT_EQ(empty.status, 404);
+  EXPECT_GE(IndexOf(empty), 1u);
+  EXPECT_GE(IndexOf(Get("/v1/catalog/services")), 1u);
+  EXPECT_GE(IndexOf(Get("/v1/health/service/web")), 1u);
+  // The agent's own endpoints block by hash, the rest not at all.
+  EXPECT_EQ(HeaderOf(Get("/v1/agent/services"), "X-Consul-Index"), "");
+  EXPECT_NE(HeaderOf(Get("/v1/agent/services"), "X-Consul-ContentHash"), "");
+  EXPECT_EQ(HeaderOf(Get("/v1/status/leader"), "X-Consul-Index"), "");
+  EXPECT_EQ(HeaderOf(Get("/v1/agent/checks"), "X-Consul-ContentHash"), "");
+}
+
+TEST_F(BlockingTest, AfterAWipeTheIndexGoesBackwardsAndAStaleIndexOnlyTimesOut) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Put(absl::StrCat("/v1/kv/svc/web/", i), "10.0.0.1:80").status, 200);
+  }
+  const uint64_t index = IndexOf(Get("/v1/kv/svc/", {{"recurse", ""}}));
+  ASSERT_GT(index, 1u);
+  Pending pending(&standin_, "/v1/kv/svc/",
+                  {{"recurse", ""}, {"index", absl::StrCat(index)}, {"wait", "200ms"}});
+  AwaitRequests("/v1/kv/svc/", 2);
+  standin_.Wipe();
+  ASSERT_EQ(Put("/v1/kv/svc/web/9", "10.0.0.9:80").status, 200);
+  // The new state's index is below the client's: the query cannot see "greater" and answers
+  // only when its wait runs out, with the lower index. That is the client's cue to reset to 0.
+  StandinReply stale = pending.Wait();
+  EXPECT_LT(IndexOf(stale), index);
+  EXPECT_THAT(stale.body, HasSubstr("svc/web/9"));
+  // After the reset, index 0 reads at once.
+  EXPECT_THAT(Get("/v1/kv/svc/", {{"recurse", ""}, {"index", "0"}}).body, HasSubstr("svc/web/9"));
+}
+
+TEST_F(BlockingTest, AgentServicesBlocksUntilTheContentHashChanges) {
+  ASSERT_EQ(RegisterWith(R"(,"ID":"a")").status, 200);
+  StandinReply first = Get("/v1/agent/services");
+  const std::string hash = HeaderOf(first, "X-Consul-ContentHash");
+  ASSERT_NE(hash, "");
+  // Same content, same hash; a timed-out wait answers with it.
+  StandinReply timed_out = Get("/v1/agent/services", {{"hash", hash}, {"wait", "20ms"}});
+  EXPECT_EQ(HeaderOf(timed_out, "X-Consul-ContentHash"), hash);
+  EXPECT_EQ(timed_out.body, first.body);
+
+  Pending pending(&standin_, "/v1/agent/services", {{"hash", hash}, {"wait", "5m"}});
+  AwaitRequests("/v1/agent/services", 3);
+  // A KV write moves the index but not the agent's services: still blocked.
+  ASSERT_EQ(Put("/v1/kv/x", "y").status, 200);
+  EXPECT_EQ(HeaderOf(Get("/v1/agent/services"), "X-Consul-ContentHash"), hash);
+  EXPECT_FALSE(pending.done());
+  ASSERT_EQ(Put("/v1/agent/service/deregister/a", "").status, 200);
+  StandinReply woken = pending.Wait();
+  EXPECT_NE(HeaderOf(woken, "X-Consul-ContentHash"), hash);
+  EXPECT_EQ(woken.body, "{}");
+}
+
+TEST_F(BlockingTest, OverHttpHeadersArriveAndStopAnswersBlockedQueries) {
+  ASSERT_THAT(standin_.ListenTcp(), IsOk());
+  HttpEndpoint endpoint;
+  endpoint.base_url = absl::StrCat("http://127.0.0.1:", standin_.port());
+  HttpClient client(endpoint);
+  HttpRequest request;
+  request.path = "/v1/kv/svc/?recurse";
+  request.response_headers = {"X-Consul-Index"};
+  absl::StatusOr<HttpResponse> first = client.Send(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->status, 404);
+  const std::string index = first->Header("X-Consul-Index");
+  ASSERT_NE(index, "");
+
+  request.path = absl::StrCat("/v1/kv/svc/?recurse&index=", index, "&wait=10m");
+  request.timeout = absl::Minutes(11);
+  StreamCancel cancel;
+  absl::Notification done;
+  absl::StatusOr<HttpResponse> blocked;
+  std::thread poller([&] {
+    blocked = client.LongPoll(request, &cancel);
+    done.Notify();
+  });
+  AwaitRequests("/v1/kv/svc/", 2);
+  EXPECT_FALSE(done.HasBeenNotified());
+  // Stop() must not wait out the ten minutes.
+  standin_.Stop();
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  poller.join();
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
+  EXPECT_EQ(blocked->Header("X-Consul-Index"), index);
 }
 
 }  // namespace
