@@ -151,6 +151,10 @@ std::string StatusServer::MetricsText() const {
                 s.retries);
   AppendCounter(&out, "registrator_resyncs_total", "Full resyncs.", s.resyncs);
   AppendCounter(&out, "registrator_ttl_refreshes_total", "TTL refresh rounds.", s.refreshes);
+  AppendCounter(&out, "registrator_drift_checks_total",
+                "Backend listings the drift watch asked for.", s.drift_checks);
+  AppendGauge(&out, "registrator_backend_watched", "1 while the backend is watched for drift.",
+              s.watching ? 1 : 0);
   AppendCounter(&out, "registrator_docker_reconnects_total",
                 "Times the Docker event stream reconnected.", s.docker_reconnects);
   AppendGauge(&out, "registrator_services_registered", "Services this host has registered.",
