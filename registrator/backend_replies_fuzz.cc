@@ -94,6 +94,9 @@ void FuzzEtcdReplies(int which, absl::string_view text) {
       break;
     case 4:
       (void)etcd::ParseV2Listing(text);
+      // The drift watch's messages (issue 16).
+      (void)etcd::ParseV3WatchMessage(text);
+      (void)etcd::ParseV2WatchEvent(text);
       break;
     default: {
       // Two bytes of HTTP status (any value, also nonsense ones), then the body.

@@ -91,6 +91,10 @@ class WatchEndToEndTest : public fakes::EndToEndTest {
     ASSERT_TRUE(m.put(key_a, "altered again"));
     EXPECT_TRUE(WaitForValue(m, key_a, want_a));
     EXPECT_TRUE(registrator_.running());
+    // The drift check did it (not a resync, which never runs here). (An altered entry shows as
+    // "differs" or, where the listing skips what it cannot parse (ZooKeeper), as "lacks".)
+    EXPECT_TRUE(absl::StrContains(registrator_.Output(), "drift: backend lacks"));
+    EXPECT_EQ(registrator_.CountOccurrences("resync: backend"), 0);
   }
 };
 

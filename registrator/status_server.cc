@@ -242,6 +242,10 @@ std::string StatusServer::MetricsText() const {
          [](const BridgeStats& r) { return r.resyncs; });
   family("registrator_ttl_refreshes_total", "TTL refresh rounds.", "counter",
          [](const BridgeStats& r) { return r.refreshes; });
+  family("registrator_drift_checks_total", "Backend listings the drift watch asked for.", "counter",
+         [](const BridgeStats& r) { return r.drift_checks; });
+  family("registrator_backend_watched", "1 while the backend is watched for drift.", "gauge",
+         [](const BridgeStats& r) { return r.watching ? 1 : 0; });
   AppendCounter(&out, "registrator_docker_reconnects_total",
                 "Times the Docker event stream reconnected.", s.docker_reconnects);
   family("registrator_services_registered", "Services this host has registered.", "gauge",

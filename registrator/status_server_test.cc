@@ -88,6 +88,8 @@ TEST_F(StatusServerTest, MetricsCountWhatTheBridgeDid) {
   EXPECT_THAT(response.body,
               HasSubstr("registrator_backend_writes_total{kind=\"health\",result=\"ok\"} 0\n"));
   EXPECT_THAT(response.body, HasSubstr("registrator_resyncs_total 1\n"));
+  EXPECT_THAT(response.body, HasSubstr("registrator_drift_checks_total 0\n"));
+  EXPECT_THAT(response.body, HasSubstr("registrator_backend_watched 0\n"));
   EXPECT_THAT(response.body, HasSubstr("# TYPE registrator_events_total counter\n"));
   EXPECT_THAT(response.body, HasSubstr("registrator_docker_connected 0\n"));
 }

@@ -200,5 +200,42 @@ TEST(EtcdRequests, V2PathsAndForms) {
   EXPECT_EQ(V2RefreshForm(30), "refresh=true&prevExist=true&ttl=30");
 }
 
+TEST(EtcdWatch, CreateBodyAndMessages) {
+  EXPECT_EQ(V3WatchCreateBody("/a/", "/a0", 0),
+            R"({"create_request":{"key":"L2Ev","range_end":"L2Ew","progress_notify":true}})");
+  EXPECT_EQ(V3WatchCreateBody("/a/", "/a0", 42),
+            R"({"create_request":{"key":"L2Ev","range_end":"L2Ew","start_revision":"42",)"
+            R"("progress_notify":true}})");
+
+  absl::StatusOr<WatchMessage> created = ParseV3WatchMessage(
+      R"({"result":{"header":{"cluster_id":"1","revision":"7","raft_term":"2"},"created":true}})");
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created);
+  EXPECT_EQ(created->revision, 7);
+  EXPECT_EQ(created->events, 0);
+
+  absl::StatusOr<WatchMessage> events = ParseV3WatchMessage(
+      R"({"result":{"header":{"revision":"9"},"events":[{"type":"DELETE","kv":{"key":"L2Ev"}},)"
+      R"({"kv":{"key":"L2Ev","value":"MQ=="}}]}})");
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ(events->events, 2);
+  EXPECT_EQ(events->revision, 9);
+
+  absl::StatusOr<WatchMessage> compacted = ParseV3WatchMessage(
+      R"({"result":{"header":{"revision":"30"},"canceled":true,"compact_revision":"20"}})");
+  ASSERT_TRUE(compacted.ok()) << compacted.status();
+  EXPECT_TRUE(compacted->canceled);
+  EXPECT_EQ(compacted->compact_revision, 20);
+
+  EXPECT_FALSE(ParseV3WatchMessage(R"({"error":{"grpc_code":14,"message":"unavailable"}})").ok());
+  EXPECT_FALSE(ParseV3WatchMessage("[1]").ok());
+
+  absl::StatusOr<int64_t> index = ParseV2WatchEvent(
+      R"({"action":"delete","node":{"key":"/a/b","modifiedIndex":15,"createdIndex":3}})");
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_EQ(*index, 15);
+  EXPECT_FALSE(ParseV2WatchEvent(R"({"action":"get"})").ok());
+}
+
 }  // namespace
 }  // namespace registrator::etcd

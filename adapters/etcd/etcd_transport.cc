@@ -131,6 +131,12 @@ absl::StatusOr<HttpResponse> Transport::SendToAnyEndpoint(const HttpRequest& req
                                              " answered: ", last.message()));
 }
 
+std::optional<ApiChoice> Transport::KnownApi() {
+  absl::MutexLock lock(&mu_);
+  if (!api_resolved_) return std::nullopt;
+  return api_;
+}
+
 absl::StatusOr<ApiChoice> Transport::Api() {
   {
     absl::MutexLock lock(&mu_);

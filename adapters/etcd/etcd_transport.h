@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ class Transport {
 
   // The API to speak; for kAuto the first call asks GET /version (later calls remember it).
   absl::StatusOr<ApiChoice> Api();
+  // The API once known (a forced one, or after Api() probed it); nullopt before. No network
+  // call, so a thread that must stop promptly can wait for someone else's probe.
+  std::optional<ApiChoice> KnownApi();
   // POSTs `body` to <v3 base>/<op> (with the auth token when a user is configured); the 2xx body,
   // or etcd's error (see ErrorFromReply). `what` names the request in messages.
   absl::StatusOr<std::string> V3Call(const ApiChoice& api, absl::string_view op,

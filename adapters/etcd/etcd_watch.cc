@@ -1,6 +1,7 @@
 // The etcd drift watch (see etcd_watch.h).
 #include "adapters/etcd/etcd_watch.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -75,12 +76,16 @@ void Watcher::Run() {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
     }
+    // Not Api(): its /version probe could hold Stop() for a request's timeout. The bridge's
+    // first call probes; until then there is nothing to watch anyway.
+    std::optional<ApiChoice> api = transport_->KnownApi();
+    if (!api.has_value()) {
+      if (!Sleep(kRetryInitial)) break;
+      continue;
+    }
     bool live = false;
     absl::Status status;
-    absl::StatusOr<ApiChoice> api = transport_->Api();
-    if (!api.ok()) {
-      status = api.status();
-    } else if (api->api == EtcdApi::kV2) {
+    if (api->api == EtcdApi::kV2) {
       status = WaitV2(*api, &live);
     } else {
       status = WatchV3(*api, &live);

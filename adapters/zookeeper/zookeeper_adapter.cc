@@ -3,6 +3,7 @@
 
 #include <zookeeper/zookeeper.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <set>
@@ -452,7 +453,7 @@ class ZookeeperAdapter : public RegistryAdapter {
       if (!all && nodes.empty() && parents.empty()) continue;
       absl::Status status = Arm(nodes, parents);
       if (!status.ok()) {
-        if (!broken && !absl::IsCancelled(status)) {
+        if (!broken && !absl::IsCancelled(status) && !absl::IsFailedPrecondition(status)) {
           REG_LOG_WARN("zookeeper: watch broken (", status.message(),
                        "); drift is repaired by -resync/-ttl-refresh until it is back");
           broken = true;
@@ -481,11 +482,24 @@ class ZookeeperAdapter : public RegistryAdapter {
     return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
   }
 
-  // Sets the watches (all requests in flight at once) on the current session.
+  // Sets the watches (all requests in flight at once) on the current session. Never opens a
+  // session or waits for a connection (the bridge's calls do; StopWatch must not wait for
+  // that): not connected is UNAVAILABLE, tried again with backoff. Waits for the answers in
+  // short steps so that StopWatch is prompt.
   absl::Status Arm(const std::set<std::string>& nodes, const std::set<std::string>& parents) {
-    absl::StatusOr<std::shared_ptr<Session>> connected = Connected();
-    if (!connected.ok()) return connected.status();
-    Session& session = **connected;
+    std::shared_ptr<Session> current;
+    {
+      absl::MutexLock lock(&mu_);
+      if (aborted_) return Stopping();
+      current = session_;
+    }
+    // Before the bridge's first call: nothing registered, nothing broken.
+    if (current == nullptr) return absl::FailedPreconditionError("zookeeper: no session yet");
+    if (!current->WaitConnected(absl::ZeroDuration())) {
+      return absl::UnavailableError(
+          absl::StrCat("zookeeper: not connected to ", target_.connect_string));
+    }
+    Session& session = *current;
     const absl::Time deadline = CallDeadline();
     std::vector<std::pair<std::string, std::shared_ptr<Reply>>> replies;
     replies.reserve(nodes.size() + parents.size());
@@ -497,7 +511,14 @@ class ZookeeperAdapter : public RegistryAdapter {
     }
     absl::Status first;
     for (const auto& [path, reply] : replies) {
-      absl::Status status = session.Await(deadline, *reply, "watch", path);
+      absl::Status status;
+      while (true) {
+        status = session.Await(std::min(deadline, absl::Now() + absl::Milliseconds(100)), *reply,
+                               "watch", path);
+        if (status.ok() || absl::IsCancelled(status) || absl::Now() >= deadline) break;
+        absl::MutexLock lock(&hub_->mu);
+        if (hub_->stop) return absl::CancelledError("zookeeper: watch stopping");
+      }
       // A missing node (or Name node) still gets its exists watch; a missing parent's child
       // watch is not set, but the node's exists watch sees its re-creation.
       if (status.ok() && reply->rc != ZOK && reply->rc != ZNONODE) {
