@@ -4,7 +4,7 @@
 //   - a real etcd serving https only with --client-cert-auth (etcd://, ETCDCTL_CACERT /
 //     ETCDCTL_CERT / ETCDCTL_KEY),
 // and that a server certificate from another CA is refused. tools/test also runs this under
-// --config=release, where it proves the static OpenSSL's certificate handling.
+// --config=release, where it proves the static libcurl's (mbedTLS) certificate handling.
 #include <algorithm>
 #include <memory>
 #include <string>

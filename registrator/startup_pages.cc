@@ -1,4 +1,4 @@
-// Start-up runs code from all over the binary -- flag parsing, OpenSSL and libcurl
+// Start-up runs code from all over the binary -- flag parsing, TLS and libcurl
 // initialisation, the first sync -- and the kernel maps every page it touches plus its neighbours
 // (fault-around, large page-cache folios), so a static binary would otherwise keep most of its
 // code resident for life although the idle loop runs a small part of it (measured with

@@ -113,5 +113,39 @@ TEST_F(TlsVerificationTest, UntrustedCertificateIsRefusedByEveryTransport) {
               Not(IsOk()));
 }
 
+// The host name check: a certificate the trusted CA issued for another address (IP:127.0.0.2)
+// must not be accepted at 127.0.0.1. The release build's mbedTLS checks iPAddress names through
+// registrator's own verify callback (http_client.cc); this proves it matches the address rather
+// than clearing every mismatch.
+TEST_F(TlsVerificationTest, CertificateForAnotherAddressIsRefused) {
+  const std::string dir = trusted_.path();
+  ASSERT_EQ(fakes::RunCommand(
+                absl::StrCat("set -e; cd '", dir, "'; exec 2>wrongip.log;",
+                             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes",
+                             " -keyout wrongip.key -out wrongip.csr -subj /CN=127.0.0.2;",
+                             "printf 'subjectAltName=IP:127.0.0.2\\n' > wrongip.ext;",
+                             "openssl x509 -req -in wrongip.csr -CA ca.pem -CAkey ca.key",
+                             " -CAcreateserial -out wrongip.pem -days 1 -extfile wrongip.ext"),
+                nullptr),
+            0)
+      << fakes::ReadFileOrEmpty(dir + "/wrongip.log");
+  server_->stop();
+  thread_.join();
+  server_ = std::make_unique<httplib::SSLServer>((dir + "/wrongip.pem").c_str(),
+                                                 (dir + "/wrongip.key").c_str());
+  ASSERT_TRUE(server_->is_valid());
+  server_->Get("/v1/status/leader", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"("127.0.0.1:8300")", "application/json");
+  });
+  port_ = server_->bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port_, 0);
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  ASSERT_TRUE(fakes::WaitFor([this] { return server_->is_running(); }, absl::Seconds(10)));
+
+  EXPECT_TRUE(absl::IsUnavailable(DockerPing(trusted_))) << DockerPing(trusted_);
+  EXPECT_TRUE(absl::IsUnavailable(ConsulPing(trusted_))) << ConsulPing(trusted_);
+  EXPECT_TRUE(absl::IsUnavailable(EtcdPing(trusted_))) << EtcdPing(trusted_);
+}
+
 }  // namespace
 }  // namespace registrator

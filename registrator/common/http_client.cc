@@ -2,20 +2,30 @@
 // per stream so another thread can cancel it promptly.
 #include "registrator/common/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+
+#ifdef REGISTRATOR_CURL_MBEDTLS
+#include <mbedtls/asn1.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+#endif
 
 namespace registrator {
 namespace {
@@ -57,8 +67,11 @@ size_t AppendToString(char* data, size_t size, size_t count, void* user) {
 }
 
 absl::Status TransportError(CURLcode code, const char* error_buffer, const HttpRequest& request) {
+  // A refused server certificate is named as such: the TLS library's own wording differs
+  // (OpenSSL: "unable to get local issuer certificate", mbedTLS: "BADCERT_NOT_TRUSTED").
   const std::string detail =
       absl::StrCat(request.method, " ", request.path, ": ",
+                   code == CURLE_PEER_FAILED_VERIFICATION ? "server certificate refused: " : "",
                    error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code));
   if (code == CURLE_OPERATION_TIMEDOUT) return absl::DeadlineExceededError(detail);
   return absl::UnavailableError(detail);
@@ -138,6 +151,107 @@ void CaptureHeaders(CURL* curl, const HttpRequest& request, HttpResponse* respon
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &CaptureHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, capture);
 }
+
+#ifdef REGISTRATOR_CURL_MBEDTLS
+// The release build's libcurl does TLS with Debian's mbedTLS 2.28 (tools/static-deps), whose host
+// name check compares only DNS names and the CN: a server certificate for an IP address (an
+// iPAddress subjectAltName, what Consul's and etcd's tooling issue for https://10.0.0.5:8501)
+// fails with BADCERT_CN_MISMATCH, although OpenSSL (the dev build) accepts it. This verify
+// callback adds the iPAddress check: when the URL's host is an IP literal and the server
+// certificate lists exactly that address, the mismatch flag is cleared. Every other flag
+// (untrusted, expired...) and every other certificate in the chain is left as mbedTLS found it.
+
+// True when the certificate's subjectAltName extension holds an iPAddress of exactly `address`
+// (4 or 16 bytes). Walks the DER of the extensions, which mbedTLS 2.28 keeps raw (its parsed
+// subject_alt_names list holds only DNS names).
+bool CertificateHasIpAddress(const mbedtls_x509_crt& crt, const unsigned char* address,
+                             size_t address_len) {
+  unsigned char* p = crt.v3_ext.p;
+  if (p == nullptr) return false;
+  const unsigned char* const ext_end = crt.v3_ext.p + crt.v3_ext.len;
+  size_t len = 0;
+  // Extensions ::= SEQUENCE OF Extension
+  if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
+      0) {
+    return false;
+  }
+  const unsigned char* const seq_end = p + len;
+  while (p < seq_end) {
+    // Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
+    if (mbedtls_asn1_get_tag(&p, seq_end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
+        0) {
+      return false;
+    }
+    const unsigned char* const one_end = p + len;
+    mbedtls_x509_buf oid;
+    if (mbedtls_asn1_get_tag(&p, one_end, &oid.len, MBEDTLS_ASN1_OID) != 0) return false;
+    oid.p = p;
+    p += oid.len;
+    int critical = 0;  // Optional: get_bool leaves p alone when the next element is no BOOLEAN.
+    const int bool_result = mbedtls_asn1_get_bool(&p, one_end, &critical);
+    if (bool_result != 0 && bool_result != MBEDTLS_ERR_ASN1_UNEXPECTED_TAG) return false;
+    if (mbedtls_asn1_get_tag(&p, one_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0) return false;
+    if (MBEDTLS_OID_CMP(MBEDTLS_OID_SUBJECT_ALT_NAME, &oid) == 0) {
+      // GeneralNames ::= SEQUENCE OF GeneralName; iPAddress is [7] IMPLICIT OCTET STRING.
+      const unsigned char* const value_end = p + len;
+      if (mbedtls_asn1_get_tag(&p, value_end, &len,
+                               MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
+        return false;
+      }
+      const unsigned char* const names_end = p + len;
+      while (p < names_end) {
+        const int tag = *p++;
+        if (mbedtls_asn1_get_len(&p, names_end, &len) != 0) return false;
+        if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_IP_ADDRESS) &&
+            len == address_len && memcmp(p, address, len) == 0) {
+          return true;
+        }
+        p += len;
+      }
+      return false;
+    }
+    p = const_cast<unsigned char*>(one_end);
+  }
+  return false;
+}
+
+// mbedTLS verify callback; `context` is the endpoint's base URL (a member of the HttpClient,
+// which outlives its connections' handshakes).
+int VerifyIpAddressSan(void* context, mbedtls_x509_crt* crt, int depth, uint32_t* flags) {
+  if (depth != 0 || (*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) == 0) return 0;
+  CURLU* url = curl_url();
+  if (url == nullptr) return 0;
+  char* host = nullptr;
+  if (curl_url_set(url, CURLUPART_URL, static_cast<const std::string*>(context)->c_str(), 0) ==
+          CURLUE_OK &&
+      curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    std::string literal = host;
+    // An IPv6 host comes bracketed ("[::1]"), possibly with a zone id, which certificates lack.
+    if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']') {
+      literal = literal.substr(1, literal.size() - 2);
+    }
+    unsigned char address[16];
+    size_t address_len = 0;
+    if (inet_pton(AF_INET, literal.c_str(), address) == 1) {
+      address_len = 4;
+    } else if (inet_pton(AF_INET6, literal.c_str(), address) == 1) {
+      address_len = 16;
+    }
+    if (address_len != 0 && CertificateHasIpAddress(*crt, address, address_len)) {
+      *flags &= ~static_cast<uint32_t>(MBEDTLS_X509_BADCERT_CN_MISMATCH);
+    }
+  }
+  curl_free(host);
+  curl_url_cleanup(url);
+  return 0;
+}
+
+CURLcode InstallIpAddressCheck(CURL*, void* ssl_config, void* base_url) {
+  mbedtls_ssl_conf_verify(static_cast<mbedtls_ssl_config*>(ssl_config), &VerifyIpAddressSan,
+                          base_url);
+  return CURLE_OK;
+}
+#endif  // REGISTRATOR_CURL_MBEDTLS
 
 }  // namespace
 
@@ -224,6 +338,12 @@ void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** h
     curl_easy_setopt(curl, CURLOPT_SSLKEY, endpoint_.key_file.c_str());
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, endpoint_.verify_peer ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, endpoint_.verify_peer ? 2L : 0L);
+#ifdef REGISTRATOR_CURL_MBEDTLS
+  if (endpoint_.verify_peer) {
+    curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, &InstallIpAddressCheck);
+    curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, const_cast<std::string*>(&endpoint_.base_url));
+  }
+#endif
   if (!endpoint_.basic_auth.empty()) {
     curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(curl, CURLOPT_USERPWD, endpoint_.basic_auth.c_str());
