@@ -846,6 +846,19 @@ absl::Status Bridge::RunResync() {
       auto entry = listed.find(service_id);
       // A slot written since the listing was asked for knows better than the listing.
       if (!busy_slots_.contains(service_id) && slot.last_write <= listed_at) {
+        // A refresh that took its snapshot before this listing may still re-create the entry
+        // the listing did not show (or showed otherwise): what the bridge believes is replaced
+        // without a write, so note it like one; that refresh's end then remembers what it may
+        // have put back (RefreshNow), else a new owner at another key leaves it behind.
+        const bool replaced = entry == listed.end() ? slot.held.has_value()
+                                                    : !slot.held || slot.held_fingerprint !=
+                                                                        entry->second.fingerprint;
+        if (replaced) {
+          for (RefreshWatch& touched : refreshes_) {
+            touched.written[service_id] =
+                entry == listed.end() ? std::string() : entry->second.fingerprint;
+          }
+        }
         if (entry == listed.end()) {
           slot.held.reset();
           slot.held_fingerprint.clear();
@@ -989,8 +1002,9 @@ absl::Status Bridge::RefreshNow() {
       }
     }
     auto written = touched->written.find(service.id);
-    // Written while this refresh ran: unless that write put back the very entry the refresh
-    // renewed, the refresh may have re-created a removed or replaced entry.
+    // Written (or found otherwise by a resync listing) while this refresh ran: unless that put
+    // back the very entry the refresh renewed, the refresh may have re-created a removed or
+    // replaced entry.
     if (written == touched->written.end() || written->second == adapter_->Fingerprint(service)) {
       continue;
     }

@@ -955,6 +955,47 @@ TEST_F(MovedEntryTest, ARefreshThatPutsTheOldKeyBackIsUndone) {
   EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
 }
 
+// Found by the convergence test (seed 58, ASan, key-by-name): a refresh that started while
+// "web/svc" was current re-created it after a resync had found it gone (a kept entry that
+// expired). The bridge believed the ID held nothing, so when another container took the ID it
+// wrote "x/svc" and left "web/svc" beside it for good: a resync lists the ID once (here as
+// "x/svc", which is what the bridge wants) and never sees its second entry.
+TEST_F(MovedEntryTest, ARefreshThatPutsBackWhatAResyncFoundGoneIsUndone) {
+  adapter_.SetRefreshRecreates(true);
+  BridgeConfig config;
+  config.deregister_on_success = true;
+  StartBridge(config);
+  docker::Container older = MakeContainer("aaa", "web", {80});
+  older.env = {"SERVICE_ID=svc"};
+  older.created = "2026-12-01T10:00:00Z";
+  docker_.Put(older);
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_THAT(BackendIds(), ElementsAre("web/svc"));
+  adapter_.Hang("refresh");
+  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });  // Renews web/svc.
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  // Exit 1 under on-success: the entry is kept (no write), and no longer refreshed...
+  docker_.Exit("aaa", 1);
+  Event("aaa", "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  // ...so its TTL runs out, and a resync finds it gone.
+  adapter_.Drop("web/svc");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_THAT(BackendIds(), IsEmpty());
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);  // Re-creates web/svc.
+  refresh.join();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  docker::Container newer = MakeContainer("bbb", "x", {81});
+  newer.env = {"SERVICE_ID=svc"};
+  newer.created = "2026-12-01T11:00:00Z";
+  docker_.Put(newer);
+  Event("bbb", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("x/svc"));
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), ElementsAre("x/svc"));
+}
+
 TEST_F(BridgeTest, AKeyByIdBackendNeedsNoDeleteWhenTheNameChanges) {
   StartBridge();
   docker::Container c = MakeContainer("aaa", "web", {80});
