@@ -846,19 +846,6 @@ absl::Status Bridge::RunResync() {
       auto entry = listed.find(service_id);
       // A slot written since the listing was asked for knows better than the listing.
       if (!busy_slots_.contains(service_id) && slot.last_write <= listed_at) {
-        // A refresh that took its snapshot before this listing may still re-create the entry
-        // the listing did not show (or showed otherwise): what the bridge believes is replaced
-        // without a write, so note it like one; that refresh's end then remembers what it may
-        // have put back (RefreshNow), else a new owner at another key leaves it behind.
-        const bool replaced = entry == listed.end() ? slot.held.has_value()
-                                                    : !slot.held || slot.held_fingerprint !=
-                                                                        entry->second.fingerprint;
-        if (replaced) {
-          for (RefreshWatch& touched : refreshes_) {
-            touched.written[service_id] =
-                entry == listed.end() ? std::string() : entry->second.fingerprint;
-          }
-        }
         if (entry == listed.end()) {
           slot.held.reset();
           slot.held_fingerprint.clear();
@@ -969,10 +956,13 @@ absl::Status Bridge::SyncNow(absl::Duration timeout) {
 
 absl::Status Bridge::RefreshNow() {
   std::vector<Service> live;
+  // What the bridge believed each entry of `live` to be (the owner's fingerprint).
+  std::vector<std::string> live_fingerprints;
   std::list<RefreshWatch>::iterator touched;
   {
     absl::MutexLock lock(&mu_);
     live.reserve(slots_.size());
+    live_fingerprints.reserve(slots_.size());
     for (const auto& [service_id, slot] : slots_) {
       // Only what the backend holds for a running owner; never what is being written or
       // removed (a refresh would re-create it).
@@ -982,17 +972,38 @@ absl::Status Bridge::RefreshNow() {
         continue;
       }
       live.push_back(*slot.held);
+      live_fingerprints.push_back(slot.held_fingerprint);
       // Re-asserts the Docker health Docker reports now (also after a failed health write).
       live.back().docker_health = owner->service.docker_health;
     }
     touched = refreshes_.emplace(refreshes_.end());
   }
-  std::sort(live.begin(), live.end(),
-            [](const Service& a, const Service& b) { return a.id < b.id; });
+  {
+    // Sorted by ID (adapters and tests rely on it), the fingerprints kept alongside.
+    std::vector<size_t> order(live.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&live](size_t a, size_t b) { return live[a].id < live[b].id; });
+    std::vector<Service> sorted;
+    std::vector<std::string> sorted_fingerprints;
+    sorted.reserve(live.size());
+    sorted_fingerprints.reserve(live.size());
+    for (size_t i : order) {
+      sorted.push_back(std::move(live[i]));
+      sorted_fingerprints.push_back(std::move(live_fingerprints[i]));
+    }
+    live = std::move(sorted);
+    live_fingerprints = std::move(sorted_fingerprints);
+  }
   absl::Status status = adapter_->Refresh(live);  // Not const: returned by move.
   absl::MutexLock lock(&mu_);
   ++stats_.refreshes;
-  for (const Service& service : live) {
+  // The refresh may have re-created any entry of its snapshot, like a write: a listing asked
+  // for before now must not tell these slots the backend lacks them (resync's last_write rule).
+  ++write_seq_;
+  for (size_t i = 0; i < live.size(); ++i) {
+    const Service& service = live[i];
+    const std::string& fingerprint = live_fingerprints[i];
     if (touched->health_written.contains(service.id) && !service.docker_health.status.empty()) {
       // The refresh may have put back an older Docker health: write the current one again.
       auto slot = slots_.find(service.id);
@@ -1001,11 +1012,18 @@ absl::Status Bridge::RefreshNow() {
         MarkSlotDirtyLocked(service.id);
       }
     }
+    // Harmless only if the bridge still believes the backend holds exactly this entry, and no
+    // write since the snapshot replaced or removed it. A write is not the only way that belief
+    // changes: a resync listing that ran after a state loss (or a key vanishing behind our
+    // back) finds no entry and forgets it without a write; when its owner then goes there is
+    // nothing to deregister, the slot is erased, and the entry this refresh re-created would
+    // stay for good.
     auto written = touched->written.find(service.id);
-    // Written (or found otherwise by a resync listing) while this refresh ran: unless that put
-    // back the very entry the refresh renewed, the refresh may have re-created a removed or
-    // replaced entry.
-    if (written == touched->written.end() || written->second == adapter_->Fingerprint(service)) {
+    auto known = slots_.find(service.id);
+    if (known != slots_.end()) known->second.last_write = write_seq_;
+    if ((written == touched->written.end() || written->second == fingerprint) &&
+        known != slots_.end() && known->second.held &&
+        known->second.held_fingerprint == fingerprint) {
       continue;
     }
     Slot& slot = SlotLocked(service.id);

@@ -192,8 +192,7 @@ class Bridge : public docker::EventSink {
   enum class Action { kNone, kRegister, kDeregister, kDeregisterMoved, kHealth };
   // Writes that happened while one refresh ran (see refreshes_).
   struct RefreshWatch {
-    // Service ID -> the fingerprint written ("" = deregistered), or what a resync listing
-    // found instead of what the bridge believed ("" = nothing).
+    // Service ID -> the fingerprint written ("" = deregistered).
     absl::flat_hash_map<std::string, std::string> written;
     // IDs whose Docker health was written (a register writes it too).
     absl::flat_hash_set<std::string> health_written;

@@ -752,6 +752,46 @@ TEST_F(BridgeTest, RefreshDoesNotResurrectAServiceDeregisteredMeanwhile) {
   EXPECT_THAT(BackendIds(), IsEmpty());
 }
 
+// 12.4, found by the convergence test (seed 117): the refresh only looked at writes made while
+// it ran, but a resync listing can also make the bridge forget an entry, without a write. Here
+// the entry vanishes behind the bridge's back (as after a backend state loss) while its
+// container's claim is kept (-deregister=on-success); the resync finds no entry, so when the
+// container is removed there is nothing to deregister and the slot goes. The hung refresh then
+// re-creates the entry from its snapshot, and nobody knew it was there any more.
+TEST_F(BridgeTest, RefreshDoesNotResurrectAnEntryAResyncForgot) {
+  adapter_.SetRefreshRecreates(true);
+  BridgeConfig config;
+  config.deregister_on_success = true;
+  StartBridge(config);
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  adapter_.Hang("refresh");
+  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
+  // Exit 2: the claim is kept, the entry left alone (no write).
+  docker_.Exit("aaa", 2);
+  Event("aaa", "die");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  // The entry vanishes; the resync's listing makes the bridge forget it (nothing to write for
+  // a kept claim).
+  adapter_.Drop("host1:web:80");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  // The container goes: the bridge believes nothing is registered, so it writes nothing.
+  docker_.Remove("aaa");
+  Event("aaa", "destroy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_THAT(BackendIds(), IsEmpty());
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);  // Re-creates host1:web:80.
+  refresh.join();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  // And for good: a resync afterwards does not bring it back either.
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
 // 12.4: the refresh snapshot included entries being deleted (a failed deregistration waiting
 // for its retry).
 TEST_F(BridgeTest, RefreshLeavesOutServicesBeingDeregistered) {

@@ -28,9 +28,10 @@
 // concurrent refreshes and resyncs.
 //
 // Seeds: 200 by default; --seeds=N (or CONVERGENCE_SEEDS=N) for more, --seed=S (or
-// CONVERGENCE_SEED=S) for one; CONVERGENCE_TRACE=1 prints each seed as it starts. A failing seed
-// prints a one-line reproduction command. Thread
-// interleavings are not part of the seed, so a failure may need a few runs to reproduce.
+// CONVERGENCE_SEED=S) for one; CONVERGENCE_TRACE=1 prints each seed as it starts;
+// CONVERGENCE_LOG=1 prints the bridge's debug log (what it wrote, what a resync found). A failing
+// seed prints a one-line reproduction command. Thread interleavings are not part of the seed, so a
+// failure may need a few runs to reproduce.
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -698,7 +699,7 @@ class Simulation {
 };
 
 TEST(ConvergenceTest, BackendEqualsTheModelAfterRandomSchedules) {
-  SetLogLevel(LogLevel::kError);
+  SetLogLevel(std::getenv("CONVERGENCE_LOG") ? LogLevel::kDebug : LogLevel::kError);
   std::vector<uint64_t> seeds;
   if (g_seed) {
     seeds.push_back(*g_seed);
