@@ -1036,6 +1036,43 @@ TEST_F(MovedEntryTest, ARefreshThatPutsBackWhatAResyncFoundGoneIsUndone) {
   EXPECT_THAT(BackendIds(), ElementsAre("x/svc"));
 }
 
+// Found by the convergence test (seed 58, ASan, 1 run in 50): while the delete of an old key
+// failed, the backend held the ID twice; a resync listing (one entry per ID) showed the old key,
+// so the bridge took it for the held entry, forgot the current one, and -- the owner wanting the
+// old key back -- deleted the entry it now held as an "old" one. A refresh then put it back
+// beside the forgotten one, and no resync could see the second entry of the ID.
+TEST_F(MovedEntryTest, AResyncThatListsTheOldKeyNeitherForgetsNorDeletesTheCurrentOne) {
+  adapter_.SetRefreshRecreates(true);
+  BridgeConfig config;
+  config.workers = 1;  // Held busy below, so that what the resync found is acted on later.
+  StartBridge(config);
+  PutNamed("x");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.FailOp("deregister", absl::UnavailableError("down"), "svc");
+  PutNamed("web");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  // "x/svc" sorts after "web/svc": a listing by ID shows the old entry.
+  ASSERT_THAT(BackendIds(), ElementsAre("web/svc", "x/svc"));
+  adapter_.FailOp("deregister", absl::OkStatus(), "svc");
+  // The one worker hangs on another container's register...
+  adapter_.Hang("register", "host1:o:90");
+  docker_.Put(MakeContainer("ooo", "o", {90}));
+  Event("ooo", "start");
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  // ...while the container takes its old name back and a resync lists the backend.
+  PutNamed("x");
+  Event("aaa", "rename");
+  std::thread resync([&] { EXPECT_THAT(bridge_->SyncNow(), IsOk()); });
+  ASSERT_TRUE(Eventually([&] { return absl::StrContains(bridge_->PendingWork(), "dirty:svc"); }));
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);
+  resync.join();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("o/host1:o:90", "x/svc"));
+  ASSERT_THAT(bridge_->RefreshNow(), IsOk());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), ElementsAre("o/host1:o:90", "x/svc"));
+}
+
 TEST_F(BridgeTest, AKeyByIdBackendNeedsNoDeleteWhenTheNameChanges) {
   StartBridge();
   docker::Container c = MakeContainer("aaa", "web", {80});
