@@ -838,14 +838,30 @@ absl::Status Bridge::RunResync() {
   if (held.ok()) {
     absl::flat_hash_map<std::string, RegisteredService> listed;
     listed.reserve(held->size());
+    // A backend keyed by name lists an ID twice while an old entry (another name) is left:
+    // the second and further entries, which must not be forgotten (see below).
+    absl::flat_hash_map<std::string, std::vector<RegisteredService>> also_listed;
     for (RegisteredService& entry : *held) {
       std::string id = entry.service.id;
-      listed[std::move(id)] = std::move(entry);
+      auto [it, inserted] = listed.try_emplace(std::move(id), std::move(entry));
+      // try_emplace leaves `entry` alone when the ID is already there.
+      if (!inserted) also_listed[it->first].push_back(std::move(entry));
     }
     for (auto& [service_id, slot] : slots_) {
       auto entry = listed.find(service_id);
       // A slot written since the listing was asked for knows better than the listing.
       if (!busy_slots_.contains(service_id) && slot.last_write <= listed_at) {
+        auto extra = also_listed.empty() ? also_listed.end() : also_listed.find(service_id);
+        if (extra != also_listed.end() && entry != listed.end() && slot.held) {
+          // Of several entries, the one at the key the bridge believes current is `held`.
+          const std::string key = adapter_->EntryKey(*slot.held);
+          for (RegisteredService& other : extra->second) {
+            if (adapter_->EntryKey(entry->second.service) != key &&
+                adapter_->EntryKey(other.service) == key) {
+              std::swap(entry->second, other);
+            }
+          }
+        }
         if (entry == listed.end()) {
           slot.held.reset();
           slot.held_fingerprint.clear();
@@ -872,6 +888,14 @@ absl::Status Bridge::RunResync() {
           // Docker health is re-asserted where the backend's differs (set behind our back, or
           // a write lost).
           slot.held_health = entry->second.health_fingerprint;
+          // The others are old entries at other keys: remembered, so they are deregistered
+          // once the current one is right (instead of staying for good when `held` moves on).
+          if (extra != also_listed.end()) {
+            const std::string key = adapter_->EntryKey(*slot.held);
+            for (const RegisteredService& other : extra->second) {
+              if (adapter_->EntryKey(other.service) != key) AddMovedLocked(slot, other.service);
+            }
+          }
         }
         // A write still waiting out its backoff is tried now too: the listing just succeeded,
         // so the backend answers again (after an outage the backoff may have grown towards

@@ -914,6 +914,49 @@ class MovedEntryTest : public BridgeTest {
   }
 };
 
+// Found by the convergence test (seed 58): a backend keyed by name lists an ID twice while an
+// old entry is left; the resync kept one entry per ID (the last listed) and made it `held`,
+// forgetting the entry the bridge knew at the other key. Here B's kept entry ("alpha/svc") was
+// forgotten for A's leftover ("zeta/svc"), and stayed after B was removed.
+TEST_F(MovedEntryTest, AResyncListingAnIdTwiceForgetsNeitherEntry) {
+  BridgeConfig config;
+  config.deregister_on_success = true;
+  StartBridge(config);
+  docker::Container a = MakeContainer("aaa", "zeta", {80});
+  a.env = {"SERVICE_ID=svc"};
+  docker_.Put(a);
+  Event("aaa", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_THAT(BackendIds(), ElementsAre("zeta/svc"));
+  // B (the larger container ID: the owner) takes the ID over; A's old entry cannot be removed.
+  adapter_.FailOp("deregister", absl::UnavailableError("down"));
+  docker::Container b = MakeContainer("bbb", "alpha", {80});
+  b.env = {"SERVICE_ID=svc"};
+  docker_.Put(b);
+  Event("bbb", "start");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_THAT(BackendIds(), ElementsAre("alpha/svc", "zeta/svc"));
+  // B exits with code 2 (its entry is kept), A goes.
+  docker_.Exit("bbb", 2);
+  Event("bbb", "die");
+  docker_.Remove("aaa");
+  Event("aaa", "destroy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  ASSERT_THAT(BackendIds(), ElementsAre("alpha/svc", "zeta/svc"));
+  // The backend answers again; the resync lists svc twice and removes A's leftover.
+  adapter_.FailOp("deregister", absl::OkStatus());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("alpha/svc"));
+  // B goes for good: so does its entry.
+  docker_.Remove("bbb");
+  Event("bbb", "destroy");
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
 TEST_F(MovedEntryTest, ANewNameDeletesTheOldKeyAfterWritingTheNewOne) {
   StartBridge();
   PutNamed("web");

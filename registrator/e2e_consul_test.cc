@@ -450,18 +450,24 @@ TEST_F(ConsulEndToEndTest, UnchangedResyncAndRestartMakeZeroWrites) {
   ASSERT_TRUE(WaitForService(Id("e2e-c-steady")));
   const int writes = consul_->write_count();
   const size_t listings = consul_->BodiesOf("GET", "/v1/agent/services").size();
-  absl::SleepFor(absl::Seconds(3));
+  // Two more resyncs (each lists the agent's services), waited for rather than slept for.
+  EXPECT_TRUE(
+      WaitFor([&] { return consul_->BodiesOf("GET", "/v1/agent/services").size() >= listings + 2; },
+              absl::Seconds(30)))
+      << "the resyncs did not run";
   EXPECT_EQ(consul_->write_count(), writes) << "a resync of an unchanged host wrote";
-  // The resyncs did run: each lists the agent's services.
-  EXPECT_GE(consul_->BodiesOf("GET", "/v1/agent/services").size(), listings + 2);
 
   EXPECT_EQ(registrator_.Stop(), 0);
   ASSERT_TRUE(HasService(Id("e2e-c-steady")));
   const size_t listings_before_restart = consul_->BodiesOf("GET", "/v1/agent/services").size();
   StartRegistrator({"-resync", "1"}, Uri(), {}, "-2");
-  absl::SleepFor(absl::Seconds(3));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return consul_->BodiesOf("GET", "/v1/agent/services").size() >= listings_before_restart + 2;
+      },
+      absl::Seconds(30)))
+      << "the resyncs did not run";
   EXPECT_EQ(consul_->write_count(), writes) << "a restart over an unchanged host wrote";
-  EXPECT_GE(consul_->BodiesOf("GET", "/v1/agent/services").size(), listings_before_restart + 2);
 }
 
 }  // namespace

@@ -263,11 +263,13 @@ TEST_F(EtcdEndToEndTest, UnchangedResyncAndRestartWriteNothing) {
   std::optional<EtcdKey> before = Get(key);
   ASSERT_TRUE(before.has_value());
 
-  // Three resyncs of an unchanged host.
+  // Two more resyncs of an unchanged host (waited for, not slept for: a slow machine only
+  // takes longer).
   const int resyncs = RegistratorResyncCount(http_port);
   ASSERT_GE(resyncs, 0);
-  absl::SleepFor(absl::Seconds(3.5));
-  EXPECT_GE(RegistratorResyncCount(http_port), resyncs + 2) << "the resyncs did not run";
+  EXPECT_TRUE(
+      WaitFor([&] { return RegistratorResyncCount(http_port) >= resyncs + 2; }, absl::Seconds(30)))
+      << "the resyncs did not run";
   std::optional<EtcdKey> after_resync = Get(key);
   ASSERT_TRUE(after_resync.has_value());
   EXPECT_EQ(after_resync->mod_revision, before->mod_revision);
@@ -279,8 +281,8 @@ TEST_F(EtcdEndToEndTest, UnchangedResyncAndRestartWriteNothing) {
   EXPECT_TRUE(Value(key).has_value());
   http_port = FreeLoopbackPort();
   StartRegistrator({"-resync", "1", "-http", absl::StrCat("127.0.0.1:", http_port)}, Uri(), "-2");
-  absl::SleepFor(absl::Seconds(3.5));
-  EXPECT_GE(RegistratorResyncCount(http_port), 3) << "the resyncs did not run";
+  EXPECT_TRUE(WaitFor([&] { return RegistratorResyncCount(http_port) >= 3; }, absl::Seconds(30)))
+      << "the resyncs did not run";
   std::optional<EtcdKey> after_restart = Get(key);
   ASSERT_TRUE(after_restart.has_value());
   EXPECT_EQ(after_restart->mod_revision, before->mod_revision);
