@@ -868,18 +868,13 @@ absl::Status Bridge::RunResync() {
           slot.held_health.clear();
         } else {
           if (!slot.held || slot.held_fingerprint != entry->second.fingerprint) {
-            // A listing shows one entry per ID, but a key-by-name backend may hold two while an
-            // old key waits for its delete: the entry believed held may still be there at its
-            // own key, so it is deleted once the current one is right.
-            if (slot.held &&
-                adapter_->EntryKey(*slot.held) != adapter_->EntryKey(entry->second.service)) {
-              AddMovedLocked(slot, *slot.held);
-            }
             slot.held = entry->second.service;
             slot.held_fingerprint = entry->second.fingerprint;
           }
-          // The entry held now is no old entry any more: deleting it as one would remove what
-          // the owner may want (when it wants this very entry, no register comes to forget it).
+          // The entry held now is no old entry any more, even if it was one (the believed
+          // current entry was gone and an old key still waited for its delete): deleting it as
+          // one would remove what the owner may want -- and when it wants this very entry, no
+          // register comes to take it out of moved_from.
           if (!slot.moved_from.empty()) {
             const std::string held_key = adapter_->EntryKey(*slot.held);
             std::erase_if(slot.moved_from,
