@@ -22,10 +22,10 @@
 #include "registrator/bridge.h"
 #include "registrator/common/http_client.h"
 #include "registrator/common/log.h"
-#include "registrator/common/startup_pages.h"
 #include "registrator/config.h"
 #include "registrator/derive.h"
 #include "registrator/model/backend_uri.h"
+#include "registrator/startup_pages.h"
 #include "registrator/status_server.h"
 #include "registrator/tags_template.h"
 

@@ -1,6 +1,6 @@
 // ReleaseStartupPages drops the executable's resident read-only pages, and the code in them
 // still runs afterwards (it is mapped again on first touch).
-#include "registrator/common/startup_pages.h"
+#include "registrator/startup_pages.h"
 
 #include <unistd.h>
 

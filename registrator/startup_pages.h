@@ -1,7 +1,7 @@
 // ReleaseStartupPages: gives back the resident memory only start-up needed, once the process is
 // idle (see the .cc for why a static binary needs it).
-#ifndef REGISTRATOR_COMMON_STARTUP_PAGES_H_
-#define REGISTRATOR_COMMON_STARTUP_PAGES_H_
+#ifndef REGISTRATOR_STARTUP_PAGES_H_
+#define REGISTRATOR_STARTUP_PAGES_H_
 
 namespace registrator {
 
@@ -13,4 +13,4 @@ void ReleaseStartupPages();
 
 }  // namespace registrator
 
-#endif  // REGISTRATOR_COMMON_STARTUP_PAGES_H_
+#endif  // REGISTRATOR_STARTUP_PAGES_H_

@@ -3,7 +3,7 @@
 // (fault-around, large page-cache folios), so a static binary would otherwise keep most of its
 // code resident for life although the idle loop runs a small part of it (measured with
 // bench/delivery.sh: 4.5 MB of the 5.2 MB text resident at idle before, under 1 MB after).
-#include "registrator/common/startup_pages.h"
+#include "registrator/startup_pages.h"
 
 #include <link.h>
 #include <malloc.h>
