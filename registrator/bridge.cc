@@ -1082,6 +1082,15 @@ void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t li
           slot.held = entry->second.service;
           slot.held_fingerprint = entry->second.fingerprint;
         }
+        // The entry held now is no old entry any more, even if it was one (the believed
+        // current entry was gone and an old key still waited for its delete): deleting it as
+        // one would remove what the owner may want -- and when it wants this very entry, no
+        // register comes to take it out of moved_from.
+        if (!slot.moved_from.empty()) {
+          const std::string held_key = adapter_->EntryKey(*slot.held);
+          std::erase_if(slot.moved_from,
+                        [&](const Service& old) { return adapter_->EntryKey(old) == held_key; });
+        }
         // Docker health is re-asserted where the backend's differs (set behind our back, or
         // a write lost).
         slot.held_health = entry->second.health_fingerprint;
