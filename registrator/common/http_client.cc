@@ -466,6 +466,49 @@ size_t StreamHeader(char* data, size_t size, size_t count, void* user) {
 
 }  // namespace
 
+HttpClient::CancellableRun HttpClient::RunCancellable(void* curl, void* multi_handle,
+                                                      StreamCancel* cancel) {
+  CURLM* multi = static_cast<CURLM*>(multi_handle);
+  CancellableRun run;
+  {
+    absl::MutexLock lock(&cancel->mu_);
+    if (cancel->cancelled_) {
+      run.cancelled = true;
+      return run;
+    }
+    cancel->multi_ = multi;
+  }
+  curl_multi_add_handle(multi, curl);
+  CURLcode result = CURLE_OK;
+  while (!run.done && !cancel->cancelled()) {
+    int running = 0;
+    if (curl_multi_perform(multi, &running) != CURLM_OK) {
+      result = CURLE_RECV_ERROR;
+      break;
+    }
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
+      if (message->msg == CURLMSG_DONE) {
+        result = message->data.result;
+        run.done = true;
+      }
+    }
+    if (run.done || running == 0) break;
+    // No periodic wake-up while the transfer is idle: Cancel() wakes this poll itself
+    // (curl_multi_wakeup), AbortHttpTransfers() shuts the socket down, and curl shortens the
+    // wait on its own when one of its timers (the request's timeout) is due.
+    curl_multi_poll(multi, nullptr, 0, kStreamIdlePollMs, nullptr);
+  }
+  {
+    absl::MutexLock lock(&cancel->mu_);
+    cancel->multi_ = nullptr;
+  }
+  curl_multi_remove_handle(multi, curl);
+  run.cancelled = cancel->cancelled();
+  run.result = result;
+  return run;
+}
+
 absl::Status HttpClient::Stream(const HttpRequest& request,
                                 const std::function<bool(absl::string_view)>& on_data,
                                 StreamCancel* cancel, const std::function<void()>& on_headers_ok) {
@@ -488,44 +531,10 @@ absl::Status HttpClient::Stream(const HttpRequest& request,
   curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, &StreamHeader);
   curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &state);
 
-  {
-    absl::MutexLock lock(&cancel->mu_);
-    if (cancel->cancelled_) return absl::CancelledError("stream cancelled");
-    cancel->multi_ = multi.get();
-  }
-  curl_multi_add_handle(multi.get(), curl.get());
+  const CancellableRun run = RunCancellable(curl.get(), multi.get(), cancel);
+  const CURLcode result = static_cast<CURLcode>(run.result);
 
-  CURLcode result = CURLE_OK;
-  bool done = false;
-  while (!done) {
-    int running = 0;
-    const CURLMcode mc = curl_multi_perform(multi.get(), &running);
-    if (mc != CURLM_OK) {
-      result = CURLE_RECV_ERROR;
-      break;
-    }
-    int queued = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi.get(), &queued)) {
-      if (message->msg == CURLMSG_DONE) {
-        result = message->data.result;
-        done = true;
-      }
-    }
-    if (done || running == 0) break;
-    if (cancel->cancelled()) break;
-    // No periodic wake-up while the stream is idle: Cancel() wakes this poll itself
-    // (curl_multi_wakeup), AbortHttpTransfers() shuts the socket down, and curl shortens the
-    // wait on its own when one of its timers is due.
-    curl_multi_poll(multi.get(), nullptr, 0, kStreamIdlePollMs, nullptr);
-    if (cancel->cancelled()) break;
-  }
-  {
-    absl::MutexLock lock(&cancel->mu_);
-    cancel->multi_ = nullptr;
-  }
-  curl_multi_remove_handle(multi.get(), curl.get());
-
-  if (cancel->cancelled() || state.stopped_by_callback) {
+  if (run.cancelled || state.stopped_by_callback) {
     return absl::CancelledError("stream cancelled");
   }
   if (result != CURLE_OK) return TransportError(result, error_buffer, request);
@@ -557,40 +566,12 @@ absl::StatusOr<HttpResponse> HttpClient::LongPoll(const HttpRequest& request,
                    static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
   HeaderCapture capture{};
   CaptureHeaders(curl.get(), request, &response, &capture);
-  {
-    absl::MutexLock lock(&cancel->mu_);
-    if (cancel->cancelled_) return absl::CancelledError("long poll cancelled");
-    cancel->multi_ = multi.get();
-  }
-  curl_multi_add_handle(multi.get(), curl.get());
-  CURLcode result = CURLE_OK;
-  bool done = false;
-  while (!done && !cancel->cancelled()) {
-    int running = 0;
-    if (curl_multi_perform(multi.get(), &running) != CURLM_OK) {
-      result = CURLE_RECV_ERROR;
-      break;
-    }
-    int queued = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi.get(), &queued)) {
-      if (message->msg == CURLMSG_DONE) {
-        result = message->data.result;
-        done = true;
-      }
-    }
-    if (done || running == 0) break;
-    // curl shortens the wait itself when its timeout is due; Cancel() wakes it.
-    curl_multi_poll(multi.get(), nullptr, 0, kStreamIdlePollMs, nullptr);
-  }
-  {
-    absl::MutexLock lock(&cancel->mu_);
-    cancel->multi_ = nullptr;
-  }
-  curl_multi_remove_handle(multi.get(), curl.get());
-  if (cancel->cancelled()) {
+  const CancellableRun run = RunCancellable(curl.get(), multi.get(), cancel);
+  if (run.cancelled) {
     return absl::CancelledError(absl::StrCat(request.method, " ", request.path, ": cancelled"));
   }
-  if (!done) return TransportError(CURLE_RECV_ERROR, error_buffer, request);
+  if (!run.done) return TransportError(CURLE_RECV_ERROR, error_buffer, request);
+  const CURLcode result = static_cast<CURLcode>(run.result);
   if (result != CURLE_OK) {
     if (body.exceeded) {
       return absl::ResourceExhaustedError(absl::StrCat(request.method, " ", request.path,

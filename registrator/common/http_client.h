@@ -111,6 +111,16 @@ class HttpClient {
   void* AcquireHandle();
   void ReleaseHandle(void* handle);
   void Configure(void* handle, const HttpRequest& request, curl_slist** headers) const;
+  // How RunCancellable ended: `done` when curl reported the transfer finished, with `result`
+  // (a CURLcode); `cancelled` when `cancel` fired before or during it.
+  struct CancellableRun {
+    bool cancelled = false;
+    bool done = false;
+    int result = 0;
+  };
+  // Runs the easy handle `curl` on its own multi handle `multi` until it finishes, fails or
+  // `cancel` fires (Cancel() wakes the poll): the transfer loop of Stream and LongPoll.
+  static CancellableRun RunCancellable(void* curl, void* multi, StreamCancel* cancel);
 
   const HttpEndpoint endpoint_;
   absl::Mutex mu_;
