@@ -21,6 +21,7 @@
 #include "registrator/model/backend_uri.h"
 #include "testing/consul_standin/consul_standin.h"
 #include "testing/consul_standin/test_certs.h"
+#include "testing/drift_counter.h"
 #include "testing/process.h"
 #include "testing/status_matchers.h"
 
@@ -29,6 +30,7 @@ namespace {
 
 using ::registrator::fakes::ConsulStandin;
 using ::registrator::fakes::ConsulStandinOptions;
+using ::registrator::fakes::DriftCounter;
 using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -616,31 +618,6 @@ TEST_F(ConsulTlsTest, FailsWithoutClientCertificateOrTrustedCa) {
 }
 
 // --- Drift watching (issue 16): a hash-based blocking query on /v1/agent/services. ---
-
-// Counts `drifted` calls; tests wait for the count to pass a mark.
-class DriftCounter {
- public:
-  std::function<void()> Callback() {
-    return [this] {
-      absl::MutexLock lock(&mu_);
-      ++count_;
-    };
-  }
-  int count() {
-    absl::MutexLock lock(&mu_);
-    return count_;
-  }
-  // True once count() > mark (within a generous deadline: only a broken watch takes that long).
-  bool AwaitAbove(int mark) {
-    absl::MutexLock lock(&mu_);
-    auto above = [this, mark]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return count_ > mark; };
-    return mu_.AwaitWithTimeout(absl::Condition(&above), absl::Seconds(30));
-  }
-
- private:
-  absl::Mutex mu_;
-  int count_ ABSL_GUARDED_BY(mu_) = 0;
-};
 
 std::unique_ptr<RegistryAdapter> MakeWatchingAdapter(const std::string& uri,
                                                      consul::BlockingWatchOptions watch) {

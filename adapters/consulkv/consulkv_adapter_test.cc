@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/consul_standin/consul_standin.h"
+#include "testing/drift_counter.h"
 #include "testing/process.h"
 #include "testing/scripted_http_server.h"
 #include "testing/status_matchers.h"
@@ -21,6 +22,7 @@ namespace registrator {
 namespace {
 
 using ::registrator::fakes::ConsulStandin;
+using ::registrator::fakes::DriftCounter;
 using ::registrator::fakes::IsOk;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -210,30 +212,6 @@ TEST(ConsulKvDownTest, UnreachableIsUnavailableAndFactoryValidates) {
 }
 
 // --- Drift watching (issue 16): a blocking recursive read of the prefix. ---
-
-class DriftCounter {
- public:
-  std::function<void()> Callback() {
-    return [this] {
-      absl::MutexLock lock(&mu_);
-      ++count_;
-    };
-  }
-  int count() {
-    absl::MutexLock lock(&mu_);
-    return count_;
-  }
-  // True once count() > mark (within a generous deadline: only a broken watch takes that long).
-  bool AwaitAbove(int mark) {
-    absl::MutexLock lock(&mu_);
-    auto above = [this, mark]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return count_ > mark; };
-    return mu_.AwaitWithTimeout(absl::Condition(&above), absl::Seconds(30));
-  }
-
- private:
-  absl::Mutex mu_;
-  int count_ ABSL_GUARDED_BY(mu_) = 0;
-};
 
 class ConsulKvWatchTest : public ConsulKvTest {
  protected:
