@@ -1271,6 +1271,10 @@ absl::Status Bridge::RefreshNow() {
       continue;
     }
     Slot& slot = SlotLocked(service.id);
+    // A slot erased meanwhile (its entry deregistered) is re-created here with no write on
+    // record; a listing asked for before the refresh put the entry back would then tell it the
+    // backend lacks the entry, and the bridge would forget it before deleting it again.
+    slot.last_write = write_seq_;
     if (!slot.held) {
       slot.held = service;
     } else if (adapter_->EntryKey(*slot.held) != adapter_->EntryKey(service)) {
