@@ -851,6 +851,41 @@ TEST_F(BridgeTest, AListingOlderThanARefreshDoesNotForgetWhatTheRefreshPutBack) 
   EXPECT_THAT(BackendIds(), ElementsAre("host1:o:90"));
 }
 
+// The same refresh, ending while the deregister of its entry is in flight: the delete is done
+// and its reply on the way back when the refresh puts the entry back. The refresh finds the slot
+// busy and marks it unknown; the deregister's success must not then tell it the entry is gone.
+TEST_F(BridgeTest, ADeregisterInFlightDoesNotForgetWhatARefreshPutBackAfterIt) {
+  adapter_.SetRefreshRecreates(true);
+  StartBridge();
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.Hang("refresh");
+  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
+  absl::Notification deleted, release_delete;
+  adapter_.SetReturnHook([&](const std::string& op, const std::string& id) {
+    if (op == "deregister" && id == "host1:web:80" && !deleted.HasBeenNotified()) {
+      deleted.Notify();
+      release_delete.WaitForNotification();
+    }
+  });
+  docker_.Remove("aaa");
+  Event("aaa", "destroy");
+  deleted.WaitForNotification();
+  ASSERT_THAT(BackendIds(), IsEmpty());
+  // The refresh ends now: it re-creates web after the delete.
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);
+  refresh.join();
+  ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  release_delete.Notify();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  adapter_.SetReturnHook(nullptr);
+  EXPECT_THAT(BackendIds(), IsEmpty());
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(BackendIds(), IsEmpty());
+}
+
 // 12.4: the refresh snapshot included entries being deleted (a failed deregistration waiting
 // for its retry).
 TEST_F(BridgeTest, RefreshLeavesOutServicesBeingDeregistered) {
@@ -1099,6 +1134,38 @@ TEST_F(MovedEntryTest, ARefreshThatPutsTheOldKeyBackIsUndone) {
   adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);  // Re-creates web/svc.
   refresh.join();
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
+}
+
+// The same, with the refresh ending while the delete of the old key is in flight (done, its
+// reply on the way back): the old key must stay to delete, not be crossed off by that reply.
+TEST_F(MovedEntryTest, ARefreshEndingDuringTheOldKeysDeleteIsUndone) {
+  adapter_.SetRefreshRecreates(true);
+  StartBridge();
+  PutNamed("web");
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  adapter_.Hang("refresh");
+  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  absl::Notification deleted, release_delete;
+  adapter_.SetReturnHook([&](const std::string& op, const std::string& id) {
+    if (op == "deregister" && id == "svc" && !deleted.HasBeenNotified()) {
+      deleted.Notify();
+      release_delete.WaitForNotification();
+    }
+  });
+  PutNamed("web2");
+  Event("aaa", "rename");
+  deleted.WaitForNotification();
+  ASSERT_THAT(BackendIds(), ElementsAre("web2/svc"));
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);  // Re-creates web/svc.
+  refresh.join();
+  ASSERT_THAT(BackendIds(), ElementsAre("web/svc", "web2/svc"));
+  release_delete.Notify();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  adapter_.SetReturnHook(nullptr);
+  EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
 }
 
