@@ -369,7 +369,9 @@ TEST(BridgeSchedulerTest, RetriesOnItsOwnWithoutResyncOrRefresh) {
   adapter.FailOp("register", absl::OkStatus());
   adapter.FailOp("deregister", absl::OkStatus());
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (adapter.entries().size() != 1 || adapter.entries().count("host1:web:80") != 1) {
+  // One snapshot per check: two calls could see {old} and then {old, web}, and pass early.
+  for (auto entries = adapter.entries(); entries.size() != 1 || !entries.contains("host1:web:80");
+       entries = adapter.entries()) {
     ASSERT_LT(absl::Now(), deadline) << "the failed writes were never retried";
     absl::SleepFor(absl::Milliseconds(10));
   }
