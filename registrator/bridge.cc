@@ -171,12 +171,31 @@ void Bridge::DriftLoop() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      while (!stopping_ && !(drift_requested_ && absl::Now() >= not_before)) {
-        if (drift_requested_) {
-          drift_cv_.WaitWithDeadline(&mu_, not_before);
-        } else {
+      // While the bridge's own writes are queued or running, the watch mostly reports those
+      // (10,000 at start): a listing then is wasted work (a 10,000-service listing costs ~0.1
+      // CPU-s and tens of MB) and is soon out of date. So a check waits for them to drain, but
+      // no longer than drift_busy_max_delay after it was asked for: under endless churn drift
+      // is still repaired.
+      absl::Time busy_until = absl::InfiniteFuture();
+      while (true) {
+        if (stopping_) break;
+        if (!drift_requested_) {
+          busy_until = absl::InfiniteFuture();
           drift_cv_.Wait(&mu_);
+          continue;
         }
+        const absl::Time now = absl::Now();
+        if (now < not_before) {
+          drift_cv_.WaitWithDeadline(&mu_, not_before);
+          continue;
+        }
+        // (Held writes wait for a listing themselves: nothing to wait for.)
+        if (holding_writes_ || !WritesPendingLocked()) break;
+        if (busy_until == absl::InfiniteFuture()) busy_until = now + config_.drift_busy_max_delay;
+        if (now >= busy_until) break;
+        drift_waits_for_writes_ = true;
+        drift_cv_.WaitWithDeadline(&mu_, busy_until);
+        drift_waits_for_writes_ = false;
       }
       if (stopping_) break;
       // Triggers from now on ask for another check: they may report what this listing misses.
@@ -217,6 +236,11 @@ void Bridge::CheckBackend() {
   if (held.ok())
     ApplyListingLocked(*std::move(held), listed_at, "drift", /*retry_backed_off=*/false);
   if (listings_in_flight_ == 0) erased_at_.clear();
+}
+
+bool Bridge::WritesPendingLocked() const {
+  return !dirty_containers_.empty() || !dirty_slots_.empty() || !busy_containers_.empty() ||
+         !busy_slots_.empty();
 }
 
 void Bridge::ThreadExited() {
@@ -455,6 +479,7 @@ void Bridge::WorkerLoop() {
       queue_.emplace_back(kind, id);
       work_cv_.Signal();
     }
+    if (drift_waits_for_writes_ && !WritesPendingLocked()) drift_cv_.Signal();
     idle_cv_.SignalAll();
   }
   ThreadExited();
