@@ -104,6 +104,7 @@ int CloseSocket(void*, curl_socket_t fd) {
 
 // Called by curl at least once a second while a transfer runs: non-zero aborts it.
 int AbortCheck(void* started_generation, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  if (started_generation == nullptr) return 0;  // A pooled handle between requests.
   return g_abort_generation.load() != *static_cast<uint64_t*>(started_generation) ? 1 : 0;
 }
 
@@ -297,12 +298,27 @@ void* HttpClient::AcquireHandle() {
       return handle;
     }
   }
-  return curl_easy_init();
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return nullptr;
+  ConfigureEndpoint(curl);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &AbortCheck);
+  return curl;
 }
 
 void HttpClient::ReleaseHandle(void* handle) {
-  // Reset keeps the live connection, so the next request reuses it.
-  curl_easy_reset(static_cast<CURL*>(handle));
+  // The handle keeps its live connection, so the next request reuses it. What pointed into the
+  // finished Send's stack frame and request is cleared: curl must never touch it while idle.
+  CURL* curl = static_cast<CURL*>(handle);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   absl::MutexLock lock(&mu_);
   if (idle_handles_.size() < kMaxIdleHandles) {
     idle_handles_.push_back(handle);
@@ -311,10 +327,8 @@ void HttpClient::ReleaseHandle(void* handle) {
   curl_easy_cleanup(static_cast<CURL*>(handle));
 }
 
-void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** headers) const {
+void HttpClient::ConfigureEndpoint(void* raw) const {
   CURL* curl = static_cast<CURL*>(raw);
-  const std::string url = absl::StrCat(endpoint_.base_url, request.path);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   if (!endpoint_.unix_socket.empty()) {
     curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, endpoint_.unix_socket.c_str());
   }
@@ -348,12 +362,18 @@ void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** h
     curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(curl, CURLOPT_USERPWD, endpoint_.basic_auth.c_str());
   }
+}
 
-  if (request.method == "GET") {
-    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-  } else {
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  }
+void HttpClient::ConfigureRequest(void* raw, const HttpRequest& request,
+                                  curl_slist** headers) const {
+  CURL* curl = static_cast<CURL*>(raw);
+  const std::string url = absl::StrCat(endpoint_.base_url, request.path);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  // HTTPGET first: it takes back what a pooled handle's previous request set (a POST's body, an
+  // upload), then CUSTOMREQUEST names the method (none for a GET).
+  curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
+                   request.method == "GET" ? nullptr : request.method.c_str());
   if (!request.body.empty() || request.method == "PUT" || request.method == "POST") {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -368,27 +388,23 @@ void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** h
 }
 
 absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
+  // The handle comes configured for the endpoint and Send's callbacks (AcquireHandle).
   CURL* curl = static_cast<CURL*>(AcquireHandle());
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
   curl_slist* raw_headers = nullptr;
-  Configure(curl, request, &raw_headers);
+  ConfigureRequest(curl, request, &raw_headers);
   SlistPtr headers(raw_headers);
 
   HttpResponse response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   BoundedBody body{&response.body, request.max_body_bytes};
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
   HeaderCapture capture{};
   CaptureHeaders(curl, request, &response, &capture);
   uint64_t generation = g_abort_generation.load();
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
-  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &AbortCheck);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &generation);
   const CURLcode code = curl_easy_perform(curl);
   if (g_abort_generation.load() != generation) {
@@ -517,7 +533,8 @@ absl::Status HttpClient::Stream(const HttpRequest& request,
   MultiPtr multi(curl_multi_init());
   if (curl == nullptr || multi == nullptr) return absl::ResourceExhaustedError("curl init failed");
   curl_slist* raw_headers = nullptr;
-  Configure(curl.get(), request, &raw_headers);
+  ConfigureEndpoint(curl.get());
+  ConfigureRequest(curl.get(), request, &raw_headers);
   SlistPtr headers(raw_headers);
 
   StreamState state;
@@ -553,7 +570,8 @@ absl::StatusOr<HttpResponse> HttpClient::LongPoll(const HttpRequest& request,
   MultiPtr multi(curl_multi_init());
   if (curl == nullptr || multi == nullptr) return absl::ResourceExhaustedError("curl init failed");
   curl_slist* raw_headers = nullptr;
-  Configure(curl.get(), request, &raw_headers);
+  ConfigureEndpoint(curl.get());
+  ConfigureRequest(curl.get(), request, &raw_headers);
   SlistPtr headers(raw_headers);
 
   HttpResponse response;
