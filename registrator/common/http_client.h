@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,9 @@ struct HttpEndpoint {
   absl::Duration connect_timeout = absl::Seconds(5);
 };
 
+// Room reserved after a response body of announced length (simdjson's SIMDJSON_PADDING).
+inline constexpr size_t kBodyPadding = 64;
+
 struct HttpRequest {
   std::string method = "GET";
   // Path and query, starting with "/", already URL-encoded.
@@ -47,6 +51,10 @@ struct HttpRequest {
   // Send fails (RESOURCE_EXHAUSTED) rather than hold a bigger body: a Docker inspect carries
   // whatever labels a container's author wrote. Ignored by Stream (it hands data on as it comes).
   size_t max_body_bytes = 64 << 20;
+  // How much of the body HttpResponse::body keeps; the rest is read and dropped (max_body_bytes
+  // still bounds all of it). A watch needs only the headers and a little for error messages, not
+  // a second copy of a 10,000-service listing.
+  size_t keep_body_bytes = std::numeric_limits<size_t>::max();
   // Response headers to return in HttpResponse::headers (names case-insensitive), e.g. Consul's
   // X-Consul-Index. Empty: none are read (the common case costs nothing).
   std::vector<std::string> response_headers;
@@ -54,6 +62,8 @@ struct HttpRequest {
 
 struct HttpResponse {
   long status = 0;
+  // When the server announced its length, capacity() leaves at least kBodyPadding bytes after the
+  // body, so that simdjson parses it in place.
   std::string body;
   // The headers named in HttpRequest::response_headers that the server sent, in that order:
   // {name as requested, value}. A header sent twice gives its last value.
