@@ -109,7 +109,8 @@ class ConsulAdapter : public RegistryAdapter {
     absl::StatusOr<HttpResponse> response = agent_.Send("GET", "/v1/agent/services");
     if (!response.ok()) return response.status();
     if (absl::Status s = StatusFromResponse(*response, "consul list services"); !s.ok()) return s;
-    absl::StatusOr<std::vector<RegisteredService>> services = ParseAgentServices(response->body);
+    absl::StatusOr<std::vector<RegisteredService>> services =
+        ParseAgentServices(response->body, response->body.capacity());
     if (!services.ok()) return services;
     // The Docker health checks' status and output, so a resync re-asserts what differs.
     bool any_health = false;
