@@ -234,10 +234,17 @@ void MapPodmanNetworking(Container& c) {
 
 }  // namespace
 
-absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
-  absl::StatusOr<object> parsed = ParseRootObject(json, "container inspect");
-  if (!parsed.ok()) return parsed.status();
-  const object top = *parsed;
+namespace {
+
+// ParseContainerJson without raw_json; `readable_bytes` as for ParseContainerListJson.
+absl::StatusOr<Container> DecodeContainer(absl::string_view json, size_t readable_bytes) {
+  absl::StatusOr<element> root = ParseRoot(json, "container inspect", Parser(), readable_bytes);
+  if (!root.ok()) return root.status();
+  object parsed;
+  if (root->get(parsed) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("Docker container inspect: top level is not a JSON object");
+  }
+  const object top = parsed;
   Container c;
   c.id = StringField(top, "Id");
   c.name = StripSlash(StringField(top, "Name"));
@@ -252,7 +259,21 @@ absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
   }
   if (std::optional<object> state = ObjectField(top, "State")) DecodeState(*state, c.state);
   MapPodmanNetworking(c);
-  c.raw_json = std::string(json);
+  return c;
+}
+
+}  // namespace
+
+absl::StatusOr<Container> ParseContainerJson(absl::string_view json) {
+  absl::StatusOr<Container> c = DecodeContainer(json, 0);
+  if (c.ok()) c->raw_json = std::string(json);
+  return c;
+}
+
+absl::StatusOr<Container> ParseContainerJsonOwned(std::string json) {
+  json.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  absl::StatusOr<Container> c = DecodeContainer(json, json.capacity());
+  if (c.ok()) c->raw_json = std::move(json);
   return c;
 }
 

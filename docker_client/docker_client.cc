@@ -220,7 +220,7 @@ absl::StatusOr<Container> DockerClient::InspectContainer(absl::string_view id) {
   absl::StatusOr<std::string> body =
       Get(ApiPath(absl::StrCat("/containers/", UrlEncode(id), "/json")), what);
   if (!body.ok()) return body.status();
-  absl::StatusOr<Container> container = ParseContainerJson(*body);
+  absl::StatusOr<Container> container = ParseContainerJsonOwned(*std::move(body));
   if (!container.ok()) {
     return absl::Status(container.status().code(),
                         absl::StrCat(what, ": ", container.status().message()));

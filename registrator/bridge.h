@@ -95,6 +95,11 @@ struct BridgeConfig {
   // still back within about drift_max_interval plus a listing and a write.
   absl::Duration drift_min_interval = absl::Milliseconds(100);
   absl::Duration drift_max_interval = absl::Milliseconds(500);
+  // A drift check asked for while the bridge's own writes are queued or running waits for them
+  // to drain, at most this long: the watch then mostly reports those writes, and listing a large
+  // backend again and again during a start-up burst cost a third of its CPU and its peak memory
+  // (issue 14).
+  absl::Duration drift_busy_max_delay = absl::Seconds(5);
 };
 
 // Turns one inspected container into the services it should have. Pure; may log warnings.
@@ -237,6 +242,8 @@ class Bridge : public docker::EventSink {
   // Runs CheckBackend when the drift watch asked, rate-limited (BridgeConfig::drift_*).
   void DriftLoop();
   void ThreadExited();
+  // Containers or service IDs queued or being processed (what WaitIdle waits for, resync aside).
+  bool WritesPendingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // RegistryAdapter::StartWatch's callback: any thread, any time until StopWatch returns.
   void OnDrift();
   // The backend half of a resync, for the drift watch: lists the backend and rewrites the slots
@@ -330,6 +337,9 @@ class Bridge : public docker::EventSink {
   // The drift watch reported a change not yet looked at; a check is running.
   bool drift_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool drift_running_ ABSL_GUARDED_BY(mu_) = false;
+  // The drift thread waits for the bridge's writes to drain (DriftLoop); a worker that drains
+  // them wakes it.
+  bool drift_waits_for_writes_ ABSL_GUARDED_BY(mu_) = false;
   // Dirty work in arrival order; a key is queued once while dirty.
   std::deque<std::pair<Kind, std::string>> queue_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> dirty_containers_ ABSL_GUARDED_BY(mu_);

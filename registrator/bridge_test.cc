@@ -1688,6 +1688,58 @@ TEST_F(BridgeTest, WatchTriggersOfABurstAreCoalesced) {
   EXPECT_EQ(adapter_.registers(), 2000);
 }
 
+// Issue 14: while the bridge's own writes are queued or running, the watch mostly reports those,
+// so a drift check waits for them to drain (here a register hangs) and then repairs what was
+// deleted behind the bridge's back.
+TEST_F(BridgeTest, DriftCheckWaitsForTheBridgesOwnWrites) {
+  for (int i = 0; i < 3; ++i)
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+  adapter_.SetWatchable(true);
+  BridgeConfig config;
+  config.drift_busy_max_delay = absl::Hours(1);
+  StartBridge(config);
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  adapter_.Hang("register");
+  docker_.Put(MakeContainer("id9", "c9", {80}));
+  Event("id9", "start");
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  const int lists = adapter_.lists();
+  adapter_.Drop("host1:c0:80");
+  // Not a wait for a condition: a bridge that did not wait for its writes would list within its
+  // 100 ms rate limit; this one must not list at all while the register hangs.
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(adapter_.lists(), lists);
+  EXPECT_EQ(adapter_.entries().count("host1:c0:80"), 0u);
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);
+  ASSERT_TRUE(Eventually([&] { return adapter_.entries().count("host1:c0:80") == 1; }));
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(adapter_.entries().count("host1:c9:80"), 1u);
+  EXPECT_GT(adapter_.lists(), lists);
+}
+
+// ...but not forever: writes that never drain (a hung backend call here, endless churn in
+// production) delay a drift check by drift_busy_max_delay at most.
+TEST_F(BridgeTest, DriftCheckWaitsForWritesAtMostTheBusyDelay) {
+  for (int i = 0; i < 3; ++i)
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+  adapter_.SetWatchable(true);
+  BridgeConfig config;
+  config.drift_busy_max_delay = absl::Milliseconds(50);
+  StartBridge(config);
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  adapter_.Hang("register", "host1:c9:80");
+  docker_.Put(MakeContainer("id9", "c9", {80}));
+  Event("id9", "start");
+  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  adapter_.Drop("host1:c0:80");
+  ASSERT_TRUE(Eventually([&] { return adapter_.entries().count("host1:c0:80") == 1; }));
+  EXPECT_EQ(adapter_.hung(), 1);  // Repaired while the bridge's own write still hangs.
+  adapter_.ReleaseHung(absl::OkStatus(), /*apply=*/true);
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+}
+
 // A watch that breaks reports drift once it is back: the bridge re-checks everything (here a
 // deletion the watch missed) from one listing.
 TEST_F(BridgeTest, ABrokenWatchMakesTheBridgeRecheckEverything) {

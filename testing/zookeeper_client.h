@@ -36,6 +36,12 @@ class ZookeeperTestClient {
   bool WaitConnected(absl::Duration timeout = absl::Seconds(15)) {
     return WaitFor([this] { return connected_.load(); }, timeout);
   }
+  // Connected, or told by the server that the session it resumes no longer exists; false when
+  // neither happened within `timeout`.
+  bool WaitConnectedOrExpired(absl::Duration timeout = absl::Seconds(15)) {
+    return WaitFor([this] { return connected_.load() || expired_.load(); }, timeout);
+  }
+  bool expired() const { return expired_.load(); }
   // The node's data, or nullopt with `rc` set on any error (ZNONODE, ZNOAUTH...).
   std::optional<std::string> Get(const std::string& path, Stat* stat = nullptr, int* rc = nullptr) {
     char buffer[4096];
@@ -71,11 +77,14 @@ class ZookeeperTestClient {
  private:
   static void Watcher(zhandle_t*, int type, int state, const char*, void* context) {
     if (type == ZOO_SESSION_EVENT) {
-      static_cast<ZookeeperTestClient*>(context)->connected_ = state == ZOO_CONNECTED_STATE;
+      auto* self = static_cast<ZookeeperTestClient*>(context);
+      self->connected_ = state == ZOO_CONNECTED_STATE;
+      if (state == ZOO_EXPIRED_SESSION_STATE) self->expired_ = true;
     }
   }
   zhandle_t* handle_ = nullptr;
   std::atomic<bool> connected_{false};
+  std::atomic<bool> expired_{false};
 };
 
 }  // namespace registrator::fakes

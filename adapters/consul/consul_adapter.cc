@@ -41,6 +41,7 @@ class ConsulAdapter : public RegistryAdapter {
   absl::Status Register(const Service& service) override {
     absl::StatusOr<HttpResponse> response = agent_.Send("PUT", "/v1/agent/service/register",
                                                         RegisterBody(service, options_.ttl), kJson);
+    watch_.NoteOwnWrite();
     if (!response.ok()) return response.status();
     absl::Status status =
         StatusFromResponse(*response, absl::StrCat("consul register service ", service.id));
@@ -69,6 +70,7 @@ class ConsulAdapter : public RegistryAdapter {
   absl::Status Deregister(const Service& service) override {
     absl::StatusOr<HttpResponse> response =
         agent_.Send("PUT", absl::StrCat("/v1/agent/service/deregister/", UrlEncode(service.id)));
+    watch_.NoteOwnWrite();
     if (!response.ok()) return response.status();
     // Already gone is success.
     if (response->status == 404) return absl::OkStatus();
@@ -109,7 +111,8 @@ class ConsulAdapter : public RegistryAdapter {
     absl::StatusOr<HttpResponse> response = agent_.Send("GET", "/v1/agent/services");
     if (!response.ok()) return response.status();
     if (absl::Status s = StatusFromResponse(*response, "consul list services"); !s.ok()) return s;
-    absl::StatusOr<std::vector<RegisteredService>> services = ParseAgentServices(response->body);
+    absl::StatusOr<std::vector<RegisteredService>> services =
+        ParseAgentServices(response->body, response->body.capacity());
     if (!services.ok()) return services;
     // The Docker health checks' status and output, so a resync re-asserts what differs.
     bool any_health = false;

@@ -148,15 +148,20 @@ std::string ServiceFingerprint(const Service& service, int ttl_seconds) {
   return FingerprintOf(service, MetaWithCheckHash(service, ttl_seconds));
 }
 
-absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(absl::string_view body) {
+absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(absl::string_view body,
+                                                                  size_t readable_bytes) {
   simdjson::dom::parser parser;
   simdjson::dom::object services;
+  // Padded: parsed in place, not copied first (MBs for 10,000 services).
+  const bool padded = !body.empty() && readable_bytes >= body.size() + simdjson::SIMDJSON_PADDING;
   // A default-constructed string_view has a null data(), which simdjson must not be given.
-  if (parser.parse(body.empty() ? "" : body.data(), body.size()).get_object().get(services) !=
-      simdjson::SUCCESS) {
+  if (parser.parse(body.empty() ? "" : body.data(), body.size(), /*realloc_if_needed=*/!padded)
+          .get_object()
+          .get(services) != simdjson::SUCCESS) {
     return absl::UnavailableError("consul list services: /v1/agent/services is not an object");
   }
   std::vector<RegisteredService> result;
+  result.reserve(services.size());
   for (auto entry : services) {
     simdjson::dom::object object;
     if (entry.value.get_object().get(object) != simdjson::SUCCESS) continue;

@@ -107,6 +107,9 @@ absl::StatusOr<HttpResponse> AgentClient::LongPoll(const std::string& path, absl
   request.headers = headers_;
   request.timeout = timeout;
   request.response_headers = std::move(response_headers);
+  // The watches read the index/hash headers only; the body (the whole listing, MBs for 10,000
+  // services) is read and dropped but for what an error message shows.
+  request.keep_body_bytes = 64 << 10;
   return http_.LongPoll(request, cancel);
 }
 

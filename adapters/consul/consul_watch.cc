@@ -44,7 +44,6 @@ absl::Status BlockingWatch::Start(std::function<void()> drifted) {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = false;
-    cancel_ = std::make_unique<StreamCancel>();
   }
   thread_ = std::thread([this, drifted = std::move(drifted)] { Run(drifted); });
   return absl::OkStatus();
@@ -59,6 +58,19 @@ void BlockingWatch::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void BlockingWatch::NoteOwnWrite() {
+  if (block_on_ != BlockOn::kHash) return;
+  absl::MutexLock lock(&mu_);
+  ++own_writes_;
+  if (parked_on_hash_ && cancel_ != nullptr) cancel_->Cancel();
+}
+
+bool BlockingWatch::OwnWriteSinceBaseline() const {
+  if (block_on_ != BlockOn::kHash) return false;
+  absl::MutexLock lock(&mu_);
+  return own_writes_ != baseline_writes_;
+}
+
 int64_t BlockingWatch::requests() const {
   absl::MutexLock lock(&mu_);
   return requests_;
@@ -71,11 +83,6 @@ bool BlockingWatch::SleepUntil(absl::Time until) {
 }
 
 void BlockingWatch::Run(const std::function<void()>& drifted) {
-  StreamCancel* cancel = nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    cancel = cancel_.get();
-  }
   Backoff backoff(watch_options_.backoff_initial, watch_options_.backoff_max);
   // The baseline: no index/hash yet means the next read does not block (index 0).
   uint64_t index = 0;
@@ -86,7 +93,15 @@ void BlockingWatch::Run(const std::function<void()>& drifted) {
   // Consul adds up to wait/16 of jitter; give the transfer that plus slack before calling the
   // connection dead.
   const absl::Duration timeout = watch_options_.wait + watch_options_.wait / 16 + absl::Seconds(15);
+  absl::Time last_fresh_read = absl::InfinitePast();
   while (true) {
+    if (have_baseline && OwnWriteSinceBaseline()) {
+      // Our write since that read: the hash may be what a deletion brings back (see
+      // NoteOwnWrite). Read afresh instead of parking on it, at most once per min_interval so a
+      // burst of our writes (10,000 registers at start) does not become a busy poll.
+      have_baseline = false;
+      if (!SleepUntil(last_fresh_read + watch_options_.min_interval)) return;
+    }
     std::string path = path_;
     if (have_baseline) {
       if (block_on_ == BlockOn::kIndex) {
@@ -98,17 +113,35 @@ void BlockingWatch::Run(const std::function<void()>& drifted) {
       absl::StrAppend(&path, "&wait=", WaitParam(watch_options_.wait));
     }
     const absl::Time started = absl::Now();
+    StreamCancel* cancel = nullptr;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
+      if (have_baseline && block_on_ == BlockOn::kHash && own_writes_ != baseline_writes_) {
+        have_baseline = false;  // As above; a write that came in since then.
+        path = path_;
+      }
+      if (!have_baseline) {
+        baseline_writes_ = own_writes_;
+        last_fresh_read = started;
+      }
+      parked_on_hash_ = have_baseline && block_on_ == BlockOn::kHash;
+      cancel_ = std::make_unique<StreamCancel>();
+      cancel = cancel_.get();
       ++requests_;
     }
     absl::StatusOr<HttpResponse> response =
         agent_.LongPoll(path, timeout, {kIndexHeader, kHashHeader}, cancel);
+    bool overtaken = false;  // Cut short by our own write (NoteOwnWrite), not by Stop.
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
+      overtaken = parked_on_hash_ && cancel_->cancelled();
+      parked_on_hash_ = false;
+      cancel_ = nullptr;
     }
+    // The next round reads afresh (own_writes_ moved) and reports what it finds.
+    if (overtaken) continue;
     // What this answer says; an empty error means it is usable.
     std::string error;
     uint64_t new_index = 0;

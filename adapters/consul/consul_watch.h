@@ -60,11 +60,22 @@ class BlockingWatch {
   // Idempotent.
   void Stop();
 
+  // Called by the adapter after each of its own writes to the watched entries (whatever the
+  // outcome: a failed write may still have been applied). A hash says only "equal" or "not
+  // equal": a read parked on the hash from before our write stays parked if a deletion brings
+  // the listing back to exactly that content before the server re-checks it (our register, then
+  // a deletion of that entry, ms apart: seen in e2e_watch_consul_test under load). So a parked
+  // hash read older than our newest write is cut short and replaced by a fresh read, which is
+  // reported like any change. An index only grows, so index-based watches ignore this.
+  void NoteOwnWrite();
+
   // Requests sent so far (tests and benchmarks: an idle watch must not poll).
   int64_t requests() const;
 
  private:
   void Run(const std::function<void()>& drifted);
+  // Hash watches: whether NoteOwnWrite ran since the baseline read was sent.
+  bool OwnWriteSinceBaseline() const;
   // Sleeps until `until` or Stop(); false when stopping.
   bool SleepUntil(absl::Time until);
 
@@ -76,8 +87,14 @@ class BlockingWatch {
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // The parked request's cancel handle (one per Start: a StreamCancel stays cancelled).
+  // The running request's cancel handle, one per request (a StreamCancel stays cancelled); null
+  // between requests.
   std::unique_ptr<StreamCancel> cancel_ ABSL_GUARDED_BY(mu_);
+  // Whether the running request is parked on a hash, and the count of our own writes when the
+  // read that hash came from was sent.
+  bool parked_on_hash_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t own_writes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t baseline_writes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t requests_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;  // Touched only by Start and Stop, which callers do not race.
 };

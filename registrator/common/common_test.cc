@@ -1,7 +1,11 @@
 // Unit tests for the small shared pieces: JSON string escaping, log levels, backoff, host:port.
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "registrator/common/backoff.h"
 #include "registrator/common/host_port.h"
@@ -123,6 +127,26 @@ TEST(LogSecretsTest, EverySecretIsScrubbedShortOnesAreIgnored) {
   EXPECT_EQ(RedactSecrets("x abcdefgh y abcd"), "x *** y ***");
   SetLogSecrets({});
   EXPECT_EQ(RedactSecrets("hunter22"), "hunter22");
+}
+
+// The cached timestamp reads exactly as absl::FormatTime's, within a second, across seconds,
+// days and years, and before 1970.
+TEST(LogTimestampTest, MatchesFormatTime) {
+  const absl::Time base =
+      absl::FromCivil(absl::CivilSecond(2026, 12, 31, 23, 59, 58), absl::UTCTimeZone());
+  std::vector<absl::Time> times;
+  for (int ms = 0; ms < 3000; ms += 7) times.push_back(base + absl::Milliseconds(ms));
+  times.push_back(base + absl::Microseconds(999999));
+  times.push_back(absl::UnixEpoch());
+  times.push_back(absl::UnixEpoch() - absl::Milliseconds(1));
+  times.push_back(absl::UnixEpoch() - absl::Milliseconds(1500));
+  times.push_back(absl::Now());
+  for (const absl::Time t : times) {
+    std::string out = "x";
+    AppendLogTimestamp(&out, t);
+    EXPECT_EQ(out, "x" + absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()))
+        << absl::FormatTime(t);
+  }
 }
 
 // Several registries: a thread's log context names the registry on each of its lines (plain

@@ -53,17 +53,36 @@ using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
 struct BoundedBody {
   std::string* body;
   size_t limit;
+  size_t keep;
+  CURL* curl;
+  size_t received = 0;
+  bool sized = false;
   bool exceeded = false;
 };
 
 size_t AppendToString(char* data, size_t size, size_t count, void* user) {
   auto* out = static_cast<BoundedBody*>(user);
-  if (out->body->size() + size * count > out->limit) {
+  const size_t length = size * count;
+  if (out->received + length > out->limit) {
     out->exceeded = true;
     return CURL_WRITEFUNC_ERROR;
   }
-  out->body->append(data, size * count);
-  return size * count;
+  if (!out->sized) {
+    out->sized = true;
+    // Room for all of an announced body at once, plus simdjson's padding: no reallocation and
+    // copy while a 10 MB listing arrives (each doubling held old and new at once), and the JSON
+    // parsers read it in place instead of copying it (issue 14).
+    curl_off_t announced = -1;
+    if (curl_easy_getinfo(out->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) == CURLE_OK &&
+        announced > 0 && static_cast<uint64_t>(announced) <= out->limit) {
+      out->body->reserve(std::min(static_cast<size_t>(announced), out->keep) + kBodyPadding);
+    }
+  }
+  out->received += length;
+  if (out->body->size() < out->keep) {
+    out->body->append(data, std::min(length, out->keep - out->body->size()));
+  }
+  return length;
 }
 
 absl::Status TransportError(CURLcode code, const char* error_buffer, const HttpRequest& request) {
@@ -104,6 +123,7 @@ int CloseSocket(void*, curl_socket_t fd) {
 
 // Called by curl at least once a second while a transfer runs: non-zero aborts it.
 int AbortCheck(void* started_generation, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  if (started_generation == nullptr) return 0;  // A pooled handle between requests.
   return g_abort_generation.load() != *static_cast<uint64_t*>(started_generation) ? 1 : 0;
 }
 
@@ -297,12 +317,27 @@ void* HttpClient::AcquireHandle() {
       return handle;
     }
   }
-  return curl_easy_init();
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return nullptr;
+  ConfigureEndpoint(curl);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &AbortCheck);
+  return curl;
 }
 
 void HttpClient::ReleaseHandle(void* handle) {
-  // Reset keeps the live connection, so the next request reuses it.
-  curl_easy_reset(static_cast<CURL*>(handle));
+  // The handle keeps its live connection, so the next request reuses it. What pointed into the
+  // finished Send's stack frame and request is cleared: curl must never touch it while idle.
+  CURL* curl = static_cast<CURL*>(handle);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   absl::MutexLock lock(&mu_);
   if (idle_handles_.size() < kMaxIdleHandles) {
     idle_handles_.push_back(handle);
@@ -311,10 +346,8 @@ void HttpClient::ReleaseHandle(void* handle) {
   curl_easy_cleanup(static_cast<CURL*>(handle));
 }
 
-void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** headers) const {
+void HttpClient::ConfigureEndpoint(void* raw) const {
   CURL* curl = static_cast<CURL*>(raw);
-  const std::string url = absl::StrCat(endpoint_.base_url, request.path);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   if (!endpoint_.unix_socket.empty()) {
     curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, endpoint_.unix_socket.c_str());
   }
@@ -348,12 +381,18 @@ void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** h
     curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(curl, CURLOPT_USERPWD, endpoint_.basic_auth.c_str());
   }
+}
 
-  if (request.method == "GET") {
-    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-  } else {
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  }
+void HttpClient::ConfigureRequest(void* raw, const HttpRequest& request,
+                                  curl_slist** headers) const {
+  CURL* curl = static_cast<CURL*>(raw);
+  const std::string url = absl::StrCat(endpoint_.base_url, request.path);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  // HTTPGET first: it takes back what a pooled handle's previous request set (a POST's body, an
+  // upload), then CUSTOMREQUEST names the method (none for a GET).
+  curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
+                   request.method == "GET" ? nullptr : request.method.c_str());
   if (!request.body.empty() || request.method == "PUT" || request.method == "POST") {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -368,27 +407,23 @@ void HttpClient::Configure(void* raw, const HttpRequest& request, curl_slist** h
 }
 
 absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
+  // The handle comes configured for the endpoint and Send's callbacks (AcquireHandle).
   CURL* curl = static_cast<CURL*>(AcquireHandle());
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
   curl_slist* raw_headers = nullptr;
-  Configure(curl, request, &raw_headers);
+  ConfigureRequest(curl, request, &raw_headers);
   SlistPtr headers(raw_headers);
 
   HttpResponse response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  BoundedBody body{&response.body, request.max_body_bytes};
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
+  BoundedBody body{&response.body, request.max_body_bytes, request.keep_body_bytes, curl};
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
   HeaderCapture capture{};
   CaptureHeaders(curl, request, &response, &capture);
   uint64_t generation = g_abort_generation.load();
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
-  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &AbortCheck);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &generation);
   const CURLcode code = curl_easy_perform(curl);
   if (g_abort_generation.load() != generation) {
@@ -517,7 +552,8 @@ absl::Status HttpClient::Stream(const HttpRequest& request,
   MultiPtr multi(curl_multi_init());
   if (curl == nullptr || multi == nullptr) return absl::ResourceExhaustedError("curl init failed");
   curl_slist* raw_headers = nullptr;
-  Configure(curl.get(), request, &raw_headers);
+  ConfigureEndpoint(curl.get());
+  ConfigureRequest(curl.get(), request, &raw_headers);
   SlistPtr headers(raw_headers);
 
   StreamState state;
@@ -553,13 +589,14 @@ absl::StatusOr<HttpResponse> HttpClient::LongPoll(const HttpRequest& request,
   MultiPtr multi(curl_multi_init());
   if (curl == nullptr || multi == nullptr) return absl::ResourceExhaustedError("curl init failed");
   curl_slist* raw_headers = nullptr;
-  Configure(curl.get(), request, &raw_headers);
+  ConfigureEndpoint(curl.get());
+  ConfigureRequest(curl.get(), request, &raw_headers);
   SlistPtr headers(raw_headers);
 
   HttpResponse response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error_buffer);
-  BoundedBody body{&response.body, request.max_body_bytes};
+  BoundedBody body{&response.body, request.max_body_bytes, request.keep_body_bytes, curl.get()};
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &AppendToString);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS,

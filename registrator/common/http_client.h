@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,9 @@ struct HttpEndpoint {
   absl::Duration connect_timeout = absl::Seconds(5);
 };
 
+// Room reserved after a response body of announced length (simdjson's SIMDJSON_PADDING).
+inline constexpr size_t kBodyPadding = 64;
+
 struct HttpRequest {
   std::string method = "GET";
   // Path and query, starting with "/", already URL-encoded.
@@ -47,6 +51,10 @@ struct HttpRequest {
   // Send fails (RESOURCE_EXHAUSTED) rather than hold a bigger body: a Docker inspect carries
   // whatever labels a container's author wrote. Ignored by Stream (it hands data on as it comes).
   size_t max_body_bytes = 64 << 20;
+  // How much of the body HttpResponse::body keeps; the rest is read and dropped (max_body_bytes
+  // still bounds all of it). A watch needs only the headers and a little for error messages, not
+  // a second copy of a 10,000-service listing.
+  size_t keep_body_bytes = std::numeric_limits<size_t>::max();
   // Response headers to return in HttpResponse::headers (names case-insensitive), e.g. Consul's
   // X-Consul-Index. Empty: none are read (the common case costs nothing).
   std::vector<std::string> response_headers;
@@ -54,6 +62,8 @@ struct HttpRequest {
 
 struct HttpResponse {
   long status = 0;
+  // When the server announced its length, capacity() leaves at least kBodyPadding bytes after the
+  // body, so that simdjson parses it in place.
   std::string body;
   // The headers named in HttpRequest::response_headers that the server sent, in that order:
   // {name as requested, value}. A header sent twice gives its last value.
@@ -108,9 +118,18 @@ class HttpClient {
   const HttpEndpoint& endpoint() const { return endpoint_; }
 
  private:
+  // A pooled handle already configured for the endpoint and Send's callbacks (ConfigureEndpoint,
+  // ConfigureSend), or a fresh one configured so; nullptr when curl cannot make one.
   void* AcquireHandle();
+  // Pools a handle after a successful Send without curl_easy_reset: its endpoint options stay
+  // set (a reset and setting them again cost ~5 K instructions a request), and every option a
+  // request sets is set again by the next (ConfigureRequest).
   void ReleaseHandle(void* handle);
-  void Configure(void* handle, const HttpRequest& request, curl_slist** headers) const;
+  // Options that are the same for every request to this endpoint.
+  void ConfigureEndpoint(void* handle) const;
+  // Options of this request: URL, method, body and headers. Sets every one of them, so that
+  // nothing of a handle's previous request stays in effect.
+  void ConfigureRequest(void* handle, const HttpRequest& request, curl_slist** headers) const;
   // How RunCancellable ended: `done` when curl reported the transfer finished, with `result`
   // (a CURLcode); `cancelled` when `cancel` fired before or during it.
   struct CancellableRun {

@@ -102,6 +102,7 @@ class RecordingServer {
       {
         absl::MutexLock lock(&mu_);
         targets_.push_back(req.method + " " + req.target);
+        bodies_.push_back(req.body);
       }
       res.set_header("X-Consul-Index", "42");
       res.set_content(reply_, "text/plain");
@@ -124,6 +125,10 @@ class RecordingServer {
     absl::MutexLock lock(&mu_);
     return targets_;
   }
+  std::vector<std::string> bodies() {
+    absl::MutexLock lock(&mu_);
+    return bodies_;
+  }
 
  private:
   httplib::Server server_;
@@ -132,6 +137,7 @@ class RecordingServer {
   std::string reply_ = "ok";
   absl::Mutex mu_;
   std::vector<std::string> targets_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> bodies_ ABSL_GUARDED_BY(mu_);
 };
 
 HttpEndpoint Endpoint(const RecordingServer& server) {
@@ -177,6 +183,57 @@ TEST(HttpClientTest, ResponseBodyOverTheLimitIsRefused) {
   // The pooled handles still work after a refused body.
   request.max_body_bytes = 100000;
   EXPECT_TRUE(client.Send(request).ok());
+}
+
+// Pooled handles keep their endpoint options between requests (no curl_easy_reset): nothing of
+// one request may leak into the next on the same handle -- a PUT's body into a GET or DELETE,
+// a GET's method into a PUT without body.
+TEST(HttpClientTest, APooledHandleCarriesNothingOverFromTheLastRequest) {
+  RecordingServer server;
+  HttpClient client(Endpoint(server));
+  auto send = [&](const char* method, const std::string& body) {
+    HttpRequest request;
+    request.method = method;
+    request.path = "/x";
+    request.body = body;
+    absl::StatusOr<HttpResponse> response = client.Send(request);
+    ASSERT_TRUE(response.ok()) << response.status();
+  };
+  send("PUT", "{\"a\":1}");
+  send("GET", "");
+  send("PUT", "");
+  send("DELETE", "");
+  send("PUT", "second");
+  send("GET", "");
+  EXPECT_EQ(server.targets(), (std::vector<std::string>{"PUT /x", "GET /x", "PUT /x", "DELETE /x",
+                                                        "PUT /x", "GET /x"}));
+  EXPECT_EQ(server.bodies(), (std::vector<std::string>{"{\"a\":1}", "", "", "", "second", ""}));
+}
+
+// A body of announced length arrives into one allocation with room for simdjson's padding (so
+// a listing is parsed in place); keep_body_bytes keeps its start and drops the rest, while
+// max_body_bytes still bounds all of it.
+TEST(HttpClientTest, BodyIsReservedWithPaddingAndKeepBodyBytesDropsTheRest) {
+  RecordingServer server;
+  server.set_reply(std::string(100000, 'x'));
+  HttpClient client(Endpoint(server));
+  HttpRequest request;
+  request.path = "/big";
+  absl::StatusOr<HttpResponse> whole = client.Send(request);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->body.size(), 100000u);
+  EXPECT_GE(whole->body.capacity(), 100000u + kBodyPadding);
+  request.keep_body_bytes = 10;
+  absl::StatusOr<HttpResponse> kept = client.Send(request);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->body, std::string(10, 'x'));
+  EXPECT_LT(kept->body.capacity(), 1000u);
+  StreamCancel cancel;
+  absl::StatusOr<HttpResponse> polled = client.LongPoll(request, &cancel);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->body, std::string(10, 'x'));
+  request.max_body_bytes = 99999;
+  EXPECT_TRUE(absl::IsResourceExhausted(client.Send(request).status()));
 }
 
 TEST(HttpClientLongPollTest, CancelEndsAParkedLongPollPromptly) {

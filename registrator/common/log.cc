@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,33 @@ const char* LevelName(LogLevel level) {
 }
 
 }  // namespace
+
+void AppendLogTimestamp(std::string* out, absl::Time now) {
+  // The date and time to the second change once a second: each thread keeps the last one
+  // formatted. absl::FormatTime's general formatter (cctz) cost ~11 K instructions a line, about
+  // 4 % of a container's CPU at start-up, where every container logs a line (issue 14).
+  struct Cached {
+    int64_t second = INT64_MIN;
+    char text[32] = {0};
+    size_t size = 0;
+  };
+  thread_local Cached cached;
+  const int64_t millis = absl::ToUnixMillis(now);  // Floors, as %E3S truncates.
+  const int64_t second = millis >= 0 ? millis / 1000 : (millis - 999) / 1000;
+  if (second != cached.second) {
+    const std::string text =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second), absl::UTCTimeZone());
+    cached.size = std::min(text.size(), sizeof(cached.text));
+    text.copy(cached.text, cached.size);
+    cached.second = second;
+  }
+  const int milli = static_cast<int>(millis - second * 1000);
+  const char fraction[] = {'.', static_cast<char>('0' + milli / 100),
+                           static_cast<char>('0' + milli / 10 % 10),
+                           static_cast<char>('0' + milli % 10), 'Z'};
+  out->append(cached.text, cached.size);
+  out->append(fraction, sizeof(fraction));
+}
 
 bool ParseLogLevel(absl::string_view text, LogLevel* level) {
   const std::string lower = absl::AsciiStrToLower(text);
@@ -97,10 +125,11 @@ void LogLine(LogLevel level, absl::string_view raw_message) {
   const absl::string_view message = scrubbed;
   const absl::Time now = absl::Now();
   std::string line;
+  line.reserve(message.size() + 64);
   if (g_json.load()) {
-    line = absl::StrCat("{\"time\":\"",
-                        absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone()),
-                        "\",\"level\":\"", LevelName(level), "\",");
+    line.append("{\"time\":\"");
+    AppendLogTimestamp(&line, now);
+    absl::StrAppend(&line, "\",\"level\":\"", LevelName(level), "\",");
     if (!t_context.empty()) {
       line.append("\"registry\":");
       AppendJsonString(&line, RedactSecrets(t_context));
@@ -110,8 +139,8 @@ void LogLine(LogLevel level, absl::string_view raw_message) {
     AppendJsonString(&line, message);
     line.append("}\n");
   } else {
-    line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone()), " ",
-                        LevelName(level), " ", message, "\n");
+    AppendLogTimestamp(&line, now);
+    absl::StrAppend(&line, " ", LevelName(level), " ", message, "\n");
   }
   // One write per line keeps concurrent lines whole; a failed write has nowhere to be reported.
   [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());

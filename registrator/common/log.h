@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace registrator {
 
@@ -35,6 +36,10 @@ std::string RedactSecrets(absl::string_view text);
 // "" (the default) adds nothing. Each of a bridge's threads sets it once when it starts.
 void SetThreadLogContext(std::string context);
 const std::string& ThreadLogContext();
+
+// Appends `now` as every log line starts, "2026-12-03T06:05:07.123Z" (UTC, milliseconds
+// truncated): what absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, UTC) gives, cheaper.
+void AppendLogTimestamp(std::string* out, absl::Time now);
 
 // Writes one line to stderr atomically (a single write call), so lines of different threads
 // never interleave.
