@@ -796,6 +796,8 @@ void Bridge::ProcessSlot(const std::string& id) {
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
     service = *target;
+    // Only a refresh that ends during this write counts for it.
+    it->second.refresh_raced = false;
     // The new definition may live at another key (a new name or IP): the old entry would stay
     // behind unless it is deregistered after this write.
     // A register writes the owner's service; ClaimServices computed its fingerprint with it
@@ -832,6 +834,7 @@ void Bridge::ProcessSlot(const std::string& id) {
   ++write_seq_;
   Slot& slot = slots_[id];  // Never erased while busy.
   slot.last_write = write_seq_;
+  const bool refresh_raced = std::exchange(slot.refresh_raced, false);
   // The old entries of a moved service come next (the worker requeues dirty work when done).
   if (status.ok() && !slot.moved_from.empty()) MarkSlotDirtyLocked(id);
   if (status.ok()) {
@@ -851,9 +854,11 @@ void Bridge::ProcessSlot(const std::string& id) {
                    ShortId(service.container_id), " (", service.container_name, ")");
       if (slot.doomed) REG_LOG_INFO("cleanup: removed dangling ", id);
       ++stats_.deregisters;
-      slot.held.reset();
       slot.held_fingerprint.clear();
       slot.held_health.clear();
+      // A refresh that ended meanwhile may have put the entry back after the delete (it found
+      // the slot busy and marked it dirty): it stays held, so the delete is made once more.
+      if (!refresh_raced) slot.held.reset();
     }
     return;
   }
@@ -900,8 +905,12 @@ void Bridge::ProcessMoved(const std::string& id, const Service& old) {
     REG_LOG_INFO("deregistered the old entry of ", id, " (", old.name, " ", old.ip, ":", old.port,
                  "): its name or address changed");
     ++stats_.deregisters;
-    std::erase_if(slot.moved_from,
-                  [&](const Service& s) { return adapter_->EntryKey(s) == old_key; });
+    // A refresh that ended meanwhile may have put the old entry back after the delete (its
+    // snapshot held it): it stays in moved_from and is deleted once more.
+    if (!std::exchange(slot.refresh_raced, false)) {
+      std::erase_if(slot.moved_from,
+                    [&](const Service& s) { return adapter_->EntryKey(s) == old_key; });
+    }
     slot.failures = 0;
     slot.next_retry = absl::InfinitePast();
     if (!slot.moved_from.empty()) MarkSlotDirtyLocked(id);
@@ -1296,6 +1305,13 @@ absl::Status Bridge::RefreshNow() {
       continue;
     }
     Slot& slot = SlotLocked(service.id);
+    // A delete in flight (started after the snapshot) may be done already, and this refresh have
+    // put the entry back after it: its success must not make the bridge forget the entry.
+    if (busy_slots_.contains(service.id)) slot.refresh_raced = true;
+    // A slot erased meanwhile (its entry deregistered) is re-created here with no write on
+    // record; a listing asked for before the refresh put the entry back would then tell it the
+    // backend lacks the entry, and the bridge would forget it before deleting it again.
+    slot.last_write = write_seq_;
     if (!slot.held) {
       slot.held = service;
     } else if (adapter_->EntryKey(*slot.held) != adapter_->EntryKey(service)) {

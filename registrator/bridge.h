@@ -206,6 +206,9 @@ class Bridge : public docker::EventSink {
     int failures = 0;
     absl::Time next_retry = absl::InfinitePast();
     uint64_t last_write = 0;  // write_seq_ when its last write finished.
+    // A refresh ended while a delete of this slot was in flight and may have put the entry back
+    // after it: a successful delete then proves nothing (RefreshNow sets it, ProcessSlot reads).
+    bool refresh_raced = false;
   };
   struct ContainerRecord {
     std::string name;

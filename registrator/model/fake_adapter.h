@@ -28,6 +28,7 @@ class FakeAdapter : public RegistryAdapter {
   absl::Status Ping() override { return Fail("ping"); }
   absl::Status Register(const Service& service) override {
     Delay();
+    OnReturn on_return(this, "register", service.id);
     absl::MutexLock lock(&mu_);
     ++registers_;
     Concurrency busy(this, "register");
@@ -42,6 +43,7 @@ class FakeAdapter : public RegistryAdapter {
   }
   absl::Status Deregister(const Service& service) override {
     Delay();
+    OnReturn on_return(this, "deregister", service.id);
     absl::MutexLock lock(&mu_);
     ++deregisters_;
     Concurrency busy(this, "deregister");
@@ -59,6 +61,7 @@ class FakeAdapter : public RegistryAdapter {
   // re-puts lost keys.
   absl::Status Refresh(const std::vector<Service>& services) override {
     Delay();
+    OnReturn on_return(this, "refresh", "");
     absl::MutexLock lock(&mu_);
     ++refreshes_;
     last_refresh_.clear();
@@ -78,6 +81,7 @@ class FakeAdapter : public RegistryAdapter {
   }
   absl::StatusOr<std::vector<RegisteredService>> Services() override {
     Delay();
+    OnReturn on_return(this, "services", "");
     absl::MutexLock lock(&mu_);
     ++lists_;
     if (!can_list_) return absl::UnimplementedError("no listing");
@@ -177,6 +181,14 @@ class FakeAdapter : public RegistryAdapter {
     absl::MutexLock lock(&mu_);
     auto it = max_concurrent_.find(op);
     return it == max_concurrent_.end() ? 0 : it->second;
+  }
+  // Called by every register, deregister, refresh and listing ("services"; `id` is "" but for
+  // register and deregister) once it has done its work on the backend and before it returns,
+  // without the fake's lock: a test blocks in it to hold a call's reply on its way back (a
+  // listing that answered before a later change arrives after it). nullptr: none.
+  void SetReturnHook(std::function<void(const std::string& op, const std::string& id)> hook) {
+    absl::MutexLock lock(&mu_);
+    return_hook_ = std::move(hook);
   }
   // Every call sleeps this long first (real time), to let other threads interleave.
   void SetLatency(absl::Duration latency) {
@@ -351,6 +363,29 @@ class FakeAdapter : public RegistryAdapter {
     std::string operation_;
   };
 
+  // Declared before a call's MutexLock, so that it runs the return hook after the lock is
+  // released and the result is built.
+  class OnReturn {
+   public:
+    OnReturn(FakeAdapter* fake, std::string op, std::string id)
+        : fake_(fake), op_(std::move(op)), id_(std::move(id)) {}
+    ~OnReturn() {
+      std::function<void(const std::string&, const std::string&)> hook;
+      {
+        absl::MutexLock lock(&fake_->mu_);
+        hook = fake_->return_hook_;
+      }
+      if (hook) hook(op_, id_);
+    }
+    OnReturn(const OnReturn&) = delete;
+    OnReturn& operator=(const OnReturn&) = delete;
+
+   private:
+    FakeAdapter* fake_;
+    std::string op_;
+    std::string id_;
+  };
+
   void NotifyWatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (watch_thread_.joinable() && !watch_stop_) watch_pending_ = true;
   }
@@ -403,6 +438,7 @@ class FakeAdapter : public RegistryAdapter {
   std::map<std::string, int> concurrent_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> max_concurrent_ ABSL_GUARDED_BY(mu_);
   absl::Duration latency_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  std::function<void(const std::string&, const std::string&)> return_hook_ ABSL_GUARDED_BY(mu_);
   bool refresh_recreates_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, Service> entries_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
