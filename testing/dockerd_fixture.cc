@@ -112,10 +112,11 @@ absl::StatusOr<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(absl::Dura
 absl::Status DockerdFixture::StartDaemon() {
   if (dockerd_.running()) return absl::FailedPreconditionError("dockerd already running");
   const std::string& d = dir_->path();
-  absl::StatusOr<ChildProcess> child = ChildProcess::Start(
-      {"dockerd", "--host", host(), "--data-root", d + "/data", "--exec-root", d + "/exec",
-       "--pidfile", d + "/dockerd.pid", "--iptables=false", "--ip-forward=false", "--ip=127.0.0.1"},
-      d + "/dockerd.log");
+  absl::StatusOr<ChildProcess> child =
+      ChildProcess::Start({"dockerd", "--host", host(), "--data-root", d + "/data", "--exec-root",
+                           d + "/exec", "--pidfile", d + "/dockerd.pid", "--bridge", kBridge,
+                           "--iptables=false", "--ip-forward=false", "--ip=127.0.0.1"},
+                          d + "/dockerd.log");
   if (!child.ok()) return child.status();
   dockerd_ = *std::move(child);
   return WaitForPing(absl::Seconds(60));
