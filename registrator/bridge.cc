@@ -100,6 +100,7 @@ Bridge::Bridge(docker::DockerApi* docker, RegistryAdapter* adapter, ServiceDeriv
       slot.held_fingerprint.clear();
       slot.held_health.clear();
       slot.failures = 0;
+      if (busy_slots_.contains(service_id)) slot.state_lost_raced = true;
       MarkSlotDirtyLocked(service_id);
     }
   });
@@ -796,8 +797,9 @@ void Bridge::ProcessSlot(const std::string& id) {
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
     service = *target;
-    // Only a refresh that ends during this write counts for it.
+    // Only a refresh (or a state loss) that ends during this write counts for it.
     it->second.refresh_raced = false;
+    it->second.state_lost_raced = false;
     // The new definition may live at another key (a new name or IP): the old entry would stay
     // behind unless it is deregistered after this write.
     // A register writes the owner's service; ClaimServices computed its fingerprint with it
@@ -835,6 +837,7 @@ void Bridge::ProcessSlot(const std::string& id) {
   Slot& slot = slots_[id];  // Never erased while busy.
   slot.last_write = write_seq_;
   const bool refresh_raced = std::exchange(slot.refresh_raced, false);
+  const bool state_lost_raced = std::exchange(slot.state_lost_raced, false);
   // The old entries of a moved service come next (the worker requeues dirty work when done).
   if (status.ok() && !slot.moved_from.empty()) MarkSlotDirtyLocked(id);
   if (status.ok()) {
@@ -849,6 +852,12 @@ void Bridge::ProcessSlot(const std::string& id) {
       slot.held_fingerprint = fingerprint;
       slot.held_health = health;
       slot.rejected.clear();
+      if (state_lost_raced) {
+        // Applied before the loss, maybe: what the backend holds is unknown, write it again.
+        slot.held_fingerprint.clear();
+        slot.held_health.clear();
+        MarkSlotDirtyLocked(id);
+      }
     } else {
       REG_LOG_INFO("deregistered ", id, " (", service.name, ") of container ",
                    ShortId(service.container_id), " (", service.container_name, ")");

@@ -209,6 +209,10 @@ class Bridge : public docker::EventSink {
     // A refresh ended while a delete of this slot was in flight and may have put the entry back
     // after it: a successful delete then proves nothing (RefreshNow sets it, ProcessSlot reads).
     bool refresh_raced = false;
+    // The backend lost this host's entries while a write of this slot was in flight: a
+    // register may have been applied before the loss, so its success proves nothing (the
+    // state-lost callback sets it, ProcessSlot reads).
+    bool state_lost_raced = false;
   };
   struct ContainerRecord {
     std::string name;

@@ -853,6 +853,31 @@ TEST_F(BridgeTest, AListingOlderThanARefreshDoesNotForgetWhatTheRefreshPutBack) 
   EXPECT_THAT(BackendIds(), ElementsAre("host1:o:90"));
 }
 
+// The backend loses this host's entries (ZooKeeper session expiry, etcd lease loss, a Consul
+// agent restarted empty) while a register's reply is on its way back: the register was applied
+// before the loss, so the entry is gone, and the state-lost rewrite already ran while the slot
+// was busy. The register's success must not then tell the bridge the entry is there.
+TEST_F(BridgeTest, ARegisterInFlightAcrossAStateLossIsWrittenAgain) {
+  StartBridge();
+  absl::Notification held, release;
+  adapter_.SetReturnHook([&](const std::string& op, const std::string& id) {
+    if (op == "register" && id == "host1:web:80" && !held.HasBeenNotified()) {
+      held.Notify();
+      release.WaitForNotification();
+    }
+  });
+  docker_.Put(MakeContainer("aaa", "web", {80}));
+  Event("aaa", "start");
+  held.WaitForNotification();
+  ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+  adapter_.LoseState();
+  ASSERT_THAT(BackendIds(), IsEmpty());
+  release.Notify();
+  ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
+  adapter_.SetReturnHook(nullptr);
+  EXPECT_THAT(BackendIds(), ElementsAre("host1:web:80")) << "the lost entry was not written again";
+}
+
 // The same refresh, ending while the deregister of its entry is in flight: the delete is done
 // and its reply on the way back when the refresh puts the entry back. The refresh finds the slot
 // busy and marks it unknown; the deregister's success must not then tell it the entry is gone.
