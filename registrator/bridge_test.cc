@@ -87,6 +87,13 @@ bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl
 
 class BridgeTest : public ::testing::Test {
  protected:
+  // A refresh that has taken its snapshot and hangs before it writes anything; the caller
+  // releases it (adapter_.ReleaseHung) and joins the thread.
+  void StartHungRefresh(std::thread* refresh) {
+    adapter_.Hang("refresh");
+    *refresh = std::thread([this] { bridge_->RefreshNow().IgnoreError(); });
+    ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  }
   void StartBridge(BridgeConfig config = {}) {
     config.hostname = kHost;
     if (config.workers == 8) config.workers = 4;
@@ -741,9 +748,8 @@ TEST_F(BridgeTest, RefreshDoesNotResurrectAServiceDeregisteredMeanwhile) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   StartBridge();
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
-  adapter_.Hang("refresh");
-  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
-  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  std::thread refresh;
+  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
   docker_.Remove("aaa");
   Event("aaa", "destroy");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
@@ -768,9 +774,8 @@ TEST_F(BridgeTest, RefreshDoesNotResurrectAnEntryAResyncForgot) {
   docker_.Put(MakeContainer("aaa", "web", {80}));
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
   ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
-  adapter_.Hang("refresh");
-  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
-  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  std::thread refresh;
+  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
   ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
   // Exit 2: the claim is kept, the entry left alone (no write).
   docker_.Exit("aaa", 2);
@@ -809,9 +814,8 @@ TEST_F(BridgeTest, AListingOlderThanARefreshDoesNotForgetWhatTheRefreshPutBack) 
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
   ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
   // A refresh takes its snapshot (web) and hangs before it re-creates anything.
-  adapter_.Hang("refresh");
-  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
-  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  std::thread refresh;
+  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
   ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
   // The container goes: its entry is deregistered and its slot erased.
   docker_.Remove("aaa");
@@ -886,9 +890,8 @@ TEST_F(BridgeTest, ADeregisterInFlightDoesNotForgetWhatARefreshPutBackAfterIt) {
   StartBridge();
   docker_.Put(MakeContainer("aaa", "web", {80}));
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
-  adapter_.Hang("refresh");
-  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
-  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  std::thread refresh;
+  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
   ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
   absl::Notification deleted, release_delete;
   adapter_.SetReturnHook([&](const std::string& op, const std::string& id) {
@@ -1152,9 +1155,8 @@ TEST_F(MovedEntryTest, ARefreshThatPutsTheOldKeyBackIsUndone) {
   StartBridge();
   PutNamed("web");
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
-  adapter_.Hang("refresh");
-  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
-  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  std::thread refresh;
+  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
   PutNamed("web2");
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
   EXPECT_THAT(BackendIds(), ElementsAre("web2/svc"));
@@ -1171,9 +1173,8 @@ TEST_F(MovedEntryTest, ARefreshEndingDuringTheOldKeysDeleteIsUndone) {
   StartBridge();
   PutNamed("web");
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
-  adapter_.Hang("refresh");
-  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });
-  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  std::thread refresh;
+  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
   absl::Notification deleted, release_delete;
   adapter_.SetReturnHook([&](const std::string& op, const std::string& id) {
     if (op == "deregister" && id == "svc" && !deleted.HasBeenNotified()) {
@@ -1212,9 +1213,8 @@ TEST_F(MovedEntryTest, ARefreshThatPutsBackWhatAResyncFoundGoneIsUndone) {
   docker_.Put(older);
   ASSERT_THAT(bridge_->SyncNow(), IsOk());
   ASSERT_THAT(BackendIds(), ElementsAre("web/svc"));
-  adapter_.Hang("refresh");
-  std::thread refresh([&] { bridge_->RefreshNow().IgnoreError(); });  // Renews web/svc.
-  ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
+  std::thread refresh;  // Renews web/svc.
+  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
   // Exit 1 under on-success: the entry is kept (no write), and no longer refreshed...
   docker_.Exit("aaa", 1);
   Event("aaa", "die");
