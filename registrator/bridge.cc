@@ -259,6 +259,7 @@ void Bridge::Stop() {
     work_cv_.SignalAll();
     sched_cv_.SignalAll();
     idle_cv_.SignalAll();
+    slot_done_cv_.SignalAll();
     drift_cv_.SignalAll();
   }
   // Workers finish the call they are in and take no more work; queued work is dropped: the
@@ -318,7 +319,7 @@ std::shared_ptr<std::deque<std::string>> Bridge::DeregisterOnExit(absl::Time dea
                                    return !busy_slots_.contains(id);
                                  });
         if (next == pending->end()) {
-          idle_cv_.WaitWithDeadline(&mu_, deadline);
+          slot_done_cv_.WaitWithDeadline(&mu_, deadline);
           continue;
         }
         const std::string id = std::move(*next);
@@ -331,7 +332,8 @@ std::shared_ptr<std::deque<std::string>> Bridge::DeregisterOnExit(absl::Time dea
         const absl::Status status = adapter_->Deregister(service);
         mu_.Lock();
         busy_slots_.erase(id);
-        idle_cv_.SignalAll();
+        slot_done_cv_.SignalAll();
+        if (!WritesPendingLocked()) idle_cv_.SignalAll();
         if (status.ok()) {
           ++stats_.deregisters;
           slot = slots_.find(id);
@@ -480,8 +482,11 @@ void Bridge::WorkerLoop() {
       queue_.emplace_back(kind, id);
       work_cv_.Signal();
     }
-    if (drift_waits_for_writes_ && !WritesPendingLocked()) drift_cv_.Signal();
-    idle_cv_.SignalAll();
+    if (kind == Kind::kSlot) slot_done_cv_.SignalAll();
+    if (!WritesPendingLocked()) {
+      if (drift_waits_for_writes_) drift_cv_.Signal();
+      idle_cv_.SignalAll();
+    }
   }
   ThreadExited();
 }
