@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -305,15 +306,20 @@ HttpClient::HttpClient(HttpEndpoint endpoint) : endpoint_(std::move(endpoint)) {
 
 HttpClient::~HttpClient() {
   absl::MutexLock lock(&mu_);
-  for (void* handle : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(handle));
+  for (const IdleHandle& idle : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(idle.handle));
 }
 
 void* HttpClient::AcquireHandle() {
   {
     absl::MutexLock lock(&mu_);
     if (!idle_handles_.empty()) {
-      void* handle = idle_handles_.back();
-      idle_handles_.pop_back();
+      const std::thread::id self = std::this_thread::get_id();
+      auto own = std::find_if(idle_handles_.rbegin(), idle_handles_.rend(),
+                              [self](const IdleHandle& idle) { return idle.user == self; });
+      // Otherwise the most recently used one: its connection is the likeliest to be alive.
+      auto pick = own != idle_handles_.rend() ? own.base() - 1 : idle_handles_.end() - 1;
+      void* handle = pick->handle;
+      idle_handles_.erase(pick);
       return handle;
     }
   }
@@ -340,7 +346,7 @@ void HttpClient::ReleaseHandle(void* handle) {
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   absl::MutexLock lock(&mu_);
   if (idle_handles_.size() < kMaxIdleHandles) {
-    idle_handles_.push_back(handle);
+    idle_handles_.push_back({handle, std::this_thread::get_id()});
     return;
   }
   curl_easy_cleanup(static_cast<CURL*>(handle));

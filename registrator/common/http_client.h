@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -141,9 +142,18 @@ class HttpClient {
   // `cancel` fires (Cancel() wakes the poll): the transfer loop of Stream and LongPoll.
   static CancellableRun RunCancellable(void* curl, void* multi, StreamCancel* cancel);
 
+  // An idle handle and the thread that last used it. A thread gets its own handle back when
+  // there is one: curl's per-request buffers then stay in that thread's malloc arena, instead
+  // of being freed into another thread's arena under its lock (a quarter of the futex calls at
+  // start-up, issue 14).
+  struct IdleHandle {
+    void* handle;
+    std::thread::id user;
+  };
+
   const HttpEndpoint endpoint_;
   absl::Mutex mu_;
-  std::vector<void*> idle_handles_ ABSL_GUARDED_BY(mu_);
+  std::vector<IdleHandle> idle_handles_ ABSL_GUARDED_BY(mu_);
 };
 
 // Aborts every HttpClient::Send in flight in this process, promptly: their sockets are shut
