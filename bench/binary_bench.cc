@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -140,6 +141,7 @@ ProcStats Stats(pid_t pid) {
 
 struct Options {
   std::string binary = "registrator/registrator";
+  std::string floor = "bench/transport_floor";
   std::string sample = "testdata/docker/inspect-sample-api.json";
   int n = 10000;
   int n_small = 1000;
@@ -160,7 +162,7 @@ class Run {
     child_.Stop();
     consul_.reset();
   }
-  bool Start(const std::vector<std::string>& flags) {
+  bool Start(const std::vector<std::string>& flags, const std::string& program = "") {
     fakes::ConsulStandinOptions consul_options;
     consul_options.keep_alive_max_count = 1000000;
     consul_options.server_threads = 32;
@@ -169,13 +171,11 @@ class Run {
     consul_ = std::make_unique<fakes::ConsulStandin>(consul_options);
     if (!consul_->ListenTcp("127.0.0.1", 0).ok()) return false;
     engine_->ClearEvents();
-    std::vector<std::string> argv = {options_.binary};
+    std::vector<std::string> argv = {program.empty() ? options_.binary : program};
     argv.insert(argv.end(), flags.begin(), flags.end());
     argv.push_back(absl::StrCat("consul://127.0.0.1:", consul_->port()));
     started_ = absl::Now();
-    auto child = fakes::ChildProcess::Start(
-        argv, options_.log.empty() ? log_.path() + "/registrator.log" : options_.log,
-        {"DOCKER_HOST=" + engine_->host()});
+    auto child = fakes::ChildProcess::Start(argv, log_path(), {"DOCKER_HOST=" + engine_->host()});
     if (!child.ok()) {
       std::fprintf(stderr, "cannot start %s: %s\n", options_.binary.c_str(),
                    std::string(child.status().message()).c_str());
@@ -193,6 +193,10 @@ class Run {
     return writes_.Await(registers, 0, absl::Seconds(120)) != absl::InfinitePast();
   }
   pid_t pid() const { return child_.pid(); }
+  fakes::ChildProcess& child() { return child_; }
+  std::string log_path() const {
+    return options_.log.empty() ? log_.path() + "/registrator.log" : options_.log;
+  }
   absl::Time started() const { return started_; }
   Writes& writes() { return writes_; }
   fakes::ConsulStandin& consul() { return *consul_; }
@@ -337,6 +341,32 @@ class Bench {
     engine_->SetRunning(0, n, false);
   }
 
+  // The transport alone (bench/transport_floor): the inspect and the register of each of n
+  // containers with registrator's HttpClient and 8 threads, nothing else. Its CPU-s is the floor
+  // under registrator's start-up figure on this machine.
+  void Floor(std::vector<double>* wall, std::vector<double>* cpu) {
+    const int n = options_.n;
+    engine_->SetRunning(0, n, true);
+    Run run(engine_, options_);
+    if (run.Start({"-workers", "8"}, options_.floor)) {
+      absl::StatusOr<int> exit = run.child().Wait(absl::Seconds(120));
+      const absl::Time last = run.writes().Await(n, 0, absl::ZeroDuration());
+      const std::string log = fakes::ReadFileOrEmpty(run.log_path());
+      const size_t at = log.rfind("cpu_s=");
+      if (exit.ok() && *exit == 0 && at != std::string::npos && last != absl::InfinitePast()) {
+        wall->push_back(absl::ToDoubleSeconds(last - run.started()));
+        cpu->push_back(std::atof(log.c_str() + at + 6));
+        std::printf(
+            "  transport floor %d: %.3f s, %.2f CPU-s (%s)\n", n, wall->back(), cpu->back(),
+            std::string(absl::StripAsciiWhitespace(log.substr(log.rfind("floor:")))).c_str());
+      } else {
+        std::printf("  transport floor %d: FAILED (exit %s)\n%s", n,
+                    exit.ok() ? absl::StrCat(*exit).c_str() : "timeout", log.c_str());
+      }
+    }
+    engine_->SetRunning(0, n, false);
+  }
+
   void Idle(std::vector<double>* per_second) {
     const int n = options_.n_small;
     engine_->SetRunning(0, n, true);
@@ -385,8 +415,10 @@ int Main(int argc, char** argv) {
     if (flag == "-runs") target = &o.runs;
     if (target != nullptr && absl::SimpleAtoi(value, target) && *target >= 0) {
       ++i;
-    } else if (flag == "-binary" || flag == "-sample" || flag == "-only" || flag == "-log") {
+    } else if (flag == "-binary" || flag == "-sample" || flag == "-only" || flag == "-log" ||
+               flag == "-floor") {
       (flag == "-binary"   ? o.binary
+       : flag == "-floor"  ? o.floor
        : flag == "-sample" ? o.sample
        : flag == "-log"    ? o.log
                            : o.only) = value;
@@ -394,8 +426,9 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: binary_bench [-runs 3] [-n 10000] [-n-small 1000] [-singles 200] "
-                   "[-cycles 20000] [-resync-window 10] [-idle 60] [-binary path] [-sample "
-                   "inspect.json] [-only startup,latency,churn,resync,idle] [-log file]\n");
+                   "[-cycles 20000] [-resync-window 10] [-idle 60] [-binary path] [-floor path] "
+                   "[-sample inspect.json] [-only startup,latency,churn,resync,idle,floor] "
+                   "[-log file]\n");
       return 2;
     }
   }
@@ -413,7 +446,8 @@ int Main(int argc, char** argv) {
   Bench bench(&engine, o);
   std::vector<double> big_settled_cpu, big_settled_peak, small_settled_cpu, small_settled_peak;
   std::vector<double> big_wall, big_cpu, big_peak, small_wall, small_cpu, small_peak, p50, p99,
-      leaked, rss_before, rss_warm, rss_after, churn_cpu, resync_writes, resync_cpu, idle_cs;
+      leaked, rss_before, rss_warm, rss_after, churn_cpu, resync_writes, resync_cpu, idle_cs,
+      floor_wall, floor_cpu;
   for (int r = 0; r < o.runs; ++r) {
     std::printf("run %d of %d\n", r + 1, o.runs);
     if (Wanted(o, "startup")) {
@@ -425,6 +459,7 @@ int Main(int argc, char** argv) {
     if (Wanted(o, "churn")) bench.Churn(&leaked, &rss_before, &rss_warm, &rss_after, &churn_cpu);
     if (Wanted(o, "resync")) bench.Resync(&resync_writes, &resync_cpu);
     if (Wanted(o, "idle") && r == 0) bench.Idle(&idle_cs);  // Once: it is long and stable.
+    if (Wanted(o, "floor")) bench.Floor(&floor_wall, &floor_cpu);
     std::fflush(stdout);
   }
   auto m = [](const std::vector<double>& v, const char* fmt) {
@@ -453,6 +488,8 @@ int Main(int argc, char** argv) {
   std::printf("| unchanged resync, %d services, every 1 s | %s writes, %s CPU-s / 10 s |\n",
               o.n_small, m(resync_writes, "%.0f").c_str(), m(resync_cpu, "%.3f").c_str());
   std::printf("| idle, %d s | %s context switches/s |\n", o.idle, m(idle_cs, "%.2f").c_str());
+  std::printf("| transport floor, %d containers | %s s, %s CPU-s |\n", o.n,
+              m(floor_wall, "%.2f").c_str(), m(floor_cpu, "%.2f").c_str());
   return 0;
 }
 
