@@ -101,10 +101,12 @@ int Main(int argc, char** argv) {
   const double cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   // binary_bench reads this line.
-  std::printf("floor: %zu containers, %d failed, cpu_s=%.3f user_s=%.3f peak_kib=%ld\n",
-              containers->size(), failures.load(), cpu_s,
-              static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6,
-              usage.ru_maxrss);
+  std::printf(
+      "floor: %zu containers, %d failed, cpu_s=%.3f user_s=%.3f peak_kib=%ld "
+      "context_switches=%ld\n",
+      containers->size(), failures.load(), cpu_s,
+      static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6, usage.ru_maxrss,
+      usage.ru_nvcsw + usage.ru_nivcsw);
   return failures.load() == 0 ? 0 : 1;
 }
 
