@@ -423,13 +423,13 @@ void Bridge::RequestResync() {
 
 void Bridge::MarkContainerDirtyLocked(const std::string& id) {
   if (!dirty_containers_.insert(id).second) return;
-  queue_.emplace_back(Kind::kContainer, id);
+  container_queue_.push_back(id);
   work_cv_.Signal();
 }
 
 void Bridge::MarkSlotDirtyLocked(const std::string& id) {
   if (!dirty_slots_.insert(id).second) return;
-  queue_.emplace_back(Kind::kSlot, id);
+  slot_queue_.push_back(id);
   if (t_deferred_signals >= 0) {
     ++t_deferred_signals;
     return;
@@ -444,11 +444,15 @@ void Bridge::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       while (true) {
-        while (!stopping_ && (queue_.empty() || holding_writes_)) work_cv_.Wait(&mu_);
+        while (!stopping_ &&
+               ((slot_queue_.empty() && container_queue_.empty()) || holding_writes_)) {
+          work_cv_.Wait(&mu_);
+        }
         if (stopping_) break;
-        kind = queue_.front().first;
-        id = std::move(queue_.front().second);
-        queue_.pop_front();
+        kind = slot_queue_.empty() ? Kind::kContainer : Kind::kSlot;
+        auto& queue = kind == Kind::kSlot ? slot_queue_ : container_queue_;
+        id = std::move(queue.front());
+        queue.pop_front();
         auto& dirty = kind == Kind::kContainer ? dirty_containers_ : dirty_slots_;
         auto& busy = kind == Kind::kContainer ? busy_containers_ : busy_slots_;
         // Busy work stays dirty; the worker holding it requeues it when done.
@@ -479,7 +483,7 @@ void Bridge::WorkerLoop() {
       MaybeEraseSlotLocked(id);
     }
     if (dirty.contains(id)) {
-      queue_.emplace_back(kind, id);
+      (kind == Kind::kSlot ? slot_queue_ : container_queue_).push_back(id);
       work_cv_.Signal();
     }
     if (kind == Kind::kSlot) slot_done_cv_.SignalAll();
@@ -1158,8 +1162,11 @@ void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t li
       // check, which may come every drift_min_interval: there the backoff stands.
       const Service* target = nullptr;
       if ((retry_backed_off || slot.failures == 0) && Decide(slot, &target) != Action::kNone) {
-        REG_LOG_INFO(why, ": backend ", entry == listed.end() ? "lacks " : "differs for ",
-                     service_id, "; rewriting");
+        // A slot already queued (a service derived moments ago, not yet written) is no news.
+        if (!dirty_slots_.contains(service_id)) {
+          REG_LOG_INFO(why, ": backend ", entry == listed.end() ? "lacks " : "differs for ",
+                       service_id, "; rewriting");
+        }
         MarkSlotDirtyLocked(service_id);
       }
     }
@@ -1356,7 +1363,7 @@ bool Bridge::WaitUntilDrained(absl::Duration timeout, bool include_resync) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
   auto drained = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // queue_ is not looked at: besides what is dirty it holds only stale entries, which a
+    // The queues are not looked at: besides what is dirty they hold only stale entries, which a
     // worker drops without signalling anyone.
     return dirty_containers_.empty() && dirty_slots_.empty() && busy_containers_.empty() &&
            busy_slots_.empty() &&
@@ -1451,10 +1458,11 @@ void Bridge::RetryLoop() {
 std::string Bridge::PendingWork() const {
   absl::MutexLock lock(&mu_);
   std::string out = absl::StrCat(
-      "queue=", queue_.size(), " dirty_containers=", dirty_containers_.size(),
-      " dirty_slots=", dirty_slots_.size(), " busy_containers=", busy_containers_.size(),
-      " busy_slots=", busy_slots_.size(), " resync_requested=", resync_requested_,
-      " resync_starting=", resync_starting_, " resyncs_running=", resyncs_running_, " slots:");
+      "queue=", slot_queue_.size() + container_queue_.size(),
+      " dirty_containers=", dirty_containers_.size(), " dirty_slots=", dirty_slots_.size(),
+      " busy_containers=", busy_containers_.size(), " busy_slots=", busy_slots_.size(),
+      " resync_requested=", resync_requested_, " resync_starting=", resync_starting_,
+      " resyncs_running=", resyncs_running_, " slots:");
   for (const auto& id : busy_slots_) absl::StrAppend(&out, " busy:", id);
   for (const auto& id : dirty_slots_) absl::StrAppend(&out, " dirty:", id);
   for (const auto& id : busy_containers_) absl::StrAppend(&out, " busy-container:", id);

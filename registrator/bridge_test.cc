@@ -131,6 +131,23 @@ TEST_F(BridgeTest, InitialSyncRegistersRunningContainersOnly) {
   EXPECT_EQ(bridge_->stats().services, 3u);
 }
 
+TEST_F(BridgeTest, AContainersServicesAreWrittenBeforeTheNextContainerIsInspected) {
+  // A start-up of a large host: the first services reach the backend after one inspect, not
+  // after all of them (the backend would stay empty for seconds, and a drift check meanwhile
+  // would see every derived service as missing).
+  for (int i = 0; i < 5; ++i)
+    docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
+  std::vector<int> inspects_at_register;
+  adapter_.SetReturnHook([&](const std::string& op, const std::string&) {
+    if (op == "register") inspects_at_register.push_back(docker_.inspects());
+  });
+  BridgeConfig config;
+  config.workers = 1;
+  StartBridge(config);
+  ASSERT_THAT(bridge_->SyncNow(), IsOk());
+  EXPECT_THAT(inspects_at_register, ElementsAre(1, 2, 3, 4, 5));
+}
+
 TEST_F(BridgeTest, UnchangedResyncMakesZeroWrites) {
   for (int i = 0; i < 50; ++i)
     docker_.Put(MakeContainer(absl::StrCat("id", i), absl::StrCat("c", i), {80}));
