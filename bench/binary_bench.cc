@@ -344,17 +344,21 @@ class Bench {
   // The transport alone (bench/transport_floor): the inspect and the register of each of n
   // containers with registrator's HttpClient and 8 threads, nothing else. Its CPU-s is the floor
   // under registrator's start-up figure on this machine.
-  void Floor(std::vector<double>* wall, std::vector<double>* cpu) {
-    const int n = options_.n;
+  // With 1 worker (`sequential`), n_small containers one after the other: the round trips of
+  // one start with nothing else queued, p50 in `wall` (ms), under the latency row.
+  void Floor(bool sequential, std::vector<double>* wall, std::vector<double>* cpu) {
+    const int n = sequential ? options_.n_small : options_.n;
     engine_->SetRunning(0, n, true);
     Run run(engine_, options_);
-    if (run.Start({"-workers", "8"}, options_.floor)) {
+    if (run.Start({"-workers", sequential ? "1" : "8"}, options_.floor)) {
       absl::StatusOr<int> exit = run.child().Wait(absl::Seconds(120));
       const absl::Time last = run.writes().Await(n, 0, absl::ZeroDuration());
       const std::string log = fakes::ReadFileOrEmpty(run.log_path());
       const size_t at = log.rfind("cpu_s=");
       if (exit.ok() && *exit == 0 && at != std::string::npos && last != absl::InfinitePast()) {
-        wall->push_back(absl::ToDoubleSeconds(last - run.started()));
+        const size_t p50 = log.rfind("exchange_p50_ms=");
+        wall->push_back(sequential ? std::atof(log.c_str() + p50 + 16)
+                                   : absl::ToDoubleSeconds(last - run.started()));
         cpu->push_back(std::atof(log.c_str() + at + 6));
         std::printf(
             "  transport floor %d: %.3f s, %.2f CPU-s (%s)\n", n, wall->back(), cpu->back(),
@@ -447,7 +451,7 @@ int Main(int argc, char** argv) {
   std::vector<double> big_settled_cpu, big_settled_peak, small_settled_cpu, small_settled_peak;
   std::vector<double> big_wall, big_cpu, big_peak, small_wall, small_cpu, small_peak, p50, p99,
       leaked, rss_before, rss_warm, rss_after, churn_cpu, resync_writes, resync_cpu, idle_cs,
-      floor_wall, floor_cpu;
+      floor_wall, floor_cpu, floor_p50, floor_seq_cpu;
   for (int r = 0; r < o.runs; ++r) {
     std::printf("run %d of %d\n", r + 1, o.runs);
     if (Wanted(o, "startup")) {
@@ -459,7 +463,10 @@ int Main(int argc, char** argv) {
     if (Wanted(o, "churn")) bench.Churn(&leaked, &rss_before, &rss_warm, &rss_after, &churn_cpu);
     if (Wanted(o, "resync")) bench.Resync(&resync_writes, &resync_cpu);
     if (Wanted(o, "idle") && r == 0) bench.Idle(&idle_cs);  // Once: it is long and stable.
-    if (Wanted(o, "floor")) bench.Floor(&floor_wall, &floor_cpu);
+    if (Wanted(o, "floor")) {
+      bench.Floor(/*sequential=*/false, &floor_wall, &floor_cpu);
+      bench.Floor(/*sequential=*/true, &floor_p50, &floor_seq_cpu);
+    }
     std::fflush(stdout);
   }
   auto m = [](const std::vector<double>& v, const char* fmt) {
@@ -488,8 +495,10 @@ int Main(int argc, char** argv) {
   std::printf("| unchanged resync, %d services, every 1 s | %s writes, %s CPU-s / 10 s |\n",
               o.n_small, m(resync_writes, "%.0f").c_str(), m(resync_cpu, "%.3f").c_str());
   std::printf("| idle, %d s | %s context switches/s |\n", o.idle, m(idle_cs, "%.2f").c_str());
-  std::printf("| transport floor, %d containers | %s s, %s CPU-s |\n", o.n,
+  std::printf("| transport floor, %d containers, 8 threads | %s s, %s CPU-s |\n", o.n,
               m(floor_wall, "%.2f").c_str(), m(floor_cpu, "%.2f").c_str());
+  std::printf("| transport floor, one container at a time | inspect + register p50 %s ms |\n",
+              m(floor_p50, "%.3f").c_str());
   return 0;
 }
 

@@ -10,6 +10,7 @@
 //   transport_floor [-workers 8] consul://127.0.0.1:<port>      (DOCKER_HOST=unix:///...)
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "docker_client/decode.h"
 #include "registrator/common/http_client.h"
 
@@ -74,12 +77,16 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "list: %s\n", std::string(containers.status().message()).c_str());
     return 1;
   }
+  // Per container: inspect sent -> register answered (with -workers 1, the round trips of a
+  // single start with nothing queued, the floor under start -> register latency).
+  std::vector<double> micros(containers->size());
   std::atomic<size_t> next{0};
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&] {
       for (size_t i = next++; i < containers->size(); i = next++) {
+        const absl::Time started = absl::Now();
         HttpRequest inspect;
         inspect.path = absl::StrCat("/v1.41/containers/", (*containers)[i].id, "/json");
         absl::StatusOr<HttpResponse> got = docker.Send(inspect);
@@ -89,6 +96,7 @@ int Main(int argc, char** argv) {
         put.headers.push_back("Content-Type: application/json");
         put.body = RegisterBody(static_cast<int>(i));
         absl::StatusOr<HttpResponse> written = agent.Send(put);
+        micros[i] = absl::ToDoubleMicroseconds(absl::Now() - started);
         if (!got.ok() || got->status != 200 || !written.ok() || written->status != 200) {
           ++failures;
         }
@@ -96,6 +104,9 @@ int Main(int argc, char** argv) {
     });
   }
   for (std::thread& thread : threads) thread.join();
+  std::sort(micros.begin(), micros.end());
+  const double p50_ms = micros.empty() ? 0 : micros[micros.size() / 2] / 1000;
+  const double p99_ms = micros.empty() ? 0 : micros[micros.size() * 99 / 100] / 1000;
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
@@ -103,10 +114,10 @@ int Main(int argc, char** argv) {
   // binary_bench reads this line.
   std::printf(
       "floor: %zu containers, %d failed, cpu_s=%.3f user_s=%.3f peak_kib=%ld "
-      "context_switches=%ld\n",
+      "context_switches=%ld exchange_p50_ms=%.3f exchange_p99_ms=%.3f\n",
       containers->size(), failures.load(), cpu_s,
       static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6, usage.ru_maxrss,
-      usage.ru_nvcsw + usage.ru_nivcsw);
+      usage.ru_nvcsw + usage.ru_nivcsw, p50_ms, p99_ms);
   return failures.load() == 0 ? 0 : 1;
 }
 
