@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -216,20 +217,28 @@ simdjson::error_code SkipValue(simdjson::ondemand::value value, int depth) {
   return simdjson::TAPE_ERROR;
 }
 
-// Reads `value` into `out` when it is a string; any other value is skipped (and validated).
+// Reads `value` into `out` when it is a string; any other value is skipped (and validated). The
+// view points into the body or the parser's string buffer: valid while the parser lives.
 simdjson::error_code StringOrSkip(simdjson::ondemand::value value, int depth, json_type type,
-                                  std::string* out) {
+                                  std::string_view* out) {
   if (type != json_type::string) return SkipValue(value, depth);
-  std::string_view text;
-  if (auto error = value.get_string().get(text); error) return error;
-  out->assign(text.data(), text.size());
-  return simdjson::SUCCESS;
+  return value.get_string().get(*out);
 }
+
+// What ParseAgentServices reads of one entry, as views into the body and the parser.
+struct EntryViews {
+  std::string_view id;
+  std::string_view name;
+  std::string_view ip;
+  int port = 0;
+  std::vector<std::string_view> tags;
+  std::vector<std::pair<std::string_view, std::string_view>> meta;
+};
 
 // One entry of /v1/agent/services (an object at depth 2), with the DOM parser's semantics: the
 // first of duplicate keys counts; a field of another type than expected is ignored; every
 // Meta member with a string value is kept.
-simdjson::error_code ReadAgentService(simdjson::ondemand::value value, Service* s) {
+simdjson::error_code ReadAgentService(simdjson::ondemand::value value, EntryViews* s) {
   constexpr int kDepth = 2;
   simdjson::ondemand::object object;
   if (auto error = value.get_object().get(object); error) return error;
@@ -291,16 +300,13 @@ simdjson::error_code ReadAgentService(simdjson::ondemand::value value, Service* 
         if (!error) error = KeyOf(pair, &meta_key);
         if (!error) error = pair.value().type().get(meta_type);
         if (!error && meta_type == json_type::string) {
-          // The key's view may point into the parser's string buffer, which get_string appends
-          // to but never moves: still valid after it.
           std::string_view text;
           error = pair.value().get_string().get(text);
-          if (!error) s->meta.emplace_back(ToString(meta_key), ToString(text));
+          if (!error) s->meta.emplace_back(meta_key, text);
         } else if (!error) {
           error = SkipValue(pair.value(), kDepth + 2);
         }
       }
-      std::sort(s->meta.begin(), s->meta.end());
     } else {
       // The first "Port", "Tags" or "Meta" of the wrong type still counts as the field (the DOM
       // lookup finds it, then fails on its type).
@@ -314,17 +320,82 @@ simdjson::error_code ReadAgentService(simdjson::ondemand::value value, Service* 
   return simdjson::SUCCESS;
 }
 
-}  // namespace
+// The listing's entries packed into one buffer, so that the body and the parser can be freed
+// before the entries are built (10,000 RegisteredServices are ~10 MB; the body ~2 MB and the
+// parser's indexes ~3 MB more). Per entry: id, name, ip, port, the tag count and tags, the Meta
+// count and Meta pairs; strings as their length and bytes, numbers as 4 bytes.
+class PackedListing {
+ public:
+  void Reserve(size_t bytes) { buffer_.reserve(bytes); }
+  void Add(const EntryViews& entry) {
+    ++count_;
+    PutString(entry.id);
+    PutString(entry.name);
+    PutString(entry.ip);
+    PutNumber(static_cast<uint32_t>(entry.port));
+    PutNumber(static_cast<uint32_t>(entry.tags.size()));
+    for (std::string_view tag : entry.tags) PutString(tag);
+    PutNumber(static_cast<uint32_t>(entry.meta.size()));
+    for (const auto& [key, value] : entry.meta) {
+      PutString(key);
+      PutString(value);
+    }
+  }
 
-absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(absl::string_view body,
-                                                                  size_t readable_bytes) {
+  // The entries, with the fingerprint of each; frees the buffer.
+  std::vector<RegisteredService> Unpack() && {
+    std::vector<RegisteredService> result(count_);
+    size_t at = 0;
+    for (RegisteredService& registered : result) {
+      Service& s = registered.service;
+      s.id = GetString(&at);
+      s.name = GetString(&at);
+      s.ip = GetString(&at);
+      s.port = static_cast<int>(GetNumber(&at));
+      s.tags.resize(GetNumber(&at));
+      for (std::string& tag : s.tags) tag = GetString(&at);
+      s.meta.resize(GetNumber(&at));
+      for (auto& [key, value] : s.meta) {
+        key = GetString(&at);
+        value = GetString(&at);
+      }
+      std::sort(s.meta.begin(), s.meta.end());
+      registered.fingerprint = FingerprintOf(s, s.meta);
+    }
+    std::string().swap(buffer_);
+    return result;
+  }
+
+ private:
+  void PutNumber(uint32_t n) { buffer_.append(reinterpret_cast<const char*>(&n), sizeof(n)); }
+  void PutString(std::string_view text) {
+    PutNumber(static_cast<uint32_t>(text.size()));
+    buffer_.append(text.data(), text.size());
+  }
+  uint32_t GetNumber(size_t* at) const {
+    uint32_t n;
+    std::memcpy(&n, buffer_.data() + *at, sizeof(n));
+    *at += sizeof(n);
+    return n;
+  }
+  std::string GetString(size_t* at) const {
+    const size_t size = GetNumber(at);
+    std::string text(buffer_.data() + *at, size);
+    *at += size;
+    return text;
+  }
+
+  std::string buffer_;
+  size_t count_ = 0;
+};
+
+// Reads and validates the listing (see ParseAgentServices) into `out`.
+absl::Status ReadAgentServices(absl::string_view body, size_t readable_bytes, PackedListing* out) {
   // On-Demand, not the DOM: a DOM of 10,000 services (tape, string copies) is several times the
-  // body and lived next to the entries built from it (the drift check's memory peak, issue 14).
-  // On-Demand reads the entries straight from the body; what is not needed is still walked to
-  // its end, so an invalid document is refused as before.
-  const auto refused = [] {
-    return absl::UnavailableError("consul list services: /v1/agent/services is not an object");
-  };
+  // body (issue 14). On-Demand reads the entries straight from the body; what is not needed is
+  // still walked to its end, so an invalid document is refused as before.
+  const absl::Status refused =
+      absl::UnavailableError("consul list services: /v1/agent/services is not an object");
   // Padded: parsed in place, not copied first (MBs for 10,000 services).
   const bool padded = !body.empty() && readable_bytes >= body.size() + simdjson::SIMDJSON_PADDING;
   simdjson::padded_string copy;
@@ -343,34 +414,47 @@ absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(absl::string_v
   // one more, so SkipValue's check is the one that counts.
   if (parser.allocate(body.size(), kMaxJsonDepth + 1) || parser.iterate(text).get(doc) ||
       doc.count_fields().get(count)) {
-    return refused();
+    return refused;
   }
   simdjson::ondemand::object services;
-  if (doc.get_object().get(services)) return refused();
-  std::vector<RegisteredService> result;
-  result.reserve(count);
+  if (doc.get_object().get(services)) return refused;
+  // Packed entries take about half the body's text of them (no field names, no other fields):
+  // room for all without growing (pages not written to cost no memory).
+  out->Reserve(body.size());
+  EntryViews entry;
   for (auto member : services) {
     simdjson::ondemand::field field;
     std::string_view key;
     json_type type;
     if (std::move(member).get(field) || KeyOf(field, &key) || field.value().type().get(type)) {
-      return refused();
+      return refused;
     }
     if (type != json_type::object) {
-      if (SkipValue(field.value(), 2)) return refused();
+      if (SkipValue(field.value(), 2)) return refused;
       continue;
     }
-    Service s;
-    s.id = ToString(key);
-    if (ReadAgentService(field.value(), &s)) return refused();
-    RegisteredService registered;
-    registered.fingerprint = FingerprintOf(s, s.meta);
-    registered.service = std::move(s);
-    result.push_back(std::move(registered));
+    entry.id = key;
+    entry.name = entry.ip = std::string_view();
+    entry.port = 0;
+    entry.tags.clear();
+    entry.meta.clear();
+    if (ReadAgentService(field.value(), &entry)) return refused;
+    out->Add(entry);
   }
   // Nothing may follow the object.
-  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return refused();
-  return result;
+  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return refused;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(std::string body) {
+  PackedListing listing;
+  absl::Status read = ReadAgentServices(body, body.capacity(), &listing);
+  // The parser is gone; the body goes too before the entries are built.
+  std::string().swap(body);
+  if (!read.ok()) return read;
+  return std::move(listing).Unpack();
 }
 
 std::string DockerHealthCheckId(const std::string& service_id) {
