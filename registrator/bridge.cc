@@ -1091,15 +1091,17 @@ absl::Status Bridge::RunResync() {
 void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t listed_at,
                                 absl::string_view why, bool retry_backed_off) {
   // Pointers into `held`, not copies: a map of whole entries (capacity ~1.6 x the listing, ~0.8 KB
-  // a slot) added ~12 MB to the memory of a 10,000-service listing (issue 14).
-  absl::flat_hash_map<std::string, RegisteredService*> listed;
+  // a slot) added ~12 MB to the memory of a 10,000-service listing (issue 14). Keyed by views of
+  // the entries' IDs, not copies of them (~0.7 MB more for 10,000): `held` is not resized here,
+  // and an entry swapped with another of also_listed (below) gets an ID equal to its own.
+  absl::flat_hash_map<absl::string_view, RegisteredService*> listed;
   listed.reserve(held.size());
   // A backend keyed by name lists an ID twice while an old entry (another name) is left:
   // the second and further entries, which must not be forgotten (see below).
   absl::flat_hash_map<std::string, std::vector<RegisteredService>> also_listed;
   for (RegisteredService& entry : held) {
     auto [it, inserted] = listed.try_emplace(entry.service.id, &entry);
-    if (!inserted) also_listed[it->first].push_back(std::move(entry));
+    if (!inserted) also_listed[std::string(it->first)].push_back(std::move(entry));
   }
   for (auto& [service_id, slot] : slots_) {
     auto entry = listed.find(service_id);
@@ -1164,7 +1166,9 @@ void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t li
   for (auto& [service_id, entry] : listed) {
     auto erased = erased_at_.find(service_id);
     if (erased != erased_at_.end() && erased->second > listed_at) continue;
-    backend_snapshot_.emplace(service_id, std::move(*entry));
+    // The key is copied before the entry (which holds the viewed ID) is moved.
+    std::string id(service_id);
+    backend_snapshot_.emplace(std::move(id), std::move(*entry));
   }
 }
 

@@ -320,15 +320,15 @@ simdjson::error_code ReadAgentService(simdjson::ondemand::value value, EntryView
   return simdjson::SUCCESS;
 }
 
-// The listing's entries packed into one buffer, so that the body and the parser can be freed
-// before the entries are built (10,000 RegisteredServices are ~10 MB; the body ~2 MB and the
-// parser's indexes ~3 MB more). Per entry: id, name, ip, port, the tag count and tags, the Meta
-// count and Meta pairs; strings as their length and bytes, numbers as 4 bytes.
+// The listing's entries packed, so that the body and the parser can be freed before the entries
+// are built (10,000 RegisteredServices are ~8 MB; the body ~2 MB and the parser's indexes ~3 MB
+// more). Per entry: id, name, ip, port, the tag count and tags, the Meta count and Meta pairs;
+// strings as their length and bytes, numbers as 4 bytes. In chunks below the mmap threshold
+// (main.cc), each freed once unpacked: the entries' strings then reuse that heap memory.
 class PackedListing {
  public:
-  void Reserve(size_t bytes) { buffer_.reserve(bytes); }
   void Add(const EntryViews& entry) {
-    ++count_;
+    scratch_.clear();
     PutString(entry.id);
     PutString(entry.name);
     PutString(entry.ip);
@@ -340,52 +340,69 @@ class PackedListing {
       PutString(key);
       PutString(value);
     }
+    if (chunks_.empty() || chunks_.back().size() + scratch_.size() > chunks_.back().capacity()) {
+      chunks_.emplace_back();
+      chunks_.back().reserve(std::max(kChunkBytes, scratch_.size()));
+    }
+    chunks_.back().append(scratch_);
+    ++count_;
   }
 
-  // The entries, with the fingerprint of each; frees the buffer.
+  // The entries, with the fingerprint of each; frees the chunks as it goes.
   std::vector<RegisteredService> Unpack() && {
+    std::string().swap(scratch_);
     std::vector<RegisteredService> result(count_);
+    size_t chunk = 0;
     size_t at = 0;
     for (RegisteredService& registered : result) {
+      // An entry never spans two chunks.
+      if (at == chunks_[chunk].size()) {
+        std::string().swap(chunks_[chunk++]);
+        at = 0;
+      }
+      const std::string& data = chunks_[chunk];
       Service& s = registered.service;
-      s.id = GetString(&at);
-      s.name = GetString(&at);
-      s.ip = GetString(&at);
-      s.port = static_cast<int>(GetNumber(&at));
-      s.tags.resize(GetNumber(&at));
-      for (std::string& tag : s.tags) tag = GetString(&at);
-      s.meta.resize(GetNumber(&at));
+      s.id = GetString(data, &at);
+      s.name = GetString(data, &at);
+      s.ip = GetString(data, &at);
+      s.port = static_cast<int>(GetNumber(data, &at));
+      s.tags.resize(GetNumber(data, &at));
+      for (std::string& tag : s.tags) tag = GetString(data, &at);
+      s.meta.resize(GetNumber(data, &at));
       for (auto& [key, value] : s.meta) {
-        key = GetString(&at);
-        value = GetString(&at);
+        key = GetString(data, &at);
+        value = GetString(data, &at);
       }
       std::sort(s.meta.begin(), s.meta.end());
       registered.fingerprint = FingerprintOf(s, s.meta);
     }
-    std::string().swap(buffer_);
+    chunks_.clear();
     return result;
   }
 
  private:
-  void PutNumber(uint32_t n) { buffer_.append(reinterpret_cast<const char*>(&n), sizeof(n)); }
+  static constexpr size_t kChunkBytes = 64 * 1024 - 64;
+
+  void PutNumber(uint32_t n) { scratch_.append(reinterpret_cast<const char*>(&n), sizeof(n)); }
   void PutString(std::string_view text) {
     PutNumber(static_cast<uint32_t>(text.size()));
-    buffer_.append(text.data(), text.size());
+    scratch_.append(text.data(), text.size());
   }
-  uint32_t GetNumber(size_t* at) const {
+  static uint32_t GetNumber(const std::string& data, size_t* at) {
     uint32_t n;
-    std::memcpy(&n, buffer_.data() + *at, sizeof(n));
+    std::memcpy(&n, data.data() + *at, sizeof(n));
     *at += sizeof(n);
     return n;
   }
-  std::string GetString(size_t* at) const {
-    const size_t size = GetNumber(at);
-    std::string text(buffer_.data() + *at, size);
+  static std::string GetString(const std::string& data, size_t* at) {
+    const size_t size = GetNumber(data, at);
+    std::string text(data.data() + *at, size);
     *at += size;
     return text;
   }
 
-  std::string buffer_;
+  std::vector<std::string> chunks_;
+  std::string scratch_;  // The entry being added.
   size_t count_ = 0;
 };
 
@@ -418,9 +435,6 @@ absl::Status ReadAgentServices(absl::string_view body, size_t readable_bytes, Pa
   }
   simdjson::ondemand::object services;
   if (doc.get_object().get(services)) return refused;
-  // Packed entries take about half the body's text of them (no field names, no other fields):
-  // room for all without growing (pages not written to cost no memory).
-  out->Reserve(body.size());
   EntryViews entry;
   for (auto member : services) {
     simdjson::ondemand::field field;

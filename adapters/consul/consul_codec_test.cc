@@ -254,6 +254,30 @@ TEST(ConsulCodecTest, ListingParserAgreesWithTheDomParserOnEdgeCases) {
   for (const std::string& body : bodies) ExpectSameAsDom(body);
 }
 
+TEST(ConsulCodecTest, LargeListingsAreReadWhole) {
+  // Thousands of entries and one larger than the parser's packing chunks (64 KiB), between
+  // others: every entry comes out, in order.
+  std::string body = "{";
+  for (int i = 0; i < 3000; ++i) {
+    absl::StrAppend(&body, i == 0 ? "" : ",", R"("h:c)", i, R"(:80":{"ID":"h:c)", i,
+                    R"(:80","Service":"files","Tags":["a","b"],"Meta":{"k":"v)", i, R"("},"Port":)",
+                    1000 + i, R"(,"Address":"10.0.0.1"})");
+    if (i == 1500) {
+      absl::StrAppend(&body, R"(,"big":{"Service":"big","Tags":[")", std::string(100000, 'x'),
+                      R"("]})");
+    }
+  }
+  body += "}";
+  ExpectSameAsDom(body);
+  absl::StatusOr<std::vector<RegisteredService>> listed = ParseAgentServices(body);
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->size(), 3001u);
+  EXPECT_EQ((*listed)[1501].service.id, "big");
+  EXPECT_EQ((*listed)[1501].service.tags[0].size(), 100000u);
+  EXPECT_EQ((*listed)[3000].service.id, "h:c2999:80");
+  EXPECT_EQ((*listed)[3000].service.port, 3999);
+}
+
 TEST(ConsulCodecTest, ListingParserAgreesWithTheDomParserOnMutatedListings) {
   // A listing as a real agent sends it, then many random corruptions of it (deterministic).
   const std::string listing =
