@@ -589,15 +589,16 @@ void Bridge::ClaimServices(const std::string& id, const docker::Container& conta
                      "; the most recently created running one owns it");
       }
       claim = slot.claims.insert(slot.claims.end(), Claim{id});
-    } else if (!claim->kept && claim->fingerprint == fingerprints[i] && claim->service == service) {
+    } else if (!claim->kept && claim->fingerprint == fingerprints[i] && claim->service &&
+               *claim->service == service) {
       continue;  // Unchanged: nothing to do for this ID.
     }
     claim->kept = false;
     claim->created = created;
     claim->fingerprint = fingerprints[i];
     claim->health_fingerprint = std::move(health_fingerprints[i]);
-    claim->service = std::move(service);
-    MarkSlotDirtyLocked(claim->service.id);
+    claim->service = std::make_shared<const Service>(std::move(service));
+    MarkSlotDirtyLocked(claim->service->id);
   }
   for (const std::string& service_id : record.claimed) {
     if (!wanted_ids.contains(service_id)) DropClaimLocked(service_id, id);
@@ -708,13 +709,13 @@ Bridge::Action Bridge::Decide(const Slot& slot, const Service** service) const {
   if (const Claim* owner = Owner(slot)) {
     if (slot.held && slot.held_fingerprint == owner->fingerprint) {
       if (!owner->health_fingerprint.empty() && slot.held_health != owner->health_fingerprint) {
-        *service = &owner->service;
+        *service = owner->service.get();
         return Action::kHealth;
       }
       return moved();
     }
     if (slot.rejected == owner->fingerprint) return Action::kNone;
-    *service = &owner->service;
+    *service = owner->service.get();
     return Action::kRegister;
   }
   for (const Claim& claim : slot.claims) {
@@ -752,7 +753,7 @@ Bridge::Slot& Bridge::SlotLocked(const std::string& service_id) {
     if (snap != backend_snapshot_.end()) {
       // The backend already holds an entry (e.g. from before a restart): adopt it, so an
       // identical registration needs no write.
-      it->second.held = std::move(snap->second.service);
+      it->second.held = std::make_shared<const Service>(std::move(snap->second.service));
       it->second.held_fingerprint = std::move(snap->second.fingerprint);
       it->second.held_health = std::move(snap->second.health_fingerprint);
       backend_snapshot_.erase(snap);
@@ -787,6 +788,9 @@ void Bridge::ScheduleRetryLocked(absl::Time due) {
 
 void Bridge::ProcessSlot(const std::string& id) {
   Service service;
+  // The shared Service `service` copies for a register (the owner's) or a deregister (the held
+  // one): what the slot holds after the write, instead of yet another copy.
+  std::shared_ptr<const Service> shared;
   Action action;
   std::string fingerprint;
   {
@@ -797,6 +801,8 @@ void Bridge::ProcessSlot(const std::string& id) {
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
     service = *target;
+    if (action == Action::kRegister) shared = Owner(it->second)->service;
+    if (action == Action::kDeregister) shared = it->second.held;
     // Only a refresh (or a state loss) that ends during this write counts for it.
     it->second.refresh_raced = false;
     it->second.state_lost_raced = false;
@@ -848,7 +854,7 @@ void Bridge::ProcessSlot(const std::string& id) {
                    ") for container ", ShortId(service.container_id), " (", service.container_name,
                    ")");
       ++stats_.registers;
-      slot.held = std::move(service);
+      slot.held = std::move(shared);
       slot.held_fingerprint = fingerprint;
       slot.held_health = health;
       slot.rejected.clear();
@@ -877,7 +883,7 @@ void Bridge::ProcessSlot(const std::string& id) {
     // short by the shutdown from a backend error.
     REG_LOG_WARN("stopping: ", is_register ? "register " : "deregister ", id,
                  " abandoned: ", status.message());
-    slot.held = std::move(service);
+    slot.held = std::move(shared);
     slot.held_fingerprint.clear();
     return;
   }
@@ -892,7 +898,7 @@ void Bridge::ProcessSlot(const std::string& id) {
                 " (container ", ShortId(service.container_id), " (", service.container_name,
                 ")); retrying in ", absl::FormatDuration(delay));
   // A failed call may still have been applied: the backend holds this, or what it had.
-  slot.held = std::move(service);
+  slot.held = std::move(shared);
   slot.held_fingerprint.clear();
   slot.held_health.clear();
   if (is_register && absl::IsInvalidArgument(status)) {
@@ -958,7 +964,11 @@ void Bridge::ProcessHealth(const std::string& id, Service service) {
     slot.failures = 0;
     slot.next_retry = absl::InfinitePast();
     slot.held_health = health;
-    if (slot.held) slot.held->docker_health = std::move(service.docker_health);
+    if (slot.held) {
+      auto updated = std::make_shared<Service>(*slot.held);
+      updated->docker_health = std::move(service.docker_health);
+      slot.held = std::move(updated);
+    }
     return;
   }
   slot.held_health.clear();
@@ -1124,7 +1134,7 @@ void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t li
         slot.held_health.clear();
       } else {
         if (!slot.held || slot.held_fingerprint != entry->second->fingerprint) {
-          slot.held = entry->second->service;
+          slot.held = std::make_shared<const Service>(entry->second->service);
           slot.held_fingerprint = entry->second->fingerprint;
         }
         // The entry held now is no old entry any more, even if it was one (the believed
@@ -1265,7 +1275,7 @@ absl::Status Bridge::RefreshNow() {
       live.push_back(*slot.held);
       live_fingerprints.push_back(slot.held_fingerprint);
       // Re-asserts the Docker health Docker reports now (also after a failed health write).
-      live.back().docker_health = owner->service.docker_health;
+      live.back().docker_health = owner->service->docker_health;
     }
     touched = refreshes_.emplace(refreshes_.end());
   }
@@ -1326,7 +1336,7 @@ absl::Status Bridge::RefreshNow() {
     // backend lacks the entry, and the bridge would forget it before deleting it again.
     slot.last_write = write_seq_;
     if (!slot.held) {
-      slot.held = service;
+      slot.held = std::make_shared<const Service>(service);
     } else if (adapter_->EntryKey(*slot.held) != adapter_->EntryKey(service)) {
       // The write moved the entry to another key (a new name or IP): what the refresh put
       // back is the old entry, which must go again.
