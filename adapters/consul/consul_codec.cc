@@ -153,8 +153,8 @@ namespace {
 
 using simdjson::ondemand::json_type;
 
-// simdjson's DOM parser refuses documents nested this deep (its default max_depth): so does the
-// On-Demand listing parser, which walks nested values recursively.
+// simdjson's DOM parser refuses documents nested deeper than this (its default max_depth): so
+// does the On-Demand listing parser, which walks nested values recursively.
 constexpr int kMaxJsonDepth = static_cast<int>(simdjson::DEFAULT_MAX_DEPTH);
 
 // A field's key, unescaped. Keys without a backslash (all of them, in practice) are read in place
