@@ -251,9 +251,16 @@ bool IsEncodedPath(absl::string_view path) {
 void FuzzConsul(int which, absl::string_view text) {
   if (which == 0) {
     // Agent replies: the listing and the leader.
-    if (auto listed = consul::ParseAgentServices(text); listed.ok()) {
+    auto listed = consul::ParseAgentServices(std::string(text));
+    if (listed.ok()) {
       for (const RegisteredService& entry : *listed) Check(!entry.fingerprint.empty());
     }
+    // The On-Demand listing parser refuses exactly what simdjson's DOM refuses.
+    simdjson::dom::parser dom;
+    simdjson::dom::object object;
+    Check(listed.ok() ==
+          (dom.parse(text.empty() ? "" : text.data(), text.size()).get_object().get(object) ==
+           simdjson::SUCCESS));
     (void)consul::ParseLeader(text);
     // The Docker health checks of /v1/agent/checks.
     if (auto health = consul::ParseDockerHealthChecks(text); health.ok()) {

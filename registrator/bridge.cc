@@ -598,15 +598,16 @@ void Bridge::ClaimServices(const std::string& id, const docker::Container& conta
                      "; the most recently created running one owns it");
       }
       claim = slot.claims.insert(slot.claims.end(), Claim{id});
-    } else if (!claim->kept && claim->fingerprint == fingerprints[i] && claim->service == service) {
+    } else if (!claim->kept && claim->fingerprint == fingerprints[i] && claim->service &&
+               *claim->service == service) {
       continue;  // Unchanged: nothing to do for this ID.
     }
     claim->kept = false;
     claim->created = created;
     claim->fingerprint = fingerprints[i];
     claim->health_fingerprint = std::move(health_fingerprints[i]);
-    claim->service = std::move(service);
-    MarkSlotDirtyLocked(claim->service.id);
+    claim->service = std::make_shared<const Service>(std::move(service));
+    MarkSlotDirtyLocked(claim->service->id);
   }
   for (const std::string& service_id : record.claimed) {
     if (!wanted_ids.contains(service_id)) DropClaimLocked(service_id, id);
@@ -717,13 +718,13 @@ Bridge::Action Bridge::Decide(const Slot& slot, const Service** service) const {
   if (const Claim* owner = Owner(slot)) {
     if (slot.held && slot.held_fingerprint == owner->fingerprint) {
       if (!owner->health_fingerprint.empty() && slot.held_health != owner->health_fingerprint) {
-        *service = &owner->service;
+        *service = owner->service.get();
         return Action::kHealth;
       }
       return moved();
     }
     if (slot.rejected == owner->fingerprint) return Action::kNone;
-    *service = &owner->service;
+    *service = owner->service.get();
     return Action::kRegister;
   }
   for (const Claim& claim : slot.claims) {
@@ -761,7 +762,7 @@ Bridge::Slot& Bridge::SlotLocked(const std::string& service_id) {
     if (snap != backend_snapshot_.end()) {
       // The backend already holds an entry (e.g. from before a restart): adopt it, so an
       // identical registration needs no write.
-      it->second.held = std::move(snap->second.service);
+      it->second.held = std::make_shared<const Service>(std::move(snap->second.service));
       it->second.held_fingerprint = std::move(snap->second.fingerprint);
       it->second.held_health = std::move(snap->second.health_fingerprint);
       backend_snapshot_.erase(snap);
@@ -796,6 +797,9 @@ void Bridge::ScheduleRetryLocked(absl::Time due) {
 
 void Bridge::ProcessSlot(const std::string& id) {
   Service service;
+  // The shared Service `service` copies for a register (the owner's) or a deregister (the held
+  // one): what the slot holds after the write, instead of yet another copy.
+  std::shared_ptr<const Service> shared;
   Action action;
   std::string fingerprint;
   {
@@ -806,6 +810,8 @@ void Bridge::ProcessSlot(const std::string& id) {
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
     service = *target;
+    if (action == Action::kRegister) shared = Owner(it->second)->service;
+    if (action == Action::kDeregister) shared = it->second.held;
     // Only a refresh (or a state loss) that ends during this write counts for it.
     it->second.refresh_raced = false;
     it->second.state_lost_raced = false;
@@ -857,7 +863,7 @@ void Bridge::ProcessSlot(const std::string& id) {
                    ") for container ", ShortId(service.container_id), " (", service.container_name,
                    ")");
       ++stats_.registers;
-      slot.held = std::move(service);
+      slot.held = std::move(shared);
       slot.held_fingerprint = fingerprint;
       slot.held_health = health;
       slot.rejected.clear();
@@ -886,7 +892,7 @@ void Bridge::ProcessSlot(const std::string& id) {
     // short by the shutdown from a backend error.
     REG_LOG_WARN("stopping: ", is_register ? "register " : "deregister ", id,
                  " abandoned: ", status.message());
-    slot.held = std::move(service);
+    slot.held = std::move(shared);
     slot.held_fingerprint.clear();
     return;
   }
@@ -901,7 +907,7 @@ void Bridge::ProcessSlot(const std::string& id) {
                 " (container ", ShortId(service.container_id), " (", service.container_name,
                 ")); retrying in ", absl::FormatDuration(delay));
   // A failed call may still have been applied: the backend holds this, or what it had.
-  slot.held = std::move(service);
+  slot.held = std::move(shared);
   slot.held_fingerprint.clear();
   slot.held_health.clear();
   if (is_register && absl::IsInvalidArgument(status)) {
@@ -967,7 +973,11 @@ void Bridge::ProcessHealth(const std::string& id, Service service) {
     slot.failures = 0;
     slot.next_retry = absl::InfinitePast();
     slot.held_health = health;
-    if (slot.held) slot.held->docker_health = std::move(service.docker_health);
+    if (slot.held) {
+      auto updated = std::make_shared<Service>(*slot.held);
+      updated->docker_health = std::move(service.docker_health);
+      slot.held = std::move(updated);
+    }
     return;
   }
   slot.held_health.clear();
@@ -1100,15 +1110,17 @@ absl::Status Bridge::RunResync() {
 void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t listed_at,
                                 absl::string_view why, bool retry_backed_off) {
   // Pointers into `held`, not copies: a map of whole entries (capacity ~1.6 x the listing, ~0.8 KB
-  // a slot) added ~12 MB to the memory of a 10,000-service listing (issue 14).
-  absl::flat_hash_map<std::string, RegisteredService*> listed;
+  // a slot) added ~12 MB to the memory of a 10,000-service listing (issue 14). Keyed by views of
+  // the entries' IDs, not copies of them (~0.7 MB more for 10,000): `held` is not resized here,
+  // and an entry swapped with another of also_listed (below) gets an ID equal to its own.
+  absl::flat_hash_map<absl::string_view, RegisteredService*> listed;
   listed.reserve(held.size());
   // A backend keyed by name lists an ID twice while an old entry (another name) is left:
   // the second and further entries, which must not be forgotten (see below).
   absl::flat_hash_map<std::string, std::vector<RegisteredService>> also_listed;
   for (RegisteredService& entry : held) {
     auto [it, inserted] = listed.try_emplace(entry.service.id, &entry);
-    if (!inserted) also_listed[it->first].push_back(std::move(entry));
+    if (!inserted) also_listed[std::string(it->first)].push_back(std::move(entry));
   }
   for (auto& [service_id, slot] : slots_) {
     auto entry = listed.find(service_id);
@@ -1131,7 +1143,7 @@ void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t li
         slot.held_health.clear();
       } else {
         if (!slot.held || slot.held_fingerprint != entry->second->fingerprint) {
-          slot.held = entry->second->service;
+          slot.held = std::make_shared<const Service>(entry->second->service);
           slot.held_fingerprint = entry->second->fingerprint;
         }
         // The entry held now is no old entry any more, even if it was one (the believed
@@ -1176,7 +1188,9 @@ void Bridge::ApplyListingLocked(std::vector<RegisteredService> held, uint64_t li
   for (auto& [service_id, entry] : listed) {
     auto erased = erased_at_.find(service_id);
     if (erased != erased_at_.end() && erased->second > listed_at) continue;
-    backend_snapshot_.emplace(service_id, std::move(*entry));
+    // The key is copied before the entry (which holds the viewed ID) is moved.
+    std::string id(service_id);
+    backend_snapshot_.emplace(std::move(id), std::move(*entry));
   }
 }
 
@@ -1273,7 +1287,7 @@ absl::Status Bridge::RefreshNow() {
       live.push_back(*slot.held);
       live_fingerprints.push_back(slot.held_fingerprint);
       // Re-asserts the Docker health Docker reports now (also after a failed health write).
-      live.back().docker_health = owner->service.docker_health;
+      live.back().docker_health = owner->service->docker_health;
     }
     touched = refreshes_.emplace(refreshes_.end());
   }
@@ -1334,7 +1348,7 @@ absl::Status Bridge::RefreshNow() {
     // backend lacks the entry, and the bridge would forget it before deleting it again.
     slot.last_write = write_seq_;
     if (!slot.held) {
-      slot.held = service;
+      slot.held = std::make_shared<const Service>(service);
     } else if (adapter_->EntryKey(*slot.held) != adapter_->EntryKey(service)) {
       // The write moved the entry to another key (a new name or IP): what the refresh put
       // back is the old entry, which must go again.

@@ -112,7 +112,7 @@ class ConsulAdapter : public RegistryAdapter {
     if (!response.ok()) return response.status();
     if (absl::Status s = StatusFromResponse(*response, "consul list services"); !s.ok()) return s;
     absl::StatusOr<std::vector<RegisteredService>> services =
-        ParseAgentServices(response->body, response->body.capacity());
+        ParseAgentServices(std::move(response->body));
     if (!services.ok()) return services;
     // The Docker health checks' status and output, so a resync re-asserts what differs.
     bool any_health = false;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -148,54 +149,326 @@ std::string ServiceFingerprint(const Service& service, int ttl_seconds) {
   return FingerprintOf(service, MetaWithCheckHash(service, ttl_seconds));
 }
 
-absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(absl::string_view body,
-                                                                  size_t readable_bytes) {
-  simdjson::dom::parser parser;
-  simdjson::dom::object services;
-  // Padded: parsed in place, not copied first (MBs for 10,000 services).
-  const bool padded = !body.empty() && readable_bytes >= body.size() + simdjson::SIMDJSON_PADDING;
-  // A default-constructed string_view has a null data(), which simdjson must not be given.
-  if (parser.parse(body.empty() ? "" : body.data(), body.size(), /*realloc_if_needed=*/!padded)
-          .get_object()
-          .get(services) != simdjson::SUCCESS) {
-    return absl::UnavailableError("consul list services: /v1/agent/services is not an object");
+namespace {
+
+using simdjson::ondemand::json_type;
+
+// simdjson's DOM parser refuses documents nested deeper than this (its default max_depth): so
+// does the On-Demand listing parser, which walks nested values recursively.
+constexpr int kMaxJsonDepth = static_cast<int>(simdjson::DEFAULT_MAX_DEPTH);
+
+// A field's key, unescaped. Keys without a backslash (all of them, in practice) are read in place
+// from the body: no copy into the parser's string buffer.
+simdjson::error_code KeyOf(simdjson::ondemand::field& field, std::string_view* key) {
+  const char* const begin = field.key().raw();
+  const char* end = begin;
+  // Stage 1 found the closing quote, so the scan ends inside the string.
+  while (*end != '"' && *end != '\\') ++end;
+  if (*end == '"') {
+    *key = std::string_view(begin, static_cast<size_t>(end - begin));
+    return simdjson::SUCCESS;
   }
-  std::vector<RegisteredService> result;
-  result.reserve(services.size());
-  for (auto entry : services) {
-    simdjson::dom::object object;
-    if (entry.value.get_object().get(object) != simdjson::SUCCESS) continue;
-    Service s;
-    std::string_view text;
-    s.id = ToString(entry.key);
-    if (object["ID"].get_string().get(text) == simdjson::SUCCESS) s.id = ToString(text);
-    if (object["Service"].get_string().get(text) == simdjson::SUCCESS) s.name = ToString(text);
-    if (object["Address"].get_string().get(text) == simdjson::SUCCESS) s.ip = ToString(text);
-    int64_t port = 0;
-    if (object["Port"].get_int64().get(port) == simdjson::SUCCESS && port >= 0 && port <= 65535) {
-      s.port = static_cast<int>(port);
-    }
-    simdjson::dom::array tags;
-    if (object["Tags"].get_array().get(tags) == simdjson::SUCCESS) {
-      for (auto tag : tags) {
-        if (tag.get_string().get(text) == simdjson::SUCCESS) s.tags.push_back(ToString(text));
+  return field.unescaped_key().get(*key);
+}
+
+// Reads `value` to its end, which validates it as the DOM parser would have (On-Demand checks
+// only what is read): every string's escapes, number, literal and nesting. `depth` is the
+// nesting depth of `value` (the listing's object is 1).
+simdjson::error_code SkipValue(simdjson::ondemand::value value, int depth) {
+  json_type type;
+  if (auto error = value.type().get(type); error) return error;
+  switch (type) {
+    case json_type::object: {
+      if (depth > kMaxJsonDepth) return simdjson::DEPTH_ERROR;
+      simdjson::ondemand::object object;
+      if (auto error = value.get_object().get(object); error) return error;
+      for (auto member : object) {
+        simdjson::ondemand::field field;
+        std::string_view key;
+        if (auto error = std::move(member).get(field); error) return error;
+        if (auto error = KeyOf(field, &key); error) return error;
+        if (auto error = SkipValue(field.value(), depth + 1); error) return error;
       }
+      return simdjson::SUCCESS;
     }
-    simdjson::dom::object meta;
-    if (object["Meta"].get_object().get(meta) == simdjson::SUCCESS) {
-      for (auto item : meta) {
-        if (item.value.get_string().get(text) == simdjson::SUCCESS) {
-          s.meta.emplace_back(ToString(item.key), ToString(text));
+    case json_type::array: {
+      if (depth > kMaxJsonDepth) return simdjson::DEPTH_ERROR;
+      simdjson::ondemand::array array;
+      if (auto error = value.get_array().get(array); error) return error;
+      for (auto element : array) {
+        simdjson::ondemand::value item;
+        if (auto error = std::move(element).get(item); error) return error;
+        if (auto error = SkipValue(item, depth + 1); error) return error;
+      }
+      return simdjson::SUCCESS;
+    }
+    case json_type::string:
+      return value.get_string().error();
+    case json_type::number:
+      return value.get_number().error();
+    case json_type::boolean:
+      return value.get_bool().error();
+    case json_type::null: {
+      bool is_null = false;
+      if (auto error = value.is_null().get(is_null); error) return error;
+      return is_null ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
+    }
+  }
+  return simdjson::TAPE_ERROR;
+}
+
+// Reads `value` into `out` when it is a string; any other value is skipped (and validated). The
+// view points into the body or the parser's string buffer: valid while the parser lives.
+simdjson::error_code StringOrSkip(simdjson::ondemand::value value, int depth, json_type type,
+                                  std::string_view* out) {
+  if (type != json_type::string) return SkipValue(value, depth);
+  return value.get_string().get(*out);
+}
+
+// What ParseAgentServices reads of one entry, as views into the body and the parser.
+struct EntryViews {
+  std::string_view id;
+  std::string_view name;
+  std::string_view ip;
+  int port = 0;
+  std::vector<std::string_view> tags;
+  std::vector<std::pair<std::string_view, std::string_view>> meta;
+};
+
+// One entry of /v1/agent/services (an object at depth 2), with the DOM parser's semantics: the
+// first of duplicate keys counts; a field of another type than expected is ignored; every
+// Meta member with a string value is kept.
+simdjson::error_code ReadAgentService(simdjson::ondemand::value value, EntryViews* s) {
+  constexpr int kDepth = 2;
+  simdjson::ondemand::object object;
+  if (auto error = value.get_object().get(object); error) return error;
+  bool seen_id = false, seen_name = false, seen_address = false, seen_port = false;
+  bool seen_tags = false, seen_meta = false;
+  for (auto member : object) {
+    simdjson::ondemand::field field;
+    std::string_view key;
+    if (auto error = std::move(member).get(field); error) return error;
+    if (auto error = KeyOf(field, &key); error) return error;
+    simdjson::ondemand::value& item = field.value();
+    json_type type;
+    if (auto error = item.type().get(type); error) return error;
+    simdjson::error_code error = simdjson::SUCCESS;
+    if (key == "ID" && !seen_id) {
+      seen_id = true;
+      error = StringOrSkip(item, kDepth + 1, type, &s->id);
+    } else if (key == "Service" && !seen_name) {
+      seen_name = true;
+      error = StringOrSkip(item, kDepth + 1, type, &s->name);
+    } else if (key == "Address" && !seen_address) {
+      seen_address = true;
+      error = StringOrSkip(item, kDepth + 1, type, &s->ip);
+    } else if (key == "Port" && !seen_port && type == json_type::number) {
+      seen_port = true;
+      simdjson::ondemand::number port;
+      error = item.get_number().get(port);
+      // As the DOM's get_int64: integers up to INT64_MAX, no floating-point numbers.
+      if (!error && port.is_int64() && port.get_int64() >= 0 && port.get_int64() <= 65535) {
+        s->port = static_cast<int>(port.get_int64());
+      }
+    } else if (key == "Tags" && !seen_tags && type == json_type::array) {
+      seen_tags = true;
+      simdjson::ondemand::array tags;
+      error = item.get_array().get(tags);
+      for (auto element : tags) {
+        if (error) break;
+        simdjson::ondemand::value tag;
+        json_type tag_type;
+        error = std::move(element).get(tag);
+        if (!error) error = tag.type().get(tag_type);
+        if (!error && tag_type == json_type::string) {
+          s->tags.emplace_back();
+          error = StringOrSkip(tag, kDepth + 2, tag_type, &s->tags.back());
+        } else if (!error) {
+          error = SkipValue(tag, kDepth + 2);
         }
       }
-      std::sort(s.meta.begin(), s.meta.end());
+    } else if (key == "Meta" && !seen_meta && type == json_type::object) {
+      seen_meta = true;
+      simdjson::ondemand::object meta;
+      error = item.get_object().get(meta);
+      for (auto entry : meta) {
+        if (error) break;
+        simdjson::ondemand::field pair;
+        std::string_view meta_key;
+        json_type meta_type;
+        error = std::move(entry).get(pair);
+        if (!error) error = KeyOf(pair, &meta_key);
+        if (!error) error = pair.value().type().get(meta_type);
+        if (!error && meta_type == json_type::string) {
+          std::string_view text;
+          error = pair.value().get_string().get(text);
+          if (!error) s->meta.emplace_back(meta_key, text);
+        } else if (!error) {
+          error = SkipValue(pair.value(), kDepth + 2);
+        }
+      }
+    } else {
+      // The first "Port", "Tags" or "Meta" of the wrong type still counts as the field (the DOM
+      // lookup finds it, then fails on its type).
+      if (key == "Port") seen_port = true;
+      if (key == "Tags") seen_tags = true;
+      if (key == "Meta") seen_meta = true;
+      error = SkipValue(item, kDepth + 1);
     }
-    RegisteredService registered;
-    registered.fingerprint = FingerprintOf(s, s.meta);
-    registered.service = std::move(s);
-    result.push_back(std::move(registered));
+    if (error) return error;
   }
-  return result;
+  return simdjson::SUCCESS;
+}
+
+// The listing's entries packed, so that the body and the parser can be freed before the entries
+// are built (10,000 RegisteredServices are ~8 MB; the body ~2 MB and the parser's indexes ~3 MB
+// more). Per entry: id, name, ip, port, the tag count and tags, the Meta count and Meta pairs;
+// strings as their length and bytes, numbers as 4 bytes. In chunks below the mmap threshold
+// (main.cc), each freed once unpacked: the entries' strings then reuse that heap memory.
+class PackedListing {
+ public:
+  void Add(const EntryViews& entry) {
+    scratch_.clear();
+    PutString(entry.id);
+    PutString(entry.name);
+    PutString(entry.ip);
+    PutNumber(static_cast<uint32_t>(entry.port));
+    PutNumber(static_cast<uint32_t>(entry.tags.size()));
+    for (std::string_view tag : entry.tags) PutString(tag);
+    PutNumber(static_cast<uint32_t>(entry.meta.size()));
+    for (const auto& [key, value] : entry.meta) {
+      PutString(key);
+      PutString(value);
+    }
+    if (chunks_.empty() || chunks_.back().size() + scratch_.size() > chunks_.back().capacity()) {
+      chunks_.emplace_back();
+      chunks_.back().reserve(std::max(kChunkBytes, scratch_.size()));
+    }
+    chunks_.back().append(scratch_);
+    ++count_;
+  }
+
+  // The entries, with the fingerprint of each; frees the chunks as it goes.
+  std::vector<RegisteredService> Unpack() && {
+    std::string().swap(scratch_);
+    std::vector<RegisteredService> result(count_);
+    size_t chunk = 0;
+    size_t at = 0;
+    for (RegisteredService& registered : result) {
+      // An entry never spans two chunks.
+      if (at == chunks_[chunk].size()) {
+        std::string().swap(chunks_[chunk++]);
+        at = 0;
+      }
+      const std::string& data = chunks_[chunk];
+      Service& s = registered.service;
+      s.id = GetString(data, &at);
+      s.name = GetString(data, &at);
+      s.ip = GetString(data, &at);
+      s.port = static_cast<int>(GetNumber(data, &at));
+      s.tags.resize(GetNumber(data, &at));
+      for (std::string& tag : s.tags) tag = GetString(data, &at);
+      s.meta.resize(GetNumber(data, &at));
+      for (auto& [key, value] : s.meta) {
+        key = GetString(data, &at);
+        value = GetString(data, &at);
+      }
+      std::sort(s.meta.begin(), s.meta.end());
+      registered.fingerprint = FingerprintOf(s, s.meta);
+    }
+    chunks_.clear();
+    return result;
+  }
+
+ private:
+  static constexpr size_t kChunkBytes = 64 * 1024 - 64;
+
+  void PutNumber(uint32_t n) { scratch_.append(reinterpret_cast<const char*>(&n), sizeof(n)); }
+  void PutString(std::string_view text) {
+    PutNumber(static_cast<uint32_t>(text.size()));
+    scratch_.append(text.data(), text.size());
+  }
+  static uint32_t GetNumber(const std::string& data, size_t* at) {
+    uint32_t n;
+    std::memcpy(&n, data.data() + *at, sizeof(n));
+    *at += sizeof(n);
+    return n;
+  }
+  static std::string GetString(const std::string& data, size_t* at) {
+    const size_t size = GetNumber(data, at);
+    std::string text(data.data() + *at, size);
+    *at += size;
+    return text;
+  }
+
+  std::vector<std::string> chunks_;
+  std::string scratch_;  // The entry being added.
+  size_t count_ = 0;
+};
+
+// Reads and validates the listing (see ParseAgentServices) into `out`.
+absl::Status ReadAgentServices(absl::string_view body, size_t readable_bytes, PackedListing* out) {
+  // On-Demand, not the DOM: a DOM of 10,000 services (tape, string copies) is several times the
+  // body (issue 14). On-Demand reads the entries straight from the body; what is not needed is
+  // still walked to its end, so an invalid document is refused as before.
+  const absl::Status refused =
+      absl::UnavailableError("consul list services: /v1/agent/services is not an object");
+  // Padded: parsed in place, not copied first (MBs for 10,000 services).
+  const bool padded = !body.empty() && readable_bytes >= body.size() + simdjson::SIMDJSON_PADDING;
+  simdjson::padded_string copy;
+  simdjson::padded_string_view text;
+  if (padded) {
+    text = simdjson::padded_string_view(body.data(), body.size(), readable_bytes);
+  } else {
+    // A default-constructed string_view has a null data(), which simdjson must not be given.
+    copy = simdjson::padded_string(body.empty() ? "" : body.data(), body.size());
+    text = copy;
+  }
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  size_t count = 0;
+  // On-Demand's depth limit (its development checks assert it) is one level short of the DOM's:
+  // one more, so SkipValue's check is the one that counts.
+  if (parser.allocate(body.size(), kMaxJsonDepth + 1) || parser.iterate(text).get(doc) ||
+      doc.count_fields().get(count)) {
+    return refused;
+  }
+  simdjson::ondemand::object services;
+  if (doc.get_object().get(services)) return refused;
+  EntryViews entry;
+  for (auto member : services) {
+    simdjson::ondemand::field field;
+    std::string_view key;
+    json_type type;
+    if (std::move(member).get(field) || KeyOf(field, &key) || field.value().type().get(type)) {
+      return refused;
+    }
+    if (type != json_type::object) {
+      if (SkipValue(field.value(), 2)) return refused;
+      continue;
+    }
+    entry.id = key;
+    entry.name = entry.ip = std::string_view();
+    entry.port = 0;
+    entry.tags.clear();
+    entry.meta.clear();
+    if (ReadAgentService(field.value(), &entry)) return refused;
+    out->Add(entry);
+  }
+  // Nothing may follow the object.
+  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return refused;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RegisteredService>> ParseAgentServices(std::string body) {
+  PackedListing listing;
+  absl::Status read = ReadAgentServices(body, body.capacity(), &listing);
+  // The parser is gone; the body goes too before the entries are built.
+  std::string().swap(body);
+  if (!read.ok()) return read;
+  return std::move(listing).Unpack();
 }
 
 std::string DockerHealthCheckId(const std::string& service_id) {
