@@ -2,6 +2,8 @@
 // refresh and retry loops, and the bounded stop.
 #include "registrator/bridge.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <utility>
@@ -72,6 +74,22 @@ class ScopedLogContext {
  private:
   std::string previous_;
   int deferred_;
+};
+
+// Gives the memory of a large listing back to the kernel once it is freed. Without this, glibc
+// keeps freed heap pages resident; the next listing's buffers rarely fit the holes exactly, so
+// each drift check after a 10,000-container start-up raised the peak RSS further (62.8 MB
+// against 40 at the last register, issue 14). Small listings (a resync of 1,000 every second)
+// keep their pages: faulting them in anew each time cost 2.5 times the CPU of the resync.
+struct ReleaseAfterLargeListing {
+  static constexpr size_t kLarge = 2000;
+  size_t entries = 0;
+  ReleaseAfterLargeListing() = default;
+  ReleaseAfterLargeListing(const ReleaseAfterLargeListing&) = delete;
+  ReleaseAfterLargeListing& operator=(const ReleaseAfterLargeListing&) = delete;
+  ~ReleaseAfterLargeListing() {
+    if (entries >= kLarge) malloc_trim(0);
+  }
 };
 
 }  // namespace
@@ -219,6 +237,7 @@ void Bridge::DriftLoop() {
 }
 
 void Bridge::CheckBackend() {
+  ReleaseAfterLargeListing release;  // Declared first: runs after the listing is freed.
   uint64_t listed_at = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -226,6 +245,7 @@ void Bridge::CheckBackend() {
     ++listings_in_flight_;
   }
   absl::StatusOr<std::vector<RegisteredService>> held = adapter_->Services();
+  if (held.ok()) release.entries = held->size();
   if (!held.ok()) {
     // The watch saw the backend moments ago; when it breaks it reports again once it is back,
     // and -resync/-ttl-refresh still run meanwhile.
@@ -1053,10 +1073,12 @@ bool Bridge::IsThisHostsId(absl::string_view id) const {
 }
 
 absl::Status Bridge::RunResync() {
+  ReleaseAfterLargeListing release;  // Declared first: runs after both listings are freed.
   // A follower compares its backend only: the tracker lists Docker for every registry.
   absl::StatusOr<std::vector<docker::ContainerSummary>> running =
       std::vector<docker::ContainerSummary>();
   if (docker_ != nullptr) running = docker_->ListContainers(/*all=*/false);
+  if (running.ok()) release.entries = running->size();
   if (!running.ok()) {
     REG_LOG_WARN("resync: listing containers failed: ", running.status().message());
     return running.status();
@@ -1070,6 +1092,7 @@ absl::Status Bridge::RunResync() {
   absl::StatusOr<std::vector<RegisteredService>> held =
       adapter_ != nullptr ? adapter_->Services()
                           : absl::UnimplementedError("a tracker has no backend");
+  if (held.ok()) release.entries = std::max(release.entries, held->size());
   if (!held.ok() && !absl::IsUnimplemented(held.status())) {
     REG_LOG_WARN("resync: listing the backend failed: ", held.status().message());
   }

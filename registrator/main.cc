@@ -319,14 +319,6 @@ int main(int argc, char** argv) {
   // their own arena. Measured (bench/binary_bench, 10,000 containers at start): 4 MB less
   // peak RSS and no more CPU.
   mallopt(M_ARENA_MAX, 2);
-  // A fixed mmap threshold: blocks of 256 KiB and more (HTTP bodies of listings, simdjson's
-  // buffers for them, the listing's entries) are mapped and given back when freed. glibc's
-  // default raises the threshold to the largest block freed so far (the 10 MB container list at
-  // start-up), after which such blocks come from the heap and, freed, stay resident as holes the
-  // next large block rarely fits: each drift check's listing of 10,000 services then added
-  // ~5 MB more to the peak RSS (issue 14; bench/binary_bench, 10,000 at start, "2 s later":
-  // 53.5 -> 46.9 MB with the packed listing parse).
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   const registrator::ParseOutcome outcome = registrator::ParseCommandLine(argc, argv);
   if (!outcome.run) {
     std::fputs(outcome.message.c_str(), outcome.exit_code == 0 ? stdout : stderr);
