@@ -323,8 +323,8 @@ simdjson::error_code ReadAgentService(simdjson::ondemand::value value, EntryView
 // The listing's entries packed, so that the body and the parser can be freed before the entries
 // are built (10,000 RegisteredServices are ~8 MB; the body ~2 MB and the parser's indexes ~3 MB
 // more). Per entry: id, name, ip, port, the tag count and tags, the Meta count and Meta pairs;
-// strings as their length and bytes, numbers as 4 bytes. In chunks below the mmap threshold
-// (main.cc), each freed once unpacked: the entries' strings then reuse that heap memory.
+// strings as their length and bytes, numbers as 4 bytes. In 64 KiB chunks, each freed once
+// unpacked: the entries' strings then reuse that heap memory.
 class PackedListing {
  public:
   void Add(const EntryViews& entry) {
