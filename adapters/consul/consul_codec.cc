@@ -197,7 +197,7 @@ simdjson::error_code SkipValue(simdjson::ondemand::value value, int depth) {
       if (auto error = value.get_array().get(array); error) return error;
       for (auto element : array) {
         simdjson::ondemand::value item;
-        if (auto error = std::move(element).get(item); error) return error;
+        if (auto error = element.get(item); error) return error;
         if (auto error = SkipValue(item, depth + 1); error) return error;
       }
       return simdjson::SUCCESS;
@@ -278,7 +278,7 @@ simdjson::error_code ReadAgentService(simdjson::ondemand::value value, EntryView
         if (error) break;
         simdjson::ondemand::value tag;
         json_type tag_type;
-        error = std::move(element).get(tag);
+        error = element.get(tag);
         if (!error) error = tag.type().get(tag_type);
         if (!error && tag_type == json_type::string) {
           s->tags.emplace_back();
@@ -411,8 +411,9 @@ absl::Status ReadAgentServices(absl::string_view body, size_t readable_bytes, Pa
   // On-Demand, not the DOM: a DOM of 10,000 services (tape, string copies) is several times the
   // body (issue 14). On-Demand reads the entries straight from the body; what is not needed is
   // still walked to its end, so an invalid document is refused as before.
-  const absl::Status refused =
-      absl::UnavailableError("consul list services: /v1/agent/services is not an object");
+  auto refused = [] {
+    return absl::UnavailableError("consul list services: /v1/agent/services is not an object");
+  };
   // Padded: parsed in place, not copied first (MBs for 10,000 services).
   const bool padded = !body.empty() && readable_bytes >= body.size() + simdjson::SIMDJSON_PADDING;
   simdjson::padded_string copy;
@@ -431,20 +432,20 @@ absl::Status ReadAgentServices(absl::string_view body, size_t readable_bytes, Pa
   // one more, so SkipValue's check is the one that counts.
   if (parser.allocate(body.size(), kMaxJsonDepth + 1) || parser.iterate(text).get(doc) ||
       doc.count_fields().get(count)) {
-    return refused;
+    return refused();
   }
   simdjson::ondemand::object services;
-  if (doc.get_object().get(services)) return refused;
+  if (doc.get_object().get(services)) return refused();
   EntryViews entry;
   for (auto member : services) {
     simdjson::ondemand::field field;
     std::string_view key;
     json_type type;
     if (std::move(member).get(field) || KeyOf(field, &key) || field.value().type().get(type)) {
-      return refused;
+      return refused();
     }
     if (type != json_type::object) {
-      if (SkipValue(field.value(), 2)) return refused;
+      if (SkipValue(field.value(), 2)) return refused();
       continue;
     }
     entry.id = key;
@@ -452,11 +453,11 @@ absl::Status ReadAgentServices(absl::string_view body, size_t readable_bytes, Pa
     entry.port = 0;
     entry.tags.clear();
     entry.meta.clear();
-    if (ReadAgentService(field.value(), &entry)) return refused;
+    if (ReadAgentService(field.value(), &entry)) return refused();
     out->Add(entry);
   }
   // Nothing may follow the object.
-  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return refused;
+  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return refused();
   return absl::OkStatus();
 }
 

@@ -288,7 +288,9 @@ TEST(ConsulCodecTest, ListingParserAgreesWithTheDomParserOnMutatedListings) {
       R"("host1:db:5432:udp":{"ID":"host1:db:5432:udp","Service":"d\u00e9\"b","Tags":[],)"
       R"("Meta":{},"Port":5432,"Address":"fe80::1","Proxy":null,"ContentHash":"x"}})";
   ExpectSameAsDom(listing);
-  const std::string alphabet = "{}[]:,\\\"0123456789.-+eEtrufalsn \x01\x80\xc3\xa9abcu";
+  const std::string alphabet =
+      "{}[]:,\\\"0123456789.-+eEtrufalsn \x01\x80\xc3\xa9"
+      "abcu";
   std::mt19937 rng(14);
   int accepted = 0;
   int refused = 0;
