@@ -816,10 +816,10 @@ void Bridge::ScheduleRetryLocked(absl::Time due) {
 }
 
 void Bridge::ProcessSlot(const std::string& id) {
-  Service service;
-  // The shared Service `service` copies for a register (the owner's) or a deregister (the held
-  // one): what the slot holds after the write, instead of yet another copy.
-  std::shared_ptr<const Service> shared;
+  // What this write sends. A register or a health update sends the owner's Service and a
+  // deregister the held one: both immutable, so they are shared, not copied, and a register's
+  // or deregister's is what the slot holds after the write. An old entry (moved_from) is copied.
+  std::shared_ptr<const Service> written;
   Action action;
   std::string fingerprint;
   {
@@ -829,9 +829,13 @@ void Bridge::ProcessSlot(const std::string& id) {
     const Service* target = nullptr;
     action = Decide(it->second, &target);
     if (action == Action::kNone) return;
-    service = *target;
-    if (action == Action::kRegister) shared = Owner(it->second)->service;
-    if (action == Action::kDeregister) shared = it->second.held;
+    if (action == Action::kRegister || action == Action::kHealth) {
+      written = Owner(it->second)->service;
+    } else if (action == Action::kDeregister) {
+      written = it->second.held;
+    } else {
+      written = std::make_shared<const Service>(*target);
+    }
     // Only a refresh (or a state loss) that ends during this write counts for it.
     it->second.refresh_raced = false;
     it->second.state_lost_raced = false;
@@ -840,16 +844,17 @@ void Bridge::ProcessSlot(const std::string& id) {
     // A register writes the owner's service; ClaimServices computed its fingerprint with it
     // (they are only ever set together), so the body is not built once more here.
     if (action == Action::kRegister) {
-      NoteMoveLocked(it->second, service);
+      NoteMoveLocked(it->second, *written);
       fingerprint = Owner(it->second)->fingerprint;
     }
   }
+  const Service& service = *written;
   if (action == Action::kDeregisterMoved) {
     ProcessMoved(id, service);
     return;
   }
   if (action == Action::kHealth) {
-    ProcessHealth(id, std::move(service));
+    ProcessHealth(id, service);
     return;
   }
   const bool is_register = action == Action::kRegister;
@@ -883,7 +888,7 @@ void Bridge::ProcessSlot(const std::string& id) {
                    ") for container ", ShortId(service.container_id), " (", service.container_name,
                    ")");
       ++stats_.registers;
-      slot.held = std::move(shared);
+      slot.held = written;
       slot.held_fingerprint = fingerprint;
       slot.held_health = health;
       slot.rejected.clear();
@@ -912,7 +917,7 @@ void Bridge::ProcessSlot(const std::string& id) {
     // short by the shutdown from a backend error.
     REG_LOG_WARN("stopping: ", is_register ? "register " : "deregister ", id,
                  " abandoned: ", status.message());
-    slot.held = std::move(shared);
+    slot.held = written;
     slot.held_fingerprint.clear();
     return;
   }
@@ -927,7 +932,7 @@ void Bridge::ProcessSlot(const std::string& id) {
                 " (container ", ShortId(service.container_id), " (", service.container_name,
                 ")); retrying in ", absl::FormatDuration(delay));
   // A failed call may still have been applied: the backend holds this, or what it had.
-  slot.held = std::move(shared);
+  slot.held = written;
   slot.held_fingerprint.clear();
   slot.held_health.clear();
   if (is_register && absl::IsInvalidArgument(status)) {
@@ -974,7 +979,7 @@ void Bridge::ProcessMoved(const std::string& id, const Service& old) {
                 old.ip, ":", old.port, "); retrying in ", absl::FormatDuration(delay));
 }
 
-void Bridge::ProcessHealth(const std::string& id, Service service) {
+void Bridge::ProcessHealth(const std::string& id, const Service& service) {
   const std::string health = adapter_->HealthFingerprint(service);
   {
     absl::MutexLock lock(&mu_);
@@ -995,7 +1000,7 @@ void Bridge::ProcessHealth(const std::string& id, Service service) {
     slot.held_health = health;
     if (slot.held) {
       auto updated = std::make_shared<Service>(*slot.held);
-      updated->docker_health = std::move(service.docker_health);
+      updated->docker_health = service.docker_health;
       slot.held = std::move(updated);
     }
     return;

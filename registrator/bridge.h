@@ -279,7 +279,7 @@ class Bridge : public docker::EventSink {
   // Adds `old` to moved_from unless an entry at its key is already there.
   void AddMovedLocked(Slot& slot, const Service& old) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `service`'s Docker health (Action::kHealth) for slot `id`, which the caller holds busy.
-  void ProcessHealth(const std::string& id, Service service);
+  void ProcessHealth(const std::string& id, const Service& service);
 
   // Replaces the claims of container `id` by `wanted` (running).
   void ClaimServices(const std::string& id, const docker::Container& container,
