@@ -352,8 +352,7 @@ std::shared_ptr<std::deque<std::string>> Bridge::DeregisterOnExit(absl::Time dea
         const absl::Status status = adapter_->Deregister(service);
         mu_.Lock();
         busy_slots_.erase(id);
-        slot_done_cv_.SignalAll();
-        if (!WritesPendingLocked()) idle_cv_.SignalAll();
+        SignalWorkDoneLocked(/*slot_released=*/true);
         if (status.ok()) {
           ++stats_.deregisters;
           slot = slots_.find(id);
@@ -506,13 +505,16 @@ void Bridge::WorkerLoop() {
       (kind == Kind::kSlot ? slot_queue_ : container_queue_).push_back(id);
       work_cv_.Signal();
     }
-    if (kind == Kind::kSlot) slot_done_cv_.SignalAll();
-    if (!WritesPendingLocked()) {
-      if (drift_waits_for_writes_) drift_cv_.Signal();
-      idle_cv_.SignalAll();
-    }
+    SignalWorkDoneLocked(/*slot_released=*/kind == Kind::kSlot);
   }
   ThreadExited();
+}
+
+void Bridge::SignalWorkDoneLocked(bool slot_released) {
+  if (slot_released) slot_done_cv_.SignalAll();
+  if (WritesPendingLocked()) return;
+  if (drift_waits_for_writes_) drift_cv_.Signal();
+  idle_cv_.SignalAll();
 }
 
 void Bridge::ProcessContainer(const std::string& id) {

@@ -253,6 +253,10 @@ class Bridge : public docker::EventSink {
   void ThreadExited();
   // Containers or service IDs queued or being processed (what WaitIdle waits for, resync aside).
   bool WritesPendingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A piece of work finished (a worker's item, an exit deregister): wakes DeregisterOnExit when
+  // a busy slot was released and, once nothing is dirty or busy, WaitUntilDrained and a drift
+  // check waiting for the writes to drain.
+  void SignalWorkDoneLocked(bool slot_released) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // RegistryAdapter::StartWatch's callback: any thread, any time until StopWatch returns.
   void OnDrift();
   // The backend half of a resync, for the drift watch: lists the backend and rewrites the slots
@@ -332,7 +336,7 @@ class Bridge : public docker::EventSink {
   const std::function<absl::Time()> clock_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar work_cv_;   // Workers: queue_ or stopping_ changed.
+  absl::CondVar work_cv_;   // Workers: a queue or stopping_ changed.
   absl::CondVar sched_cv_;  // Resync/refresh/retry threads: a request, a retry or stopping_.
   // WaitUntilDrained: the queued and running work drained, or a resync or drift check ended.
   // Not signalled per finished item: each one would wake the waiting resync twice per container
