@@ -94,6 +94,17 @@ class BridgeTest : public ::testing::Test {
     *refresh = std::thread([this] { bridge_->RefreshNow().IgnoreError(); });
     ASSERT_TRUE(Eventually([&] { return adapter_.hung() == 1; }));
   }
+  // The start of the refresh races: container aaa's web:80 registered, then a refresh (one that
+  // re-creates what it renews) holding its snapshot of web:80, released by the caller.
+  void StartWithWebAndHungRefresh(BridgeConfig config, std::thread* refresh) {
+    adapter_.SetRefreshRecreates(true);
+    StartBridge(config);
+    docker_.Put(MakeContainer("aaa", "web", {80}));
+    ASSERT_THAT(bridge_->SyncNow(), IsOk());
+    ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
+    ASSERT_NO_FATAL_FAILURE(StartHungRefresh(refresh));
+    ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
+  }
   void StartBridge(BridgeConfig config = {}) {
     config.hostname = kHost;
     if (config.workers == 8) config.workers = 4;
@@ -761,12 +772,8 @@ TEST(BridgeSchedulerTest, RefreshKeepsItsPeriodWhileAResyncWaitsOnAHungBackend) 
 // 12.4: a refresh running while a service is deregistered re-created it (ZooKeeper re-creates
 // missing ephemeral nodes, etcd re-puts keys), and the entry stayed for good.
 TEST_F(BridgeTest, RefreshDoesNotResurrectAServiceDeregisteredMeanwhile) {
-  adapter_.SetRefreshRecreates(true);
-  docker_.Put(MakeContainer("aaa", "web", {80}));
-  StartBridge();
-  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   std::thread refresh;
-  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
+  ASSERT_NO_FATAL_FAILURE(StartWithWebAndHungRefresh({}, &refresh));
   docker_.Remove("aaa");
   Event("aaa", "destroy");
   ASSERT_TRUE(bridge_->WaitIdle(absl::Seconds(10)));
@@ -784,16 +791,10 @@ TEST_F(BridgeTest, RefreshDoesNotResurrectAServiceDeregisteredMeanwhile) {
 // container is removed there is nothing to deregister and the slot goes. The hung refresh then
 // re-creates the entry from its snapshot, and nobody knew it was there any more.
 TEST_F(BridgeTest, RefreshDoesNotResurrectAnEntryAResyncForgot) {
-  adapter_.SetRefreshRecreates(true);
   BridgeConfig config;
   config.deregister_on_success = true;
-  StartBridge(config);
-  docker_.Put(MakeContainer("aaa", "web", {80}));
-  ASSERT_THAT(bridge_->SyncNow(), IsOk());
-  ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
   std::thread refresh;
-  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
-  ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
+  ASSERT_NO_FATAL_FAILURE(StartWithWebAndHungRefresh(config, &refresh));
   // Exit 2: the claim is kept, the entry left alone (no write).
   docker_.Exit("aaa", 2);
   Event("aaa", "die");
@@ -823,17 +824,11 @@ TEST_F(BridgeTest, RefreshDoesNotResurrectAnEntryAResyncForgot) {
 // backend lacked it: the bridge forgot the entry before its worker came to delete it, and it
 // stayed for good (no slot, no -cleanup).
 TEST_F(BridgeTest, AListingOlderThanARefreshDoesNotForgetWhatTheRefreshPutBack) {
-  adapter_.SetRefreshRecreates(true);
   BridgeConfig config;
   config.workers = 1;  // Held busy below, so that the listing is applied before the delete.
-  StartBridge(config);
-  docker_.Put(MakeContainer("aaa", "web", {80}));
-  ASSERT_THAT(bridge_->SyncNow(), IsOk());
-  ASSERT_THAT(BackendIds(), ElementsAre("host1:web:80"));
-  // A refresh takes its snapshot (web) and hangs before it re-creates anything.
+  // web registered; a refresh takes its snapshot and hangs before it re-creates anything.
   std::thread refresh;
-  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
-  ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
+  ASSERT_NO_FATAL_FAILURE(StartWithWebAndHungRefresh(config, &refresh));
   // The container goes: its entry is deregistered and its slot erased.
   docker_.Remove("aaa");
   Event("aaa", "destroy");
@@ -903,13 +898,8 @@ TEST_F(BridgeTest, ARegisterInFlightAcrossAStateLossIsWrittenAgain) {
 // and its reply on the way back when the refresh puts the entry back. The refresh finds the slot
 // busy and marks it unknown; the deregister's success must not then tell it the entry is gone.
 TEST_F(BridgeTest, ADeregisterInFlightDoesNotForgetWhatARefreshPutBackAfterIt) {
-  adapter_.SetRefreshRecreates(true);
-  StartBridge();
-  docker_.Put(MakeContainer("aaa", "web", {80}));
-  ASSERT_THAT(bridge_->SyncNow(), IsOk());
   std::thread refresh;
-  ASSERT_NO_FATAL_FAILURE(StartHungRefresh(&refresh));
-  ASSERT_THAT(adapter_.last_refresh(), ElementsAre("host1:web:80"));
+  ASSERT_NO_FATAL_FAILURE(StartWithWebAndHungRefresh({}, &refresh));
   absl::Notification deleted, release_delete;
   adapter_.SetReturnHook([&](const std::string& op, const std::string& id) {
     if (op == "deregister" && id == "host1:web:80" && !deleted.HasBeenNotified()) {

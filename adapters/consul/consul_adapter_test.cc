@@ -645,6 +645,15 @@ class ConsulWatchTest : public ConsulAdapterTest {
     while (ParkedReads() <= mark && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
     ASSERT_GT(ParkedReads(), mark);
   }
+  // Registers web:80, starts the watch and waits for its baseline report and its first read
+  // parked on the agent's hash.
+  void RegisterAndAwaitParkedWatch(RegistryAdapter* adapter, DriftCounter* drift) {
+    ASSERT_THAT(adapter->Register(WebService()), IsOk());
+    ASSERT_THAT(adapter->StartWatch(drift->Callback()), IsOk());
+    // The first read is a baseline, reported once (the entries may have changed before it).
+    ASSERT_TRUE(drift->AwaitAbove(0));
+    AwaitParkedAbove(0);
+  }
   fakes::StandinReply Behind(const std::string& method, const std::string& path,
                              const std::string& body = "") {
     return standin_.Handle(method, path, {}, body, {});
@@ -653,12 +662,8 @@ class ConsulWatchTest : public ConsulAdapterTest {
 
 TEST_F(ConsulWatchTest, DeletedAlteredOrAddedBehindItsBackCallsDrifted) {
   auto adapter = MakeAdapter(Uri());
-  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   DriftCounter drift;
-  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
-  // The first read is a baseline, reported once (the entries may have changed before it).
-  ASSERT_TRUE(drift.AwaitAbove(0));
-  AwaitParkedAbove(0);
+  ASSERT_NO_FATAL_FAILURE(RegisterAndAwaitParkedWatch(adapter.get(), &drift));
   int mark = drift.count();
 
   ASSERT_EQ(Behind("PUT", "/v1/agent/service/deregister/host1:web:80").status, 200);
@@ -694,11 +699,8 @@ TEST_F(ConsulWatchTest, DeletedAlteredOrAddedBehindItsBackCallsDrifted) {
 // sees in that race.
 TEST_F(ConsulWatchTest, OwnWriteEndsTheParkedHashReadEvenWhenTheHashIsUnchanged) {
   auto adapter = MakeAdapter(Uri());
-  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   DriftCounter drift;
-  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
-  ASSERT_TRUE(drift.AwaitAbove(0));
-  AwaitParkedAbove(0);
+  ASSERT_NO_FATAL_FAILURE(RegisterAndAwaitParkedWatch(adapter.get(), &drift));
   const int parked = ParkedReads();
   const int mark = drift.count();
   ASSERT_THAT(adapter->Register(WebService()), IsOk());  // Same body: the hash stays.
@@ -736,11 +738,8 @@ TEST_F(ConsulWatchTest, BrokenWatchReportsOnceAndComesBack) {
   options.backoff_initial = absl::Milliseconds(10);
   options.backoff_max = absl::Milliseconds(50);
   auto adapter = MakeWatchingAdapter(Uri(), options);
-  ASSERT_THAT(adapter->Register(WebService()), IsOk());
   DriftCounter drift;
-  ASSERT_THAT(adapter->StartWatch(drift.Callback()), IsOk());
-  ASSERT_TRUE(drift.AwaitAbove(0));
-  AwaitParkedAbove(0);
+  ASSERT_NO_FATAL_FAILURE(RegisterAndAwaitParkedWatch(adapter.get(), &drift));
   int mark = drift.count();
   const int port = standin_.port();
   standin_.Stop();  // Answers the parked read, then refuses connections.
